@@ -1,0 +1,177 @@
+package upstreams
+
+import (
+	"net"
+	"strconv"
+	"time"
+)
+
+// ProbeKind is how a probe talks to an instance.
+type ProbeKind string
+
+// Probe kinds.
+const (
+	KindHTTP ProbeKind = "http"
+	KindGRPC ProbeKind = "grpc" // grpc.health.v1
+	KindTCP  ProbeKind = "tcp"
+)
+
+// Dialect names how an HTTP response is read.
+type Dialect string
+
+// Dialects vigil understands.
+const (
+	DialectAuto       Dialect = "auto"
+	DialectStatus     Dialect = "status"
+	DialectHealthz    Dialect = "healthz"
+	DialectDynamo     Dialect = "dynamo"
+	DialectNativeLink Dialect = "nativelink"
+	DialectAMSDAL     Dialect = "amsdal"
+	DialectCEL        Dialect = "cel"
+)
+
+// InitialStatus is what a new instance is published as before its first result.
+type InitialStatus string
+
+// Initial statuses.
+const (
+	InitialUnhealthy InitialStatus = "unhealthy"
+	InitialUnknown   InitialStatus = "unknown"
+	InitialHealthy   InitialStatus = "healthy"
+)
+
+// StatusRange is an inclusive range of HTTP status codes.
+type StatusRange struct{ Lo, Hi int }
+
+// StatusSet is a set of accepted HTTP status codes.
+type StatusSet []StatusRange
+
+// Contains reports whether code is in the set.
+func (s StatusSet) Contains(code int) bool {
+	for _, r := range s {
+		if code >= r.Lo && code <= r.Hi {
+			return true
+		}
+	}
+	return false
+}
+
+// DefaultStatuses is 200-299.
+var DefaultStatuses = StatusSet{{200, 299}}
+
+// CELRules are the expressions of the cel dialect. Pass is required.
+type CELRules struct {
+	Pass     string
+	Drain    string
+	Degraded string
+}
+
+// Timing is the schedule and thresholds of one probe, fully defaulted.
+type Timing struct {
+	Interval           time.Duration
+	UnhealthyInterval  time.Duration
+	Timeout            time.Duration
+	JitterPercent      int
+	HealthyThreshold   int
+	UnhealthyThreshold int
+}
+
+// Probe is one fully resolved probe of a cluster (liveness or readiness).
+type Probe struct {
+	Kind             ProbeKind
+	Scheme           string // http or https
+	Path             string
+	Port             int    // 0: the instance's traffic port
+	Host             string // Host header; empty: the target's host:port
+	Headers          [][2]string
+	ExpectedStatuses StatusSet
+	MaxBodyBytes     int
+	Dialect          Dialect
+	CEL              CELRules
+	GRPCService      string // service name for grpc.health.v1 (empty: whole server)
+	Timing
+}
+
+// Instance is one member of a cluster.
+type Instance struct {
+	ID       string // stable identity; defaults to Address
+	Address  string // traffic address, host:port (published)
+	Weight   uint32
+	Region   string
+	Zone     string
+	SubZone  string
+	Priority uint32
+	Meta     map[string]string
+	// Source is where the instance came from: "config", "file" or "consul".
+	Source string
+}
+
+// HostPort splits the traffic address. A malformed address yields port 0.
+func (i Instance) HostPort() (string, int) {
+	h, p, err := net.SplitHostPort(i.Address)
+	if err != nil {
+		return i.Address, 0
+	}
+	n, _ := strconv.Atoi(p)
+	return h, n
+}
+
+// ProbeAddress is where a probe of this instance connects: the instance's
+// host with the probe's port, or the traffic port when the probe names none.
+func (i Instance) ProbeAddress(p *Probe) string {
+	h, port := i.HostPort()
+	if p != nil && p.Port != 0 {
+		port = p.Port
+	}
+	return net.JoinHostPort(h, strconv.Itoa(port))
+}
+
+// XDSOptions are the per-cluster settings operators tune for Envoy.
+type XDSOptions struct {
+	EDSServiceName        string
+	LBPolicy              string        // ROUND_ROBIN, LEAST_REQUEST, RANDOM, RING_HASH, MAGLEV
+	ConnectTimeout        time.Duration // default 1s
+	HealthyPanicThreshold *float64      // percent; nil: Envoy's default (50)
+}
+
+// ConsulOptions are the per-cluster settings for publishing into Consul.
+type ConsulOptions struct {
+	Service string
+	Tags    []string
+	Meta    map[string]string
+}
+
+// ConsulDiscovery takes a cluster's instances from the Consul catalog.
+type ConsulDiscovery struct {
+	Service        string
+	Tag            string
+	HealthPortMeta string // service meta key naming the probe port
+}
+
+// Cluster is a named group of instances probed the same way.
+type Cluster struct {
+	Name          string
+	Liveness      *Probe // nil: no liveness probe
+	Readiness     *Probe // nil: no readiness probe
+	InitialStatus InitialStatus
+	Instances     []Instance
+	XDS           XDSOptions
+	Consul        ConsulOptions
+	Discovery     *ConsulDiscovery // nil: instances come from config
+}
+
+// EDSName is the ClusterLoadAssignment name of the cluster.
+func (c *Cluster) EDSName() string {
+	if c.XDS.EDSServiceName != "" {
+		return c.XDS.EDSServiceName
+	}
+	return c.Name
+}
+
+// ConsulServiceName is the Consul service the cluster's instances register as.
+func (c *Cluster) ConsulServiceName() string {
+	if c.Consul.Service != "" {
+		return c.Consul.Service
+	}
+	return c.Name
+}
