@@ -36,12 +36,14 @@ type Scratch struct {
 	Buf []byte
 }
 
-// Checker probes one target. It owns that target's persistent connection.
-// Check is never called concurrently on one Checker.
+// Checker owns the persistent connection to one instance address (one
+// kind, scheme and host:port). Liveness and readiness probes of an instance
+// that go to the same address share it; an instance's probes never overlap,
+// so Check is never called concurrently on one Checker.
 type Checker interface {
-	// Check runs one probe that must finish by deadline. It fills resp
-	// (reset by the caller) using scratch for buffers.
-	Check(deadline time.Time, scratch *Scratch, resp *Response)
+	// Check runs one prepared request that must finish by deadline, filling
+	// resp (reset by the caller) and using scratch for buffers.
+	Check(req *Request, deadline time.Time, scratch *Scratch, resp *Response)
 	// Close releases the connection.
 	Close() error
 }
