@@ -1,0 +1,44 @@
+package dialect
+
+import (
+	"bytes"
+
+	"github.com/valyala/fastjson"
+
+	"github.com/vigilhq/vigil/aggregator/probe"
+)
+
+// readAMSDAL reads AMSDAL's /api/probes/liveness/ and /readiness/:
+// {"status":"success"|"error","details":[{"status","service","message"}]}.
+func readAMSDAL(r *probe.Response, v *fastjson.Value, jsonErr error, b *builder) {
+	if v == nil {
+		b.invalidJSON(jsonErr)
+		return
+	}
+	if v.Type() != fastjson.TypeObject {
+		b.invalidJSON(errNotObject)
+		return
+	}
+	status := v.GetStringBytes("status")
+	b.status()
+	b.sayBytes(status)
+	for _, d := range v.GetArray("details") {
+		svc, st, msg := d.GetStringBytes("service"), d.GetStringBytes("status"), d.GetStringBytes("message")
+		b.component(svc, st, msg)
+		if !bytes.Equal(st, successBytes) {
+			b.detail("", svc, nil)
+			if len(msg) > 0 {
+				b.say(": ")
+				b.sayBytes(msg)
+			}
+		}
+	}
+	if !bytes.Equal(status, successBytes) {
+		b.fail()
+	}
+	if !b.codeOK() {
+		b.fail()
+	}
+}
+
+var successBytes = []byte("success")

@@ -1,0 +1,188 @@
+package dialect
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+
+	"github.com/valyala/fastjson"
+
+	"github.com/vigilhq/vigil/aggregator/probe"
+	"github.com/vigilhq/vigil/upstreams"
+)
+
+// Evaluator reads the responses of one probe of one instance. It remembers
+// its previous verdict so that an unchanged answer costs no allocation.
+// Evaluate is never called concurrently on one Evaluator.
+type Evaluator interface {
+	Evaluate(r *probe.Response) Verdict
+}
+
+// reader is one dialect's rule set. v is the parsed JSON body, or nil with
+// jsonErr set when the body is not JSON.
+type reader func(r *probe.Response, v *fastjson.Value, jsonErr error, b *builder)
+
+// Factory builds evaluators, compiling each CEL rule set once and sharing
+// it between every instance that uses it.
+type Factory struct {
+	mu  sync.Mutex
+	cel map[upstreams.CELRules]*celProgram
+}
+
+// NewFactory returns an empty Factory.
+func NewFactory() *Factory { return &Factory{cel: make(map[upstreams.CELRules]*celProgram)} }
+
+// New returns an evaluator for probe p.
+func (f *Factory) New(p *upstreams.Probe) (Evaluator, error) {
+	e := &evaluator{expected: p.ExpectedStatuses, kind: p.Kind}
+	if len(e.expected) == 0 {
+		e.expected = upstreams.DefaultStatuses
+	}
+	switch p.Kind {
+	case upstreams.KindGRPC, upstreams.KindTCP:
+		return e, nil
+	}
+	switch p.Dialect {
+	case upstreams.DialectStatus:
+		e.read = readStatus
+	case upstreams.DialectHealthz:
+		e.read, e.wantJSON = readHealthz, true
+	case upstreams.DialectDynamo:
+		e.read, e.wantJSON = readDynamo, true
+	case upstreams.DialectNativeLink:
+		e.read, e.wantJSON = readNativeLink, true
+	case upstreams.DialectAMSDAL:
+		e.read, e.wantJSON = readAMSDAL, true
+	case upstreams.DialectCEL:
+		prog, err := f.compile(p.CEL)
+		if err != nil {
+			return nil, err
+		}
+		return &celEvaluator{prog: prog, expected: e.expected}, nil
+	case upstreams.DialectAuto, "":
+		e.read, e.wantJSON = readAuto, true
+	default:
+		return nil, fmt.Errorf("unknown dialect %q", p.Dialect)
+	}
+	return e, nil
+}
+
+func (f *Factory) compile(rules upstreams.CELRules) (*celProgram, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if p, ok := f.cel[rules]; ok {
+		return p, nil
+	}
+	p, err := compileCEL(rules)
+	if err != nil {
+		return nil, err
+	}
+	f.cel[rules] = p
+	return p, nil
+}
+
+// evaluator applies the rules every dialect shares, then its own reader.
+type evaluator struct {
+	kind     upstreams.ProbeKind
+	expected upstreams.StatusSet
+	read     reader
+	wantJSON bool
+	prev     Verdict
+}
+
+// scratch is the per-evaluation memory, pooled so that idle instances hold none.
+type scratch struct {
+	parser fastjson.Parser
+	b      builder
+}
+
+var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
+
+func (e *evaluator) Evaluate(r *probe.Response) Verdict {
+	s := scratchPool.Get().(*scratch)
+	b := &s.b
+	b.reset(r, e.expected)
+	switch {
+	case r.Err != nil:
+		b.fail()
+		b.say(r.Err.Error())
+	case r.ImmediateFail:
+		b.drain()
+		b.status()
+		b.say("x-envoy-immediate-health-check-fail")
+	case e.kind == upstreams.KindTCP:
+		b.say("connected")
+	case e.kind == upstreams.KindGRPC:
+		if r.GRPCStatus != "SERVING" {
+			b.fail()
+		}
+		b.say(r.GRPCStatus)
+	default:
+		var v *fastjson.Value
+		var jsonErr error
+		if e.wantJSON {
+			if looksLikeJSON(r.Body) {
+				v, jsonErr = s.parser.ParseBytes(r.Body)
+			} else {
+				jsonErr = errNotJSON
+			}
+		}
+		e.read(r, v, jsonErr, b)
+	}
+	e.prev = b.finish(&e.prev)
+	scratchPool.Put(s)
+	return e.prev
+}
+
+// readStatus: the expected status code passes, the body is ignored.
+func readStatus(r *probe.Response, _ *fastjson.Value, _ error, b *builder) {
+	b.codeOnly()
+}
+
+// codeOnly judges by status code alone, naming redirects that were not followed.
+func (b *builder) codeOnly() {
+	b.status()
+	if !b.codeOK() {
+		b.fail()
+		if b.r.StatusCode >= 300 && b.r.StatusCode < 400 && b.r.Location != "" {
+			b.say("redirect to ")
+			b.say(b.r.Location)
+			b.say(" (not followed)")
+		}
+	}
+}
+
+// invalidJSON fails a response whose body a JSON dialect cannot read.
+func (b *builder) invalidJSON(err error) {
+	b.fail()
+	b.status()
+	b.say("invalid JSON body")
+	if err != nil {
+		b.say(": ")
+		msg := err.Error()
+		if len(msg) > 80 {
+			msg = msg[:80]
+		}
+		b.say(msg)
+	}
+}
+
+var errNotJSON = errors.New("body is not JSON")
+
+// looksLikeJSON is a cheap first-byte check that spares the parser (and its
+// error allocation) on text bodies.
+func looksLikeJSON(b []byte) bool {
+	for _, c := range b {
+		switch c {
+		case ' ', '\t', '\r', '\n':
+			continue
+		case '{', '[', '"', 't', 'f', 'n', '-', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9':
+			return true
+		}
+		return false
+	}
+	return false
+}
+
+func itoa(dst []byte, n int) []byte { return strconv.AppendInt(dst, int64(n), 10) }
