@@ -3,8 +3,14 @@ package aggregator
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
 
+	"github.com/vigilhq/vigil/aggregator/dialect"
+	"github.com/vigilhq/vigil/aggregator/probe"
 	"github.com/vigilhq/vigil/upstreams"
 )
 
@@ -15,12 +21,13 @@ type Options struct {
 	MaxConcurrency int          // probes in flight at once (default 1024)
 	Logger         *slog.Logger // nil: slog.Default()
 	Observer       Observer     // nil: no metrics
+	// Checkers tune probe connections (TLS roots, dial timeout).
+	Checkers probe.CheckerOptions
 }
 
 // Aggregator schedules probes of every instance, runs their state machines
 // and publishes each instance's status into the Store.
 //
-// API used by the binary and publishers:
 //   - Apply(clusters) sets what to probe (first load and every reload);
 //     unchanged instances keep their state and schedule.
 //   - Run(ctx) probes until ctx ends, then closes every connection.
@@ -29,7 +36,27 @@ type Options struct {
 //   - Instance(cluster, id) returns probe details for the dashboard.
 //   - SetOverride(cluster, id, o) holds an instance DRAINING (nil clears).
 type Aggregator struct {
-	opts Options
+	opts    Options
+	clock   Clock
+	sched   *scheduler
+	factory *dialect.Factory
+	workers sync.WaitGroup
+
+	applyMu  sync.Mutex // serializes Apply
+	mu       sync.RWMutex
+	clusters map[string]*clusterState
+	drained  map[*instance]struct{} // instances holding an override
+
+	applied      bool
+	firstPending atomic.Int64
+	firstOnce    sync.Once
+	firstDone    chan struct{}
+	stats        struct{ probes, late, done atomic.Uint64 }
+}
+
+type clusterState struct {
+	spec      *upstreams.Cluster
+	instances map[string]*instance
 }
 
 // ErrNotFound is returned for an unknown cluster or instance.
@@ -43,23 +70,186 @@ func New(opts Options) *Aggregator {
 	if opts.MaxConcurrency <= 0 {
 		opts.MaxConcurrency = 1024
 	}
-	return &Aggregator{opts: opts}
+	if opts.Clock == nil {
+		opts.Clock = RealClock{}
+	}
+	if opts.Store == nil {
+		opts.Store = NewStore(0)
+	}
+	return &Aggregator{
+		opts:      opts,
+		clock:     opts.Clock,
+		sched:     newScheduler(opts.Clock, opts.MaxConcurrency),
+		factory:   dialect.NewFactory(),
+		clusters:  make(map[string]*clusterState),
+		drained:   make(map[*instance]struct{}),
+		firstDone: make(chan struct{}),
+	}
 }
 
-// Apply sets the desired clusters.
-func (a *Aggregator) Apply(clusters []upstreams.Cluster) error { return errors.New("TODO") }
+// Store is where the aggregator publishes.
+func (a *Aggregator) Store() *Store { return a.opts.Store }
 
-// Run probes until ctx is done.
-func (a *Aggregator) Run(ctx context.Context) error { <-ctx.Done(); return nil }
+// Run probes until ctx is done, then waits for probes in flight and closes
+// every connection.
+func (a *Aggregator) Run(ctx context.Context) error {
+	for range a.opts.MaxConcurrency {
+		a.workers.Add(1)
+		go a.worker()
+	}
+	sweepDone := make(chan struct{})
+	go func() {
+		defer close(sweepDone)
+		a.sweepOverrides(ctx)
+	}()
+	a.sched.run(ctx)
+	a.workers.Wait()
+	<-sweepDone
+	for _, inst := range a.allInstances() {
+		inst.mu.Lock()
+		inst.closeCheckers()
+		inst.mu.Unlock()
+	}
+	return nil
+}
 
-// FirstRound is closed after the first probe round.
-func (a *Aggregator) FirstRound() <-chan struct{} { return make(chan struct{}) }
+// FirstRound is closed once every instance of the first Apply has a
+// result from each of its probes (or has been removed).
+func (a *Aggregator) FirstRound() <-chan struct{} { return a.firstDone }
+
+func (a *Aggregator) firstResult() {
+	if a.firstPending.Add(-1) == 0 {
+		a.firstOnce.Do(func() { close(a.firstDone) })
+	}
+}
+
+// SchedulerStats counts probes started and those that started late.
+type SchedulerStats struct {
+	Probes    uint64 // probes started
+	Late      uint64 // started more than 100 ms after their due time
+	Completed uint64 // probes whose result was recorded and next run queued
+}
+
+// Stats returns scheduling counters.
+func (a *Aggregator) Stats() SchedulerStats {
+	return SchedulerStats{Probes: a.stats.probes.Load(), Late: a.stats.late.Load(), Completed: a.stats.done.Load()}
+}
+
+// allInstances lists every instance. Lock order is instance before
+// a.mu, so callers lock instances only after this returns.
+func (a *Aggregator) allInstances() []*instance {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	var out []*instance
+	for _, c := range a.clusters {
+		for _, inst := range c.instances {
+			out = append(out, inst)
+		}
+	}
+	return out
+}
+
+func (a *Aggregator) lookup(cluster, id string) (*instance, error) {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	c, ok := a.clusters[cluster]
+	if !ok {
+		return nil, fmt.Errorf("cluster %q: %w", cluster, ErrNotFound)
+	}
+	inst, ok := c.instances[id]
+	if !ok {
+		return nil, fmt.Errorf("instance %q of cluster %q: %w", id, cluster, ErrNotFound)
+	}
+	return inst, nil
+}
 
 // Instance returns the details of one instance.
 func (a *Aggregator) Instance(cluster, id string) (InstanceDetail, error) {
-	return InstanceDetail{}, ErrNotFound
+	inst, err := a.lookup(cluster, id)
+	if err != nil {
+		return InstanceDetail{}, err
+	}
+	inst.mu.Lock()
+	defer inst.mu.Unlock()
+	d := InstanceDetail{Member: inst.member()}
+	if inst.live != nil {
+		d.Liveness = inst.live.state(a.sched.nextDue(inst.live))
+	}
+	if inst.ready != nil {
+		d.Readiness = inst.ready.state(a.sched.nextDue(inst.ready))
+	}
+	return d, nil
 }
 
 // SetOverride sets (o != nil) or clears (o == nil) a manual drain. It
 // records an override event and republishes the instance's status.
-func (a *Aggregator) SetOverride(cluster, id string, o *Override) error { return ErrNotFound }
+func (a *Aggregator) SetOverride(cluster, id string, o *Override) error {
+	inst, err := a.lookup(cluster, id)
+	if err != nil {
+		return err
+	}
+	now := a.clock.Now()
+	inst.mu.Lock()
+	defer inst.mu.Unlock()
+	if o != nil {
+		oc := *o
+		if oc.Since.IsZero() {
+			oc.Since = now
+		}
+		if oc.By == "" {
+			oc.By = "admin"
+		}
+		inst.override = &oc
+		a.rememberOverride(inst)
+		a.overrideChangedLocked(inst, now, oc.By, "manual drain: "+oc.Reason)
+		return nil
+	}
+	if inst.override == nil {
+		return nil
+	}
+	inst.override = nil
+	a.forgetOverride(inst)
+	a.overrideChangedLocked(inst, now, "admin", "manual drain cleared")
+	return nil
+}
+
+func (a *Aggregator) rememberOverride(inst *instance) {
+	a.mu.Lock()
+	a.drained[inst] = struct{}{}
+	a.mu.Unlock()
+}
+
+func (a *Aggregator) forgetOverride(inst *instance) {
+	a.mu.Lock()
+	delete(a.drained, inst)
+	a.mu.Unlock()
+}
+
+// sweepOverrides ends manual drains whose ttl ran out, once a second, so
+// an expiry does not wait for the instance's next probe.
+func (a *Aggregator) sweepOverrides(ctx context.Context) {
+	timer := a.clock.NewTimer(time.Second)
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-timer.C():
+		}
+		a.mu.RLock()
+		insts := make([]*instance, 0, len(a.drained))
+		for inst := range a.drained {
+			insts = append(insts, inst)
+		}
+		a.mu.RUnlock()
+		now := a.clock.Now()
+		for _, inst := range insts {
+			inst.mu.Lock()
+			if !inst.removed {
+				a.expireOverrideLocked(inst, now)
+			}
+			inst.mu.Unlock()
+		}
+		timer.ResetAt(a.clock.Now().Add(time.Second))
+	}
+}

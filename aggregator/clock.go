@@ -12,7 +12,9 @@ type Clock interface {
 // Timer is a resettable one-shot timer.
 type Timer interface {
 	C() <-chan time.Time
-	Reset(d time.Duration)
+	// ResetAt re-arms the timer to fire at t (at once if t is past). An
+	// absolute time leaves no gap between reading the clock and arming.
+	ResetAt(t time.Time)
 	Stop()
 }
 
@@ -27,6 +29,13 @@ func (RealClock) NewTimer(d time.Duration) Timer { return realTimer{time.NewTime
 
 type realTimer struct{ t *time.Timer }
 
-func (r realTimer) C() <-chan time.Time   { return r.t.C }
-func (r realTimer) Reset(d time.Duration) { r.t.Reset(d) }
-func (r realTimer) Stop()                 { r.t.Stop() }
+func (r realTimer) C() <-chan time.Time { return r.t.C }
+func (r realTimer) ResetAt(t time.Time) {
+	r.t.Stop()
+	select { // drop a stale fire so C only delivers the new deadline
+	case <-r.t.C:
+	default:
+	}
+	r.t.Reset(time.Until(t))
+}
+func (r realTimer) Stop() { r.t.Stop() }

@@ -104,6 +104,9 @@ type Instance struct {
 	Meta     map[string]string
 	// Source is where the instance came from: "config", "file" or "consul".
 	Source string
+	// ProbePort, when set, is where every probe of this instance connects,
+	// overriding the probes' own port (e.g. from Consul service meta).
+	ProbePort int
 }
 
 // HostPort splits the traffic address. A malformed address yields port 0.
@@ -117,10 +120,14 @@ func (i Instance) HostPort() (string, int) {
 }
 
 // ProbeAddress is where a probe of this instance connects: the instance's
-// host with the probe's port, or the traffic port when the probe names none.
+// host with the instance's ProbePort, else the probe's port, else the
+// traffic port.
 func (i Instance) ProbeAddress(p *Probe) string {
 	h, port := i.HostPort()
-	if p != nil && p.Port != 0 {
+	switch {
+	case i.ProbePort != 0:
+		port = i.ProbePort
+	case p != nil && p.Port != 0:
 		port = p.Port
 	}
 	return net.JoinHostPort(h, strconv.Itoa(port))

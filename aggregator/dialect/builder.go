@@ -35,9 +35,9 @@ func (b *builder) worsen(o Outcome) {
 	}
 }
 
-func (b *builder) fail()     { b.worsen(OutcomeFail) }
-func (b *builder) drain()    { b.worsen(OutcomeDrain) }
-func (b *builder) degrade()  { b.worsen(OutcomeDegraded) }
+func (b *builder) fail()      { b.worsen(OutcomeFail) }
+func (b *builder) drain()     { b.worsen(OutcomeDrain) }
+func (b *builder) degrade()   { b.worsen(OutcomeDegraded) }
 func (b *builder) pass() bool { return b.outcome == OutcomePass }
 
 // status starts the reason with the HTTP status code.

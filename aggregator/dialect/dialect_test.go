@@ -136,7 +136,7 @@ func TestStatusDialectIgnoresTheBody(t *testing.T) {
 
 func TestExpectedStatuses(t *testing.T) {
 	e, err := NewFactory().New(&upstreams.Probe{Dialect: upstreams.DialectStatus,
-		ExpectedStatuses: upstreams.StatusSet{{200, 200}, {429, 429}}})
+		ExpectedStatuses: upstreams.StatusSet{{Lo: 200, Hi: 200}, {Lo: 429, Hi: 429}}})
 	if err != nil {
 		t.Fatal(err)
 	}

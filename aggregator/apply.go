@@ -1,0 +1,269 @@
+package aggregator
+
+import (
+	"fmt"
+	"reflect"
+	"sort"
+	"time"
+
+	"github.com/vigilhq/vigil/aggregator/probe"
+	"github.com/vigilhq/vigil/upstreams"
+)
+
+// Apply sets the desired clusters, for the first load and every reload.
+// New instances start probing, spread evenly over their first interval;
+// removed ones stop and leave the store; an instance whose ID, address and
+// probes are unchanged keeps its state, connection and schedule (its
+// weight, locality and metadata are updated in place). An error leaves
+// everything as it was.
+func (a *Aggregator) Apply(clusters []upstreams.Cluster) error {
+	a.applyMu.Lock()
+	defer a.applyMu.Unlock()
+	now := a.clock.Now()
+
+	a.mu.RLock()
+	old := a.clusters
+	a.mu.RUnlock()
+
+	// Build every new instance first, so an error changes nothing.
+	next := make(map[string]*clusterState, len(clusters))
+	var fresh []*instance
+	var retired []*instance
+	for ci := range clusters {
+		spec := new(upstreams.Cluster)
+		*spec = clusters[ci]
+		if _, dup := next[spec.Name]; dup {
+			return fmt.Errorf("apply: cluster %q listed twice", spec.Name)
+		}
+		prev := old[spec.Name]
+		if prev != nil && !sameProbing(prev.spec, spec) {
+			prev = nil // probes changed: every instance starts over
+		}
+		cs := &clusterState{spec: spec, instances: make(map[string]*instance, len(spec.Instances))}
+		for _, in := range spec.Instances {
+			if _, dup := cs.instances[in.ID]; dup {
+				closeAll(fresh)
+				return fmt.Errorf("apply: cluster %q: instance %q listed twice", spec.Name, in.ID)
+			}
+			if prev != nil {
+				if inst, ok := prev.instances[in.ID]; ok && sameTarget(inst, in) {
+					cs.instances[in.ID] = inst
+					continue
+				}
+			}
+			inst, err := a.newInstance(spec, in, now)
+			if err != nil {
+				closeAll(fresh)
+				return fmt.Errorf("apply: cluster %q instance %q: %w", spec.Name, in.ID, err)
+			}
+			cs.instances[in.ID] = inst
+			fresh = append(fresh, inst)
+		}
+		next[spec.Name] = cs
+	}
+	for name, prev := range old {
+		for id, inst := range prev.instances {
+			if cs, ok := next[name]; !ok || cs.instances[id] != inst {
+				retired = append(retired, inst)
+			}
+		}
+	}
+
+	// Stop what left, publish every cluster, then start what is new.
+	for _, inst := range retired {
+		a.retire(inst)
+	}
+	a.mu.Lock()
+	a.clusters = next
+	a.mu.Unlock()
+	for name, cs := range next {
+		a.publishCluster(cs, old[name], now)
+	}
+	for name, prev := range old {
+		if _, ok := next[name]; !ok {
+			var events []Event
+			for _, inst := range prev.instances {
+				events = append(events, removedEvent(inst, now))
+			}
+			a.opts.Store.RemoveCluster(name, events)
+		}
+	}
+	a.start(fresh, now)
+	return nil
+}
+
+// newInstance builds an instance with its probes, connections not yet open.
+func (a *Aggregator) newInstance(spec *upstreams.Cluster, in upstreams.Instance, now time.Time) (*instance, error) {
+	inst := &instance{cluster: spec.Name, spec: spec, inst: in, since: now,
+		status: initialStatus(spec.InitialStatus), reason: "no probe result yet"}
+	byAddr := map[string]probe.Checker{}
+	build := func(name ProbeName, p *upstreams.Probe) (*target, error) {
+		if p == nil {
+			return nil, nil
+		}
+		addr := in.ProbeAddress(p)
+		key := string(p.Kind) + "|" + p.Scheme + "|" + addr
+		ch, ok := byAddr[key]
+		if !ok {
+			var err error
+			if ch, err = probe.NewChecker(p.Kind, p.Scheme, addr, a.opts.Checkers); err != nil {
+				return nil, err
+			}
+			byAddr[key] = ch
+			inst.checkers = append(inst.checkers, ch)
+		}
+		req, err := probe.NewRequest(p, addr, probe.RequestOptions{CollectHeaders: p.Dialect == upstreams.DialectCEL})
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+		ev, err := a.factory.New(p)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+		return &target{inst: inst, name: name, spec: p, req: req, checker: ch, eval: ev, heapIdx: -1}, nil
+	}
+	var err error
+	if inst.live, err = build(Liveness, spec.Liveness); err == nil {
+		inst.ready, err = build(Readiness, spec.Readiness)
+	}
+	if err != nil {
+		inst.closeCheckers()
+		return nil, err
+	}
+	return inst, nil
+}
+
+// start queues new instances' first probes evenly over their interval, so
+// a thousand new instances do not all probe in the same instant.
+func (a *Aggregator) start(fresh []*instance, now time.Time) {
+	var targets []*target
+	for _, inst := range fresh {
+		for _, t := range []*target{inst.live, inst.ready} {
+			if t != nil {
+				targets = append(targets, t)
+			}
+		}
+	}
+	if !a.applied {
+		a.applied = true
+		a.firstPending.Add(int64(len(targets)))
+		for _, t := range targets {
+			t.first = true
+		}
+		if len(targets) == 0 {
+			a.firstOnce.Do(func() { close(a.firstDone) })
+		}
+	}
+	for k, t := range targets {
+		offset := time.Duration(int64(t.spec.Interval) * int64(k) / int64(len(targets)))
+		a.sched.add(t, now.Add(offset))
+	}
+}
+
+// retire stops an instance's probes; its connection closes when no probe
+// of it is running.
+func (a *Aggregator) retire(inst *instance) {
+	for _, t := range []*target{inst.live, inst.ready} {
+		if t != nil {
+			a.sched.remove(t)
+		}
+	}
+	inst.mu.Lock()
+	inst.removed = true
+	for _, t := range []*target{inst.live, inst.ready} {
+		if t != nil && t.first {
+			t.first = false
+			a.firstResult()
+		}
+	}
+	if !inst.busy {
+		inst.closeCheckers()
+	}
+	if inst.override != nil {
+		inst.override = nil
+		a.forgetOverride(inst)
+	}
+	inst.mu.Unlock()
+}
+
+// publishCluster writes the whole cluster into the store with added and
+// removed events. Every instance is locked while its member is read, so no
+// probe result slips between the read and the write.
+func (a *Aggregator) publishCluster(cs *clusterState, prev *clusterState, now time.Time) {
+	ids := make([]string, 0, len(cs.instances))
+	for id := range cs.instances {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	defs := make(map[string]upstreams.Instance, len(cs.spec.Instances))
+	for _, in := range cs.spec.Instances {
+		defs[in.ID] = in
+	}
+	var events []Event
+	members := make([]Member, 0, len(ids))
+	locked := make([]*instance, 0, len(ids))
+	for _, id := range ids {
+		inst := cs.instances[id]
+		inst.mu.Lock()
+		locked = append(locked, inst)
+		inst.inst = defs[id]
+		inst.spec = cs.spec
+		members = append(members, inst.member())
+		if prev == nil || prev.instances[id] != inst {
+			events = append(events, Event{Time: now, Kind: EventAdded, Cluster: inst.cluster, Instance: id,
+				Address: inst.inst.Address, From: inst.status, To: inst.status, Reason: "added"})
+		}
+	}
+	if prev != nil {
+		for id, inst := range prev.instances {
+			if cs.instances[id] != inst {
+				events = append(events, removedEvent(inst, now))
+			}
+		}
+	}
+	cur, exists := a.opts.Store.Cluster(cs.spec.Name)
+	if !exists || len(events) > 0 || !reflect.DeepEqual(cur.Spec, cs.spec) || !sameMembers(cur.Members, members) {
+		a.opts.Store.PutCluster(cs.spec, members, events)
+	}
+	for _, inst := range locked {
+		inst.mu.Unlock()
+	}
+}
+
+func removedEvent(inst *instance, now time.Time) Event {
+	return Event{Time: now, Kind: EventRemoved, Cluster: inst.cluster, Instance: inst.inst.ID,
+		Address: inst.inst.Address, From: inst.status, To: inst.status, Reason: "removed from config"}
+}
+
+// sameProbing reports whether two specs probe the same way.
+func sameProbing(a, b *upstreams.Cluster) bool {
+	return a.InitialStatus == b.InitialStatus && reflect.DeepEqual(a.Liveness, b.Liveness) &&
+		reflect.DeepEqual(a.Readiness, b.Readiness)
+}
+
+// sameTarget reports whether inst can keep probing as in (same address).
+func sameTarget(inst *instance, in upstreams.Instance) bool {
+	inst.mu.Lock()
+	defer inst.mu.Unlock()
+	return inst.inst.Address == in.Address && inst.inst.ProbePort == in.ProbePort
+}
+
+func sameMembers(a, b []Member) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if !reflect.DeepEqual(a[i], b[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+func closeAll(insts []*instance) {
+	for _, inst := range insts {
+		inst.mu.Lock()
+		inst.closeCheckers()
+		inst.mu.Unlock()
+	}
+}

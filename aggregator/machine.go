@@ -1,0 +1,129 @@
+package aggregator
+
+import (
+	"time"
+
+	"github.com/vigilhq/vigil/aggregator/dialect"
+	"github.com/vigilhq/vigil/upstreams"
+)
+
+// phase is where one probe's rise/fall machine stands.
+type phase uint8
+
+const (
+	phaseInitial  phase = iota // no verdict yet: the instance shows initial_status
+	phasePassing               // healthy_threshold passes in a row (or the first pass)
+	phaseFailing               // unhealthy_threshold failures in a row
+	phaseDraining              // a drain answer, effective at once
+)
+
+func (p phase) String() string {
+	return [...]string{"initial", "passing", "failing", "draining"}[p]
+}
+
+// machine is the rise/fall state of one probe of one instance. Step is
+// allocation-free.
+type machine struct {
+	phase     phase
+	successes uint32 // consecutive passes (pass or degraded)
+	failures  uint32 // consecutive failures
+	degraded  bool   // the latest pass said degraded
+}
+
+// step applies one outcome and reports whether the phase changed.
+//   - The first pass leaves the initial phase at once (as Envoy does at startup).
+//   - From failing or draining, healthy_threshold passes in a row are needed.
+//   - A drain is effective on the first answer, from any phase.
+//   - unhealthy_threshold failures in a row fail a passing or draining probe;
+//     from the initial phase one failure is enough, unless the instance
+//     starts presumed healthy (initial_status: healthy).
+func (m *machine) step(o dialect.Outcome, rise, fall uint32, presumedHealthy bool) bool {
+	before := m.phase
+	switch o {
+	case dialect.OutcomePass, dialect.OutcomeDegraded:
+		m.successes++
+		m.failures = 0
+		m.degraded = o == dialect.OutcomeDegraded
+		switch m.phase {
+		case phaseInitial:
+			m.phase = phasePassing
+		case phaseFailing, phaseDraining:
+			if m.successes >= rise {
+				m.phase = phasePassing
+			}
+		}
+	case dialect.OutcomeDrain:
+		m.successes, m.failures = 0, 0
+		m.phase = phaseDraining
+	default:
+		m.failures++
+		m.successes = 0
+		need := fall
+		if m.phase == phaseInitial && !presumedHealthy {
+			need = 1
+		}
+		if m.phase != phaseFailing && m.failures >= need {
+			m.phase = phaseFailing
+		}
+	}
+	return m.phase != before
+}
+
+// interval is the period until this probe's next run (before jitter).
+func (m *machine) interval(t *upstreams.Timing) time.Duration {
+	if m.phase == phaseFailing && t.UnhealthyInterval > 0 {
+		return t.UnhealthyInterval
+	}
+	return t.Interval
+}
+
+// run returns the consecutive count behind the current phase.
+func (m *machine) run() uint32 {
+	if m.phase == phaseFailing {
+		return m.failures
+	}
+	return m.successes
+}
+
+// publishedStatus decides an instance's status; the first match wins:
+// manual override > liveness failed > drain > readiness failed >
+// readiness degraded > healthy. Before its first verdict the instance shows
+// its initial status. live or ready may be nil (that probe is absent).
+func publishedStatus(live, ready *machine, initial upstreams.InitialStatus, overridden bool) Status {
+	if overridden {
+		return StatusDraining
+	}
+	if live != nil && live.phase == phaseFailing {
+		return StatusUnhealthy
+	}
+	if (ready != nil && ready.phase == phaseDraining) || (live != nil && live.phase == phaseDraining) {
+		return StatusDraining
+	}
+	primary := ready
+	if primary == nil {
+		primary = live
+	}
+	if primary == nil {
+		return initialStatus(initial)
+	}
+	switch primary.phase {
+	case phaseFailing:
+		return StatusUnhealthy
+	case phasePassing:
+		if primary.degraded {
+			return StatusDegraded
+		}
+		return StatusHealthy
+	}
+	return initialStatus(initial)
+}
+
+func initialStatus(s upstreams.InitialStatus) Status {
+	switch s {
+	case upstreams.InitialHealthy:
+		return StatusHealthy
+	case upstreams.InitialUnknown:
+		return StatusUnknown
+	}
+	return StatusUnhealthy
+}

@@ -1,0 +1,98 @@
+package aggregator
+
+import (
+	"sync"
+	"time"
+
+	"github.com/vigilhq/vigil/aggregator/dialect"
+	"github.com/vigilhq/vigil/aggregator/probe"
+	"github.com/vigilhq/vigil/upstreams"
+)
+
+// instance is the aggregator's live state for one member of a cluster.
+type instance struct {
+	cluster string
+	spec    *upstreams.Cluster
+
+	mu        sync.Mutex // guards everything below
+	inst      upstreams.Instance
+	live      *target
+	ready     *target
+	status    Status
+	reason    string
+	since     time.Time
+	override  *Override
+	busy      bool    // a probe of this instance is running
+	queued    *target // the other probe, due while busy
+	removed   bool
+	checkers  []probe.Checker // one per distinct probe address
+	firstSeen int             // probes still owing their first result to the first round
+}
+
+// target is one probe (liveness or readiness) of one instance.
+type target struct {
+	inst    *instance
+	name    ProbeName
+	spec    *upstreams.Probe
+	req     *probe.Request
+	checker probe.Checker
+	eval    dialect.Evaluator
+
+	// Guarded by the instance's mu.
+	m       machine
+	hist    [HistorySize]ProbeResult
+	histN   int
+	histPos int // where the next result goes
+	last    dialect.Verdict
+
+	// Guarded by the scheduler's mu.
+	due     time.Time
+	heapIdx int // -1 when not queued
+	first   bool
+}
+
+func (t *target) record(r ProbeResult) {
+	t.hist[t.histPos] = r
+	t.histPos = (t.histPos + 1) % HistorySize
+	if t.histN < HistorySize {
+		t.histN++
+	}
+}
+
+// history returns results newest first.
+func (t *target) history() []ProbeResult {
+	out := make([]ProbeResult, t.histN)
+	for i := range out {
+		out[i] = t.hist[(t.histPos-1-i+2*HistorySize)%HistorySize]
+	}
+	return out
+}
+
+func (t *target) state(next time.Time) *ProbeState {
+	if t == nil {
+		return nil
+	}
+	return &ProbeState{
+		Probe:                t.name,
+		State:                t.m.phase.String(),
+		ConsecutiveSuccesses: int(t.m.successes),
+		ConsecutiveFailures:  int(t.m.failures),
+		NextProbe:            next,
+		History:              t.history(),
+	}
+}
+
+// member is the instance as published. Caller holds i.mu.
+func (i *instance) member() Member {
+	return Member{Instance: i.inst, Status: i.status, Reason: i.reason, Since: i.since, Override: i.override}
+}
+
+func (i *instance) machines() (live, ready *machine) {
+	if i.live != nil {
+		live = &i.live.m
+	}
+	if i.ready != nil {
+		ready = &i.ready.m
+	}
+	return live, ready
+}
