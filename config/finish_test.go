@@ -90,3 +90,19 @@ func TestLoadMissingFile(t *testing.T) {
 		t.Errorf("err = %v, want it to name the file", err)
 	}
 }
+
+// Finish must be idempotent for every probe kind (reload paths call it on
+// configs that were already finished).
+func TestFinishTwiceWithEveryKind(t *testing.T) {
+	cfg := config.Default()
+	for _, kind := range []string{"http", "grpc", "tcp"} {
+		cfg.Clusters = append(cfg.Clusters, config.Cluster{Name: "c-" + kind, Readiness: &config.Probe{Kind: kind},
+			Instances: []config.Instance{{Address: "127.0.0.1:1"}}})
+	}
+	if err := cfg.Finish(); err != nil {
+		t.Fatal(err)
+	}
+	if err := cfg.Finish(); err != nil {
+		t.Fatalf("second Finish: %v", err)
+	}
+}

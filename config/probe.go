@@ -185,8 +185,12 @@ func (c *Config) resolveSettings(col *collector, base string, p *Probe, cl *Clus
 	p.JitterPercent = Ptr(jitter)
 	p.HealthyThreshold = count(func(s *ProbeSettings) int { return s.HealthyThreshold }, DefaultHealthyThreshold, 1, math.MaxInt32)
 	p.UnhealthyThreshold = count(func(s *ProbeSettings) int { return s.UnhealthyThreshold }, DefaultUnhealthyThreshold, 1, math.MaxInt32)
-	p.MaxBodyBytes = count(func(s *ProbeSettings) int { return s.MaxBodyBytes }, DefaultMaxBodyBytes, 1, MaxMaxBodyBytes)
-	p.ExpectedStatuses = append(StatusList(nil), statuses...)
+	// Body and status settings mean something only to http probes; leaving
+	// them empty elsewhere keeps Finish idempotent.
+	if p.Kind == DefaultKind {
+		p.MaxBodyBytes = count(func(s *ProbeSettings) int { return s.MaxBodyBytes }, DefaultMaxBodyBytes, 1, MaxMaxBodyBytes)
+		p.ExpectedStatuses = append(StatusList(nil), statuses...)
+	}
 }
 
 // validHeaderName reports whether s is an HTTP header field name (token).

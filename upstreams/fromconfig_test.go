@@ -85,7 +85,7 @@ func TestFromConfig(t *testing.T) {
 				Timing: timing(4*time.Second, 8*time.Second, 2*time.Second, 0),
 			},
 			Liveness: &upstreams.Probe{
-				Kind: upstreams.KindTCP, ExpectedStatuses: upstreams.StatusSet{{200, 299}}, MaxBodyBytes: 65536,
+				Kind: upstreams.KindTCP, ExpectedStatuses: upstreams.StatusSet{{200, 299}}, MaxBodyBytes: 0,
 				Timing: timing(10*time.Second, 8*time.Second, 2*time.Second, 10),
 			},
 			InitialStatus: upstreams.InitialUnknown,
@@ -115,7 +115,7 @@ func TestFromConfig(t *testing.T) {
 			Name: "web",
 			Readiness: &upstreams.Probe{
 				Kind: upstreams.KindGRPC, GRPCService: "web.v1.Web",
-				ExpectedStatuses: upstreams.StatusSet{{200, 299}}, MaxBodyBytes: 65536,
+				ExpectedStatuses: upstreams.StatusSet{{200, 299}}, MaxBodyBytes: 0,
 				Timing: timing(4*time.Second, 4*time.Second, 2*time.Second, 10),
 			},
 			InitialStatus: upstreams.InitialUnknown,

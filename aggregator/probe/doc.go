@@ -1,4 +1,13 @@
 // Package probe performs single health probes against one target over
 // HTTP/1.1 (a lean client on a persistent connection), gRPC health or TCP,
 // and returns the raw response for a dialect to read.
+//
+// A Request is built once per (instance, probe) with NewRequest; a Checker
+// per instance address with NewChecker. The HTTP checker writes the
+// pre-built request bytes and parses the response into the caller's
+// Scratch without allocating in steady state. Response.Body aliases
+// Scratch.Buf; ContentType and Location are ordinary strings (a checker
+// reuses the previous string when the value did not change), safe to keep.
+// Response.Err matches ErrMalformed, ErrBodyTooLarge,
+// os.ErrDeadlineExceeded or syscall errors through errors.Is.
 package probe

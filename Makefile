@@ -1,0 +1,36 @@
+# vigil: build, run the demo, test, benchmark, lint.
+GO      ?= go
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X main.version=$(VERSION)
+
+.PHONY: build run test bench bench-go lint consul clean
+
+build:
+	$(GO) build -ldflags "$(LDFLAGS)" -o bin/vigil ./cmd/vigil
+	$(GO) build -o bin/fleetsim ./cmd/fleetsim
+
+## run: vigil on its embedded defaults (a simulated fleet; dashboard on http://127.0.0.1:8080/)
+run: build
+	./bin/vigil demo
+
+## consul: build a real Consul agent into bin/consul for the tests (skipped when present)
+consul:
+	bash scripts/consul.sh
+
+## test: lint, then every test with the race detector, against a real Consul agent
+test: consul lint
+	$(GO) test -race -count=1 -timeout 20m ./...
+
+## bench: Go micro-benchmarks, then the fleet benchmark (writes BENCHMARKS.md)
+bench: build bench-go
+	$(GO) run ./cmd/benchfleet -out BENCHMARKS.md
+
+bench-go:
+	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./aggregator/... ./xds/ | tee bin/bench-go.txt
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+clean:
+	rm -rf bin

@@ -1,0 +1,200 @@
+package probe
+
+import (
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/vigilhq/vigil/upstreams"
+)
+
+// httpChecker probes one address over HTTP/1.1 (or HTTPS) on one
+// persistent connection. It holds no read buffer between probes.
+type httpChecker struct {
+	hostport    string
+	tls         *tls.Config // nil: plain TCP
+	dialTimeout time.Duration
+
+	mu     sync.Mutex // guards conn and closed (Close may race a Check)
+	conn   net.Conn   // non-nil only after it served a full response
+	closed bool
+
+	// Last values handed out, so unchanged headers do not allocate.
+	lastContentType strCache
+	lastLocation    strCache
+	names           nameCache
+
+	stats counters
+}
+
+func newHTTPChecker(hostport string, tlsCfg *tls.Config, opts CheckerOptions) *httpChecker {
+	if tlsCfg != nil {
+		tlsCfg.NextProtos = []string{"http/1.1"}
+	}
+	return &httpChecker{hostport: hostport, tls: tlsCfg, dialTimeout: opts.DialTimeout}
+}
+
+// Stats reports connection counters.
+func (c *httpChecker) Stats() Stats { return c.stats.snapshot() }
+
+// Close closes the connection; a Check in flight fails, later ones too.
+func (c *httpChecker) Close() error {
+	c.mu.Lock()
+	conn := c.conn
+	c.conn, c.closed = nil, true
+	c.mu.Unlock()
+	if conn != nil {
+		return conn.Close()
+	}
+	return nil
+}
+
+// Check sends req and reads the response. A reused connection that turns
+// out dead before any response byte (the server's idle timeout closed it)
+// is redialed once within the same deadline, like net/http does for
+// idempotent requests.
+func (c *httpChecker) Check(req *Request, deadline time.Time, s *Scratch, resp *Response) {
+	start := time.Now()
+	c.stats.probes.Add(1)
+	budget := deadline.Sub(start)
+	switch {
+	case req == nil || req.kind != upstreams.KindHTTP:
+		resp.Err = fmt.Errorf("http checker for %s: got a %s request", c.hostport, kindOf(req))
+	case budget <= 0:
+		resp.Err = timeoutErr(0, "before the probe started", nil)
+	default:
+		if s == nil {
+			s = &Scratch{}
+		}
+		for attempt := 0; ; attempt++ {
+			conn, reused, err := c.connection(deadline, budget)
+			if err != nil {
+				resp.Err = err
+				resp.Latency = time.Since(start)
+				break
+			}
+			if reused {
+				c.stats.reused.Add(1)
+			}
+			stale := c.roundTrip(conn, req, deadline, budget, s, resp)
+			if !stale || !reused || attempt > 0 {
+				break
+			}
+			c.stats.staleRetries.Add(1)
+			resp.Err = nil
+		}
+	}
+	if resp.Err != nil {
+		c.stats.failures.Add(1)
+	}
+}
+
+func kindOf(req *Request) string {
+	if req == nil {
+		return "nil"
+	}
+	return string(req.kind)
+}
+
+// roundTrip writes the request and reads the response on conn. It reports
+// stale when the connection failed before any response byte arrived (and
+// not by timeout); resp.Err is set either way on failure.
+func (c *httpChecker) roundTrip(conn net.Conn, req *Request, deadline time.Time, budget time.Duration, s *Scratch, resp *Response) (stale bool) {
+	if err := conn.SetDeadline(deadline); err != nil {
+		c.drop(conn)
+		resp.Err = netErr("write request", budget, err)
+		return !isTimeout(err)
+	}
+	t0 := time.Now()
+	if _, err := conn.Write(req.raw); err != nil {
+		c.drop(conn)
+		resp.Err = netErr("write request", budget, err)
+		resp.Latency = time.Since(t0)
+		return !isTimeout(err)
+	}
+	var rd reader
+	rd.reset(conn, s.Buf, req.maxBody)
+	keep, err := c.readResponse(&rd, req, resp)
+	s.Buf = rd.buf[:0]
+	resp.Latency = time.Since(t0)
+	if err != nil {
+		c.drop(conn)
+		var ioe *ioError
+		if errors.As(err, &ioe) {
+			stale = rd.total == 0 && !isTimeout(ioe.err)
+			err = netErr(ioe.phase, budget, ioe.err)
+		}
+		resp.Err = err
+		return stale
+	}
+	if !keep {
+		c.drop(conn)
+	}
+	return false
+}
+
+// connection returns the open connection, or dials a new one.
+func (c *httpChecker) connection(deadline time.Time, budget time.Duration) (conn net.Conn, reused bool, err error) {
+	c.mu.Lock()
+	conn, closed := c.conn, c.closed
+	c.mu.Unlock()
+	if closed {
+		return nil, false, errClosed
+	}
+	if conn != nil {
+		return conn, true, nil
+	}
+	conn, err = c.dial(deadline, budget)
+	if err != nil {
+		return nil, false, err
+	}
+	c.mu.Lock()
+	closed = c.closed
+	if !closed {
+		c.conn = conn
+	}
+	c.mu.Unlock()
+	if closed {
+		conn.Close()
+		return nil, false, errClosed
+	}
+	return conn, false, nil
+}
+
+func (c *httpChecker) dial(deadline time.Time, budget time.Duration) (net.Conn, error) {
+	c.stats.dials.Add(1)
+	if c.dialTimeout > 0 && c.dialTimeout < budget {
+		budget = c.dialTimeout
+		deadline = time.Now().Add(c.dialTimeout)
+	}
+	raw, err := dialTCP(c.hostport, deadline, 0)
+	if err != nil {
+		return nil, netErr("connect", budget, err)
+	}
+	if c.tls == nil {
+		return raw, nil
+	}
+	tc := tls.Client(raw, c.tls)
+	if err := raw.SetDeadline(deadline); err != nil {
+		raw.Close()
+		return nil, netErr("tls handshake", budget, err)
+	}
+	if err := tc.Handshake(); err != nil {
+		raw.Close()
+		return nil, netErr("tls handshake", budget, err)
+	}
+	return tc, nil
+}
+
+// drop closes conn and forgets it if it is still the current one.
+func (c *httpChecker) drop(conn net.Conn) {
+	c.mu.Lock()
+	if c.conn == conn {
+		c.conn = nil
+	}
+	c.mu.Unlock()
+	conn.Close()
+}

@@ -1,0 +1,70 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/vigilhq/vigil/config"
+)
+
+// newLogger builds the structured logger from -log-format and -log-level.
+func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("-log-level: %w", err)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch format {
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("-log-format: %q is not text or json", format)
+}
+
+func cmdServe(args []string, stderr io.Writer) int {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("config", "vigil.yaml", "config file")
+	logFormat := fs.String("log-format", "text", "text or json")
+	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	log, err := newLogger(stderr, *logFormat, *logLevel)
+	if err != nil {
+		fmt.Fprintln(stderr, "vigil:", err)
+		return 2
+	}
+	load := func() (*config.Config, error) { return loadConfig(*path) }
+	cfg, err := load()
+	if err != nil {
+		fmt.Fprintf(stderr, "vigil: %s:\n%v\n", *path, err)
+		return 1
+	}
+	return serve(cfg, load, log)
+}
+
+// serve runs an app until a stop signal.
+func serve(cfg *config.Config, load func() (*config.Config, error), log *slog.Logger) int {
+	a, err := newApp(cfg, load, log)
+	if err != nil {
+		log.Error("startup failed", "error", err)
+		return 1
+	}
+	signals := make(chan os.Signal, 2)
+	signal.Notify(signals, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	defer signal.Stop(signals)
+	if err := a.run(context.Background(), signals); err != nil {
+		log.Error("vigil failed", "error", err)
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,44 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+
+	"github.com/vigilhq/vigil/aggregator/dialect"
+	"github.com/vigilhq/vigil/config"
+)
+
+// loadConfig reads and validates a config file, compiling CEL rules.
+func loadConfig(path string) (*config.Config, error) {
+	return config.Load(path, config.WithExpressionCheck(dialect.CheckCEL))
+}
+
+func cmdValidate(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("validate", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("config", "vigil.yaml", "config file")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	cfg, err := loadConfig(*path)
+	if err != nil {
+		var list *config.Errors
+		if errors.As(err, &list) {
+			for _, e := range list.List {
+				fmt.Fprintln(stderr, e.String())
+			}
+			fmt.Fprintf(stderr, "%s: %d error(s)\n", *path, len(list.List))
+		} else {
+			fmt.Fprintf(stderr, "%s: %v\n", *path, err)
+		}
+		return 1
+	}
+	n := 0
+	for _, c := range cfg.Clusters {
+		n += len(c.Instances) + len(c.FileInstances)
+	}
+	fmt.Fprintf(stdout, "%s: ok (%d clusters, %d instances)\n", *path, len(cfg.Clusters), n)
+	return 0
+}

@@ -1,0 +1,90 @@
+package fleet
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/health"
+)
+
+// instance is one simulated service instance.
+type instance struct {
+	f             *Fleet
+	index         int
+	ordinal       int // index among the fleet's instances of the same format
+	id            string
+	format        Format
+	live, ready   string
+	frontendReady []byte // dynamo-frontend /health body once ready
+
+	state   atomic.Value // State
+	started atomic.Int64 // unix nanos of the last (re)start: worker uptime
+
+	mu     sync.Mutex // guards the fields below and state changes
+	addr   string     // host:port; fixed once the first listener is bound
+	closed bool
+	ln     *trackedListener // HTTP formats; nil while dead
+	conns  map[*trackedConn]struct{}
+	gs     *grpc.Server // grpc format; nil while dead
+	hs     *health.Server
+}
+
+func (in *instance) getState() State { return in.state.Load().(State) }
+
+func (in *instance) startedAt() time.Time { return time.Unix(0, in.started.Load()) }
+
+func (in *instance) snapshot() Instance {
+	in.mu.Lock()
+	addr := in.addr
+	in.mu.Unlock()
+	return Instance{ID: in.id, Address: addr, Format: in.format, State: in.getState(), LivenessPath: in.live, ReadinessPath: in.ready}
+}
+
+// up binds the instance's address and starts serving. Called with in.mu held.
+func (in *instance) up(ctx context.Context) error {
+	var lc net.ListenConfig
+	raw, err := lc.Listen(ctx, "tcp4", in.addr)
+	if err != nil {
+		return fmt.Errorf("fleet: listen %s for %s: %w", in.addr, in.id, err)
+	}
+	in.addr = raw.Addr().String()
+	in.started.Store(time.Now().UnixNano())
+	if in.format == FormatGRPC {
+		in.serveGRPC(raw)
+		return nil
+	}
+	ln := &trackedListener{Listener: raw, inst: in}
+	in.ln = ln
+	in.f.wg.Add(1)
+	go func() {
+		defer in.f.wg.Done()
+		err := in.f.http.Serve(ln)
+		if err != nil && !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, net.ErrClosed) {
+			in.f.log.Warn("fleet: instance stopped serving", "id", in.id, "address", ln.Addr().String(), "err", err)
+		}
+	}()
+	return nil
+}
+
+// down closes the listener and every connection: clients see connection
+// refused and resets. Called with in.mu held.
+func (in *instance) down() {
+	if in.ln != nil {
+		in.ln.Close()
+		in.ln = nil
+		for c := range in.conns {
+			c.Conn.Close() // the server's own Close of c unregisters it
+		}
+	}
+	if in.gs != nil {
+		in.gs.Stop()
+		in.gs, in.hs = nil, nil
+	}
+}
