@@ -128,6 +128,8 @@ func (a *Aggregator) republishLocked(inst *instance, now time.Time, reason func(
 		inst.reason = "manual drain: " + inst.override.Reason
 	}
 	a.publishMemberLocked(inst, Event{Time: now, Kind: EventTransition, From: from, To: status, Reason: inst.reason})
+	a.opts.Logger.Info("status changed", "cluster", inst.cluster, "instance", inst.inst.ID,
+		"from", from.String(), "to", status.String(), "reason", inst.reason)
 }
 
 // publishMemberLocked writes inst's member into the store with ev. inst.mu is held.
