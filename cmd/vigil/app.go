@@ -14,7 +14,6 @@ import (
 	"syscall"
 	"time"
 
-	consulapi "github.com/hashicorp/consul/api"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/vigilhq/vigil/aggregator"
@@ -179,9 +178,8 @@ func (a *app) startDiscovery(cfg *config.Config) {
 	if len(disc) == 0 || cfg.Consul == nil {
 		return
 	}
-	ccfg := consulapi.DefaultConfig()
-	ccfg.Address, ccfg.Token, ccfg.Datacenter = cfg.Consul.Address, cfg.Consul.Token, cfg.Consul.Datacenter
-	client, err := consulapi.NewClient(ccfg)
+	client, err := consul.NewClient(consul.Options{Address: cfg.Consul.Address, Token: cfg.Consul.Token,
+		Datacenter: cfg.Consul.Datacenter})
 	if err != nil {
 		a.log.Error("consul discovery: client", "error", err)
 		return

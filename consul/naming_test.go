@@ -1,0 +1,66 @@
+package consul
+
+import (
+	"strings"
+	"testing"
+
+	consulapi "github.com/hashicorp/consul/api"
+
+	"github.com/vigilhq/vigil/aggregator"
+)
+
+func TestServiceIDIsStableSafeAndUnique(t *testing.T) {
+	cases := [][2]string{
+		{"web", "10.0.0.1:8080"},
+		{"web", "10.0.0.1_8080"},
+		{"web", "pod/a b"},
+		{"web", "pod_a_b"},
+		{"a", "b:c"},
+		{"a:b", "c"},
+		{"web", strings.Repeat("x", 500)},
+		{"web", strings.Repeat("x", 501)},
+	}
+	seen := map[string][2]string{}
+	for _, c := range cases {
+		id := ServiceID(c[0], c[1])
+		if id != ServiceID(c[0], c[1]) {
+			t.Errorf("ServiceID%v not stable", c)
+		}
+		// '~' only ever introduces the hash suffix, so hashed and plain IDs never meet.
+		plain := strings.Replace(id, "~", "", 1)
+		if sanitizeID(plain) != plain || len(id) > maxServiceID {
+			t.Errorf("ServiceID%v = %q: unsafe or too long", c, id)
+		}
+		if prev, dup := seen[id]; dup {
+			t.Errorf("ServiceID%v = ServiceID%v = %q", c, prev, id)
+		}
+		seen[id] = c
+	}
+	if got := ServiceID("web", "10.0.0.1:8080"); got != "vigil:web:10.0.0.1:8080" {
+		t.Errorf("plain ID = %q, want it readable", got)
+	}
+}
+
+func TestCheckStateFollowsPublishedStatus(t *testing.T) {
+	cases := []struct {
+		m            aggregator.Member
+		status, want string
+	}{
+		{aggregator.Member{Status: aggregator.StatusHealthy}, consulapi.HealthPassing, "healthy:"},
+		{aggregator.Member{Status: aggregator.StatusDegraded, Reason: "slow"}, consulapi.HealthWarning, "degraded: slow"},
+		{aggregator.Member{Status: aggregator.StatusDraining, Reason: "shutdown"}, consulapi.HealthCritical, "draining: shutdown"},
+		{aggregator.Member{Status: aggregator.StatusDraining, Override: &aggregator.Override{Reason: "by hand"}}, consulapi.HealthCritical, "draining: by hand"},
+		{aggregator.Member{Status: aggregator.StatusUnhealthy, Reason: "HTTP 503"}, consulapi.HealthCritical, "unhealthy: HTTP 503"},
+		{aggregator.Member{Status: aggregator.StatusUnknown}, consulapi.HealthCritical, "unknown: no probe result yet"},
+	}
+	for _, c := range cases {
+		st, out := checkState(&c.m)
+		if st != c.status || out != c.want {
+			t.Errorf("%s %q: got %s %q, want %s %q", c.m.Status, c.m.Reason, st, out, c.status, c.want)
+		}
+	}
+	long := aggregator.Member{Status: aggregator.StatusUnhealthy, Reason: strings.Repeat("é", 2000)}
+	if _, out := checkState(&long); len(out) > maxReasonText+len("unhealthy: ") {
+		t.Errorf("output not bounded: %d bytes", len(out))
+	}
+}
