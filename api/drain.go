@@ -1,0 +1,245 @@
+package api
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/vigilhq/vigil/aggregator"
+)
+
+const (
+	maxBodyBytes   = 64 << 10
+	maxReasonLen   = 512
+	defaultReason  = "manual drain"
+	overrideLogMsg = "manual override"
+)
+
+// drainRequest is the optional body of the drain calls.
+type drainRequest struct {
+	Reason string `json:"reason"`
+	TTL    string `json:"ttl"` // Go duration ("10m"); empty: until undrained
+}
+
+type instanceOverrideResult struct {
+	Cluster  string               `json:"cluster"`
+	Instance string               `json:"instance"`
+	Override *aggregator.Override `json:"override"`
+}
+
+type clusterOverrideResult struct {
+	Cluster   string               `json:"cluster"`
+	Instances []string             `json:"instances"` // the instances changed
+	Override  *aggregator.Override `json:"override"`
+}
+
+// readOverride builds the override a drain call asks for.
+func (s *Server) readOverride(r *http.Request) (*aggregator.Override, error) {
+	var req drainRequest
+	dec := json.NewDecoder(io.LimitReader(r.Body, maxBodyBytes))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil && !errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("bad body: want {\"reason\": \"...\", \"ttl\": \"10m\"}: %w", err)
+	}
+	req.Reason = strings.TrimSpace(req.Reason)
+	if len(req.Reason) > maxReasonLen {
+		return nil, fmt.Errorf("reason longer than %d bytes", maxReasonLen)
+	}
+	if req.Reason == "" {
+		req.Reason = defaultReason
+	}
+	now := s.opts.Now()
+	o := &aggregator.Override{Reason: req.Reason, By: who(r), Since: now}
+	if req.TTL != "" {
+		ttl, err := time.ParseDuration(req.TTL)
+		if err != nil || ttl <= 0 {
+			return nil, fmt.Errorf("bad ttl %q: want a positive duration such as \"10m\"", req.TTL)
+		}
+		o.Expires = now.Add(ttl)
+	}
+	return o, nil
+}
+
+// canOverride answers 503 when no aggregator is wired.
+func (s *Server) canOverride(w http.ResponseWriter) bool {
+	if s.opts.Aggregator == nil {
+		writeError(w, http.StatusServiceUnavailable, "overrides are unavailable: no aggregator")
+		return false
+	}
+	return true
+}
+
+func (s *Server) handleDrainInstance(w http.ResponseWriter, r *http.Request) {
+	name, id := r.PathValue("name"), r.PathValue("id")
+	if !s.canOverride(w) || !s.memberExists(w, name, id) {
+		return
+	}
+	o, err := s.readOverride(r)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	// Persist first: once the call answers, the drain survives a restart.
+	if s.opts.Overrides != nil {
+		if err := s.opts.Overrides.Put(name, id, *o); err != nil {
+			s.log.Error("persisting override failed", "cluster", name, "instance", id, "err", err)
+			writeError(w, http.StatusInternalServerError, "could not persist the override")
+			return
+		}
+	}
+	if err := s.opts.Aggregator.SetOverride(name, id, o); err != nil {
+		s.forget(name, id)
+		s.overrideFailed(w, name, id, err)
+		return
+	}
+	s.log.Info(overrideLogMsg, "action", "drain", "cluster", name, "instance", id, "by", o.By, "reason", o.Reason, "expires", expiry(o))
+	writeJSON(w, http.StatusOK, instanceOverrideResult{Cluster: name, Instance: id, Override: o})
+}
+
+func (s *Server) handleUndrainInstance(w http.ResponseWriter, r *http.Request) {
+	name, id := r.PathValue("name"), r.PathValue("id")
+	if !s.canOverride(w) {
+		return
+	}
+	// Forget the persisted drain even if the instance is gone from the
+	// config, so it cannot come back with it.
+	if s.opts.Overrides != nil {
+		if err := s.opts.Overrides.Delete(name, id); err != nil {
+			s.log.Error("deleting persisted override failed", "cluster", name, "instance", id, "err", err)
+			writeError(w, http.StatusInternalServerError, "could not delete the persisted override")
+			return
+		}
+	}
+	if !s.memberExists(w, name, id) {
+		return
+	}
+	if err := s.opts.Aggregator.SetOverride(name, id, nil); err != nil {
+		s.overrideFailed(w, name, id, err)
+		return
+	}
+	s.log.Info(overrideLogMsg, "action", "undrain", "cluster", name, "instance", id, "by", who(r))
+	writeJSON(w, http.StatusOK, instanceOverrideResult{Cluster: name, Instance: id})
+}
+
+func (s *Server) handleDrainCluster(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	if !s.canOverride(w) {
+		return
+	}
+	c, ok := s.opts.Store.Cluster(name)
+	if !ok {
+		writeError(w, http.StatusNotFound, "unknown cluster "+quote(name))
+		return
+	}
+	o, err := s.readOverride(r)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	ids := make([]string, len(c.Members))
+	for i := range c.Members {
+		ids[i] = c.Members[i].ID
+	}
+	if s.opts.Overrides != nil {
+		if err := s.opts.Overrides.PutMany(name, ids, *o); err != nil {
+			s.log.Error("persisting cluster override failed", "cluster", name, "err", err)
+			writeError(w, http.StatusInternalServerError, "could not persist the override")
+			return
+		}
+	}
+	done := make([]string, 0, len(ids))
+	for _, id := range ids {
+		if err := s.opts.Aggregator.SetOverride(name, id, o); err != nil {
+			// Removed by a concurrent reload, or a real failure: either
+			// way it must not come back on restart.
+			s.forget(name, id)
+			if !errors.Is(err, aggregator.ErrNotFound) {
+				s.log.Error("applying override failed", "cluster", name, "instance", id, "err", err)
+			}
+			continue
+		}
+		done = append(done, id)
+	}
+	s.log.Info(overrideLogMsg, "action", "drain", "cluster", name, "instances", len(done), "by", o.By, "reason", o.Reason, "expires", expiry(o))
+	writeJSON(w, http.StatusOK, clusterOverrideResult{Cluster: name, Instances: done, Override: o})
+}
+
+func (s *Server) handleUndrainCluster(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	if !s.canOverride(w) {
+		return
+	}
+	if s.opts.Overrides != nil {
+		if err := s.opts.Overrides.DeleteCluster(name); err != nil {
+			s.log.Error("deleting persisted overrides failed", "cluster", name, "err", err)
+			writeError(w, http.StatusInternalServerError, "could not delete the persisted overrides")
+			return
+		}
+	}
+	c, ok := s.opts.Store.Cluster(name)
+	if !ok {
+		writeError(w, http.StatusNotFound, "unknown cluster "+quote(name))
+		return
+	}
+	done := []string{}
+	for i := range c.Members {
+		m := &c.Members[i]
+		if m.Override == nil {
+			continue
+		}
+		if err := s.opts.Aggregator.SetOverride(name, m.ID, nil); err != nil {
+			if !errors.Is(err, aggregator.ErrNotFound) {
+				s.log.Error("clearing override failed", "cluster", name, "instance", m.ID, "err", err)
+			}
+			continue
+		}
+		done = append(done, m.ID)
+	}
+	s.log.Info(overrideLogMsg, "action", "undrain", "cluster", name, "instances", len(done), "by", who(r))
+	writeJSON(w, http.StatusOK, clusterOverrideResult{Cluster: name, Instances: done})
+}
+
+// memberExists answers 404 for an unknown cluster or instance.
+func (s *Server) memberExists(w http.ResponseWriter, name, id string) bool {
+	c, ok := s.opts.Store.Cluster(name)
+	if !ok {
+		writeError(w, http.StatusNotFound, "unknown cluster "+quote(name))
+		return false
+	}
+	if _, ok := c.Member(id); !ok {
+		writeError(w, http.StatusNotFound, "unknown instance "+quote(id)+" in cluster "+quote(name))
+		return false
+	}
+	return true
+}
+
+// forget drops a persisted override that could not be applied.
+func (s *Server) forget(name, id string) {
+	if s.opts.Overrides == nil {
+		return
+	}
+	if err := s.opts.Overrides.Delete(name, id); err != nil {
+		s.log.Error("rolling back persisted override failed", "cluster", name, "instance", id, "err", err)
+	}
+}
+
+func (s *Server) overrideFailed(w http.ResponseWriter, name, id string, err error) {
+	if errors.Is(err, aggregator.ErrNotFound) {
+		writeError(w, http.StatusNotFound, "unknown instance "+quote(id)+" in cluster "+quote(name))
+		return
+	}
+	s.log.Error("applying override failed", "cluster", name, "instance", id, "err", err)
+	writeError(w, http.StatusInternalServerError, "could not apply the override: "+err.Error())
+}
+
+// expiry is how an override's end reads in logs.
+func expiry(o *aggregator.Override) any {
+	if o.Expires.IsZero() {
+		return "never"
+	}
+	return o.Expires
+}

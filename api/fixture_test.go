@@ -1,0 +1,241 @@
+package api
+
+import (
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/vigilhq/vigil/aggregator"
+	"github.com/vigilhq/vigil/aggregator/dialect"
+	"github.com/vigilhq/vigil/upstreams"
+)
+
+// fakeAggregator stands in for the aggregator where the API needs probe
+// details and overrides: it keeps details in a map and applies overrides
+// to the real store the way the aggregator does (status DRAINING plus an
+// override event with who and why).
+type fakeAggregator struct {
+	store   *aggregator.Store
+	now     func() time.Time
+	mu      sync.Mutex
+	details map[string]aggregator.InstanceDetail
+	before  map[string]aggregator.Status // status under an override
+}
+
+func newFakeAggregator(store *aggregator.Store, now func() time.Time) *fakeAggregator {
+	return &fakeAggregator{store: store, now: now, details: map[string]aggregator.InstanceDetail{}, before: map[string]aggregator.Status{}}
+}
+
+func (f *fakeAggregator) Instance(cluster, id string) (aggregator.InstanceDetail, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	d, ok := f.details[cluster+"/"+id]
+	if !ok {
+		return aggregator.InstanceDetail{}, aggregator.ErrNotFound
+	}
+	return d, nil
+}
+
+func (f *fakeAggregator) SetOverride(cluster, id string, o *aggregator.Override) error {
+	c, ok := f.store.Cluster(cluster)
+	if !ok {
+		return aggregator.ErrNotFound
+	}
+	if _, ok := c.Member(id); !ok {
+		return aggregator.ErrNotFound
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	key := cluster + "/" + id
+	f.store.UpdateMember(cluster, id, func(m *aggregator.Member) (*aggregator.Event, bool) {
+		ev := &aggregator.Event{Time: f.now(), Kind: aggregator.EventOverride, Cluster: cluster, Instance: id, Address: m.Address, From: m.Status}
+		if o != nil {
+			if m.Override == nil {
+				f.before[key] = m.Status
+			}
+			cp := *o
+			m.Override = &cp
+			m.Status = aggregator.StatusDraining
+			ev.By, ev.Reason = o.By, "manual drain: "+o.Reason
+		} else {
+			if m.Override == nil {
+				return nil, false
+			}
+			m.Override = nil
+			m.Status = f.before[key]
+			ev.Reason = "manual drain cleared"
+		}
+		m.Since = ev.Time
+		ev.To = m.Status
+		return ev, true
+	})
+	return nil
+}
+
+// quiet drops the server's logs in tests.
+var quiet = slog.New(slog.DiscardHandler)
+
+var t0 = time.Date(2026, 5, 4, 10, 0, 0, 0, time.UTC)
+
+func probe(path string) *upstreams.Probe {
+	return &upstreams.Probe{
+		Kind: upstreams.KindHTTP, Scheme: "http", Path: path, Port: 9090, Dialect: upstreams.DialectAuto,
+		Timing: upstreams.Timing{Interval: 5 * time.Second, Timeout: time.Second, HealthyThreshold: 2, UnhealthyThreshold: 3},
+	}
+}
+
+func mem(id string, st aggregator.Status, reason string) aggregator.Member {
+	return aggregator.Member{
+		Instance: upstreams.Instance{ID: id, Address: id + ".local:8000", Weight: 1, Zone: "z1", Source: "config"},
+		Status:   st, Reason: reason, Since: t0,
+	}
+}
+
+// fixture is a store with two clusters, a fake aggregator with probe
+// history for web-1, and a Server in front of them.
+type fixture struct {
+	store *aggregator.Store
+	agg   *fakeAggregator
+	srv   *Server
+	http  *httptest.Server
+	now   time.Time
+	nowMu sync.Mutex
+}
+
+func (fx *fixture) clock() time.Time {
+	fx.nowMu.Lock()
+	defer fx.nowMu.Unlock()
+	return fx.now
+}
+
+func (fx *fixture) advance(d time.Duration) {
+	fx.nowMu.Lock()
+	fx.now = fx.now.Add(d)
+	fx.nowMu.Unlock()
+}
+
+func seedStore(store *aggregator.Store) {
+	store.PutCluster(&upstreams.Cluster{Name: "web", Liveness: probe("/live"), Readiness: probe("/health"), XDS: upstreams.XDSOptions{EDSServiceName: "web-eds"}},
+		[]aggregator.Member{
+			mem("web-1", aggregator.StatusHealthy, "readiness: 200 ready"),
+			mem("web-2", aggregator.StatusHealthy, "readiness: 200 ready"),
+			mem("web-3", aggregator.StatusUnhealthy, "readiness: 503 not_ready, checks.queue=unavailable (3 in a row)"),
+		}, nil)
+	store.PutCluster(&upstreams.Cluster{Name: "db", Readiness: probe("/status")},
+		[]aggregator.Member{mem("db-1", aggregator.StatusDegraded, "readiness: Warning: disk")}, nil)
+}
+
+func webOneDetail() aggregator.InstanceDetail {
+	var hist []aggregator.ProbeResult
+	for i := 0; i < aggregator.HistorySize; i++ {
+		r := aggregator.ProbeResult{
+			Time: t0.Add(-time.Duration(i) * 5 * time.Second), HTTPStatus: 200, LatencyMS: float64(2 + i%5),
+			Verdict: dialect.OutcomePass, Reason: "200 ready",
+			Components: []dialect.Component{{Name: "store", Status: "ok"}},
+		}
+		if i == 3 {
+			r.HTTPStatus, r.Verdict, r.Reason = 503, dialect.OutcomeFail, "503 not_ready, checks.queue=unavailable"
+			r.Components = []dialect.Component{{Name: "queue", Status: "unavailable"}}
+		}
+		hist = append(hist, r)
+	}
+	return aggregator.InstanceDetail{
+		Readiness: &aggregator.ProbeState{Probe: aggregator.Readiness, State: "passing", ConsecutiveSuccesses: 3, NextProbe: t0.Add(5 * time.Second), History: hist},
+		Liveness: &aggregator.ProbeState{Probe: aggregator.Liveness, State: "passing", ConsecutiveSuccesses: 9, NextProbe: t0.Add(3 * time.Second),
+			History: []aggregator.ProbeResult{{Time: t0, HTTPStatus: 200, LatencyMS: 1.5, Verdict: dialect.OutcomePass, Reason: "200 live"}}},
+	}
+}
+
+func newFixture(t *testing.T, mod func(*Options)) *fixture {
+	t.Helper()
+	fx := &fixture{store: aggregator.NewStore(1000), now: t0}
+	seedStore(fx.store)
+	fx.agg = newFakeAggregator(fx.store, fx.clock)
+	fx.agg.details["web/web-1"] = webOneDetail()
+	opts := Options{Store: fx.store, Aggregator: fx.agg, Token: "s3cret", Version: "1.2.3", Now: fx.clock, Logger: quiet}
+	if mod != nil {
+		mod(&opts)
+	}
+	fx.srv = New(opts)
+	fx.http = httptest.NewServer(fx.srv.Handler())
+	t.Cleanup(func() {
+		fx.srv.Close()
+		fx.http.Close()
+	})
+	return fx
+}
+
+// do sends a request and returns the status and the decoded JSON body.
+func (fx *fixture) do(t *testing.T, method, path, token, body string, hdr ...string) (int, map[string]any) {
+	t.Helper()
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	req, err := http.NewRequest(method, fx.http.URL+path, rd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	var out map[string]any
+	if err := json.Unmarshal(raw, &out); err != nil {
+		t.Fatalf("%s %s: %d, body is not a JSON object: %v\n%s", method, path, resp.StatusCode, err, raw)
+	}
+	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
+		t.Errorf("%s %s: Content-Type %q", method, path, ct)
+	}
+	return resp.StatusCode, out
+}
+
+func (fx *fixture) get(t *testing.T, path string) (int, map[string]any) {
+	t.Helper()
+	return fx.do(t, http.MethodGet, path, "", "")
+}
+
+// setStatus makes one transition in the store, as the aggregator would.
+func setStatus(store *aggregator.Store, cluster, id string, to aggregator.Status, reason string) {
+	store.UpdateMember(cluster, id, func(m *aggregator.Member) (*aggregator.Event, bool) {
+		ev := &aggregator.Event{Time: time.Now(), Kind: aggregator.EventTransition, Cluster: cluster, Instance: id, Address: m.Address, From: m.Status, To: to, Reason: reason}
+		m.Status, m.Reason, m.Since = to, reason, ev.Time
+		return ev, true
+	})
+}
+
+func keys(m map[string]any) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}
+
+// hasKeys fails unless m has exactly the wanted keys.
+func hasKeys(t *testing.T, what string, m map[string]any, want ...string) {
+	t.Helper()
+	if len(m) != len(want) {
+		t.Errorf("%s: keys %v, want %v", what, keys(m), want)
+		return
+	}
+	for _, k := range want {
+		if _, ok := m[k]; !ok {
+			t.Errorf("%s: missing key %q (have %v)", what, k, keys(m))
+		}
+	}
+}

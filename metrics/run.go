@@ -1,0 +1,63 @@
+package metrics
+
+import (
+	"context"
+
+	"github.com/vigilhq/vigil/aggregator"
+)
+
+// subscriptionEvents bounds the events buffered between two reads of the
+// store subscription; past it, transitions are undercounted (and counted in
+// vigil_metrics_events_dropped_total).
+const subscriptionEvents = 1 << 16
+
+// Run keeps vigil_instances and vigil_transitions_total current from the
+// store's subscription until ctx ends. It returns nil when ctx ends.
+func (m *Metrics) Run(ctx context.Context, store *aggregator.Store) error {
+	sub := store.Subscribe(subscriptionEvents)
+	defer sub.Close()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-sub.C():
+			m.apply(sub.Next())
+		}
+	}
+}
+
+// apply folds one batch of store changes into the gauges and counters.
+func (m *Metrics) apply(b aggregator.Batch) {
+	for _, name := range b.Removed {
+		m.forgetCluster(name)
+	}
+	for _, snap := range b.Changed {
+		for status, n := range snap.Counts() {
+			m.instances.WithLabelValues(snap.Name, status.String()).Set(float64(n))
+		}
+	}
+	for i := range b.Events {
+		ev := &b.Events[i]
+		if !isTransition(ev) {
+			continue
+		}
+		m.transitions.WithLabelValues(ev.Cluster, ev.From.String(), ev.To.String()).Inc()
+	}
+	if b.Dropped > 0 {
+		m.eventsDropped.Add(float64(b.Dropped))
+	}
+}
+
+// isTransition reports whether an event changed an instance's published
+// status: a transition, or an override that moved the status (an override
+// event that carries From == To, such as a drain of an instance already
+// draining, is not).
+func isTransition(ev *aggregator.Event) bool {
+	switch ev.Kind {
+	case aggregator.EventTransition:
+		return true
+	case aggregator.EventOverride:
+		return ev.From != ev.To
+	}
+	return false
+}
