@@ -132,6 +132,11 @@ func TestStatusDialectIgnoresTheBody(t *testing.T) {
 	checkVerdict(t, "503", e.Evaluate(responseOf(t, seedtest.HealthzNotReady)), OutcomeFail, "503", nil)
 	redirect := seedtest.Response{Name: "redirect", Status: 302, Headers: [][2]string{{"Location", "/login"}}}
 	checkVerdict(t, "302", e.Evaluate(responseOf(t, redirect)), OutcomeFail, "302 redirect to /login (not followed)", nil)
+	// A JSON dialect names the redirect too, rather than the body it cannot read.
+	for _, d := range []upstreams.Dialect{upstreams.DialectHealthz, upstreams.DialectDynamo, upstreams.DialectAMSDAL, upstreams.DialectNativeLink} {
+		checkVerdict(t, "302 "+string(d), newEval(t, d).Evaluate(responseOf(t, redirect)), OutcomeFail,
+			"302 redirect to /login (not followed)", nil)
+	}
 }
 
 func TestExpectedStatuses(t *testing.T) {

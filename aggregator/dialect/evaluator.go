@@ -153,8 +153,13 @@ func (b *builder) codeOnly() {
 	}
 }
 
-// invalidJSON fails a response whose body a JSON dialect cannot read.
+// invalidJSON fails a response whose body a JSON dialect cannot read. When
+// the status code already fails, the code (and any redirect) is the reason.
 func (b *builder) invalidJSON(err error) {
+	if !b.codeOK() {
+		b.codeOnly()
+		return
+	}
 	b.fail()
 	b.status()
 	b.say("invalid JSON body")
