@@ -171,8 +171,9 @@ func TestApplyKeepsUnchangedInstances(t *testing.T) {
 	if !dueAfter.Readiness.NextProbe.Equal(dueBefore.Readiness.NextProbe) {
 		t.Errorf("a's schedule moved: %v -> %v", dueBefore.Readiness.NextProbe, dueAfter.Readiness.NextProbe)
 	}
-	if m := h.member("api", "b"); m.Status != StatusUnhealthy {
-		t.Errorf("b starts %s, want its initial status", m.Status)
+	added := h.store.Events(EventQuery{Instance: "b", Limit: 100})
+	if len(added) == 0 || added[len(added)-1].Kind != EventAdded || added[len(added)-1].To != StatusUnhealthy {
+		t.Errorf("b's first event %+v, want added as its initial status", added)
 	}
 	h.advance(time.Second, 2)
 	if a.Accepts() != 1 {
@@ -251,5 +252,32 @@ func TestFirstProbesAreSpreadOverTheInterval(t *testing.T) {
 	case <-h.agg.FirstRound():
 	case <-time.After(5 * time.Second):
 		t.Fatal("first round not done after one interval")
+	}
+}
+
+// TestManualDrainSurvivesAProbeChange: a reload that changes a cluster's
+// probes rebuilds its instances but keeps their manual drains.
+func TestManualDrainSurvivesAProbeChange(t *testing.T) {
+	srv := seedtest.NewServer(t, seedtest.HealthzReady)
+	h := newHarness(t)
+	c := upstreams.Cluster{Name: "api", InitialStatus: upstreams.InitialUnhealthy,
+		Readiness: httpProbe("/readyz", upstreams.DialectHealthz),
+		Instances: []upstreams.Instance{{ID: "a", Address: srv.Addr()}, {ID: "b", Address: srv.Addr()}}}
+	h.apply(c)
+	if err := h.agg.SetOverride("api", "a", &Override{Reason: "maintenance"}); err != nil {
+		t.Fatal(err)
+	}
+	c.Readiness = httpProbe("/readyz", upstreams.DialectAuto)
+	h.apply(c)
+	if m := h.member("api", "a"); m.Status != StatusDraining || m.Override == nil {
+		t.Fatalf("after probe change: %+v", m)
+	}
+	h.clock.Advance(time.Second)
+	h.settle(0, 2)
+	if m := h.member("api", "a"); m.Status != StatusDraining {
+		t.Errorf("passing probe ended the carried drain: %s", m.Status)
+	}
+	if m := h.member("api", "b"); m.Status != StatusHealthy {
+		t.Errorf("b: %s", m.Status)
 	}
 }

@@ -36,6 +36,7 @@ func (a *Aggregator) Apply(clusters []upstreams.Cluster) error {
 			return fmt.Errorf("apply: cluster %q listed twice", spec.Name)
 		}
 		prev := old[spec.Name]
+		rebuilt := prev // instances whose manual drains carry over even when rebuilt
 		if prev != nil && !sameProbing(prev.spec, spec) {
 			prev = nil // probes changed: every instance starts over
 		}
@@ -55,6 +56,16 @@ func (a *Aggregator) Apply(clusters []upstreams.Cluster) error {
 			if err != nil {
 				closeAll(fresh)
 				return fmt.Errorf("apply: cluster %q instance %q: %w", spec.Name, in.ID, err)
+			}
+			if rebuilt != nil {
+				if was, ok := rebuilt.instances[in.ID]; ok {
+					was.mu.Lock()
+					if was.override.Active(now) {
+						o := *was.override
+						inst.override, inst.status, inst.reason = &o, StatusDraining, "manual drain: "+o.Reason
+					}
+					was.mu.Unlock()
+				}
 			}
 			cs.instances[in.ID] = inst
 			fresh = append(fresh, inst)
@@ -86,6 +97,11 @@ func (a *Aggregator) Apply(clusters []upstreams.Cluster) error {
 				events = append(events, removedEvent(inst, now))
 			}
 			a.opts.Store.RemoveCluster(name, events)
+		}
+	}
+	for _, inst := range fresh {
+		if inst.override != nil {
+			a.rememberOverride(inst)
 		}
 	}
 	a.start(fresh, now)
