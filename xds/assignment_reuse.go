@@ -1,0 +1,47 @@
+package xds
+
+import (
+	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/vigilhq/vigil/aggregator"
+)
+
+// endpointMemo remembers the LbEndpoint built for each member, in member
+// order (sorted by ID), so that rebuilding a cluster after one member
+// changed builds one endpoint and shares the others with the previous
+// assignment. Shared endpoints are never modified after they are built.
+type endpointMemo []memoEntry
+
+type memoEntry struct {
+	id      string
+	address string
+	weight  uint32
+	status  aggregator.Status
+	reason  string
+	ep      *endpointv3.LbEndpoint
+}
+
+// sameAssignment reports whether a and b have equal content. Endpoints
+// shared through the memo compare by pointer, so a rebuild where nothing
+// changed costs one pass without reflection.
+func sameAssignment(a, b *endpointv3.ClusterLoadAssignment) bool {
+	if a.GetClusterName() != b.GetClusterName() || len(a.GetEndpoints()) != len(b.GetEndpoints()) ||
+		a.GetPolicy() != nil || b.GetPolicy() != nil || len(a.GetNamedEndpoints()) != 0 || len(b.GetNamedEndpoints()) != 0 {
+		return proto.Equal(a, b)
+	}
+	for i, ga := range a.GetEndpoints() {
+		gb := b.GetEndpoints()[i]
+		if ga.GetPriority() != gb.GetPriority() || !proto.Equal(ga.GetLocality(), gb.GetLocality()) ||
+			ga.GetLoadBalancingWeight().GetValue() != gb.GetLoadBalancingWeight().GetValue() ||
+			len(ga.GetLbEndpoints()) != len(gb.GetLbEndpoints()) {
+			return false
+		}
+		for j, ea := range ga.GetLbEndpoints() {
+			if eb := gb.GetLbEndpoints()[j]; ea != eb && !proto.Equal(ea, eb) {
+				return false
+			}
+		}
+	}
+	return true
+}

@@ -1,0 +1,174 @@
+package xds
+
+import (
+	"math"
+	"slices"
+	"strings"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
+	"google.golang.org/protobuf/types/known/structpb"
+	"google.golang.org/protobuf/types/known/wrapperspb"
+
+	"github.com/vigilhq/vigil/aggregator"
+)
+
+// MetadataKey is the filter_metadata key under which every endpoint carries
+// vigil's view of it: "id", "status" (HEALTHY, DRAINING, ...) and "reason".
+const MetadataKey = "vigil"
+
+// localityKey groups endpoints: one LocalityLbEndpoints per locality and
+// priority, as Envoy and gRPC expect.
+type localityKey struct {
+	priority              uint32
+	region, zone, subZone string
+}
+
+func compareLocality(a, b localityKey) int {
+	switch {
+	case a.priority != b.priority:
+		if a.priority < b.priority {
+			return -1
+		}
+		return 1
+	case a.region != b.region:
+		return strings.Compare(a.region, b.region)
+	case a.zone != b.zone:
+		return strings.Compare(a.zone, b.zone)
+	}
+	return strings.Compare(a.subZone, b.subZone)
+}
+
+// BuildAssignment returns the ClusterLoadAssignment of one cluster snapshot,
+// named after its EDS service name. Each member becomes one LbEndpoint with
+// its traffic address, weight (at least 1) and published status, grouped by
+// locality and priority. Configured priorities are renumbered 0..n-1 in
+// their order, because Envoy and gRPC reject gaps. Each locality's weight is
+// the sum of its endpoints' weights, so gRPC splits traffic by capacity.
+// The output is deterministic: the same snapshot content yields an equal
+// message.
+func BuildAssignment(c *aggregator.ClusterSnapshot) *endpointv3.ClusterLoadAssignment {
+	cla, _ := buildAssignment(c, nil)
+	return cla
+}
+
+// buildAssignment is BuildAssignment reusing the endpoints of prev (may be
+// nil) whose published fields did not change. It returns the memo of this
+// build.
+func buildAssignment(c *aggregator.ClusterSnapshot, prev endpointMemo) (*endpointv3.ClusterLoadAssignment, endpointMemo) {
+	cla := &endpointv3.ClusterLoadAssignment{ClusterName: c.Spec.EDSName()}
+	memo := make(endpointMemo, 0, len(c.Members))
+	if len(c.Members) == 0 {
+		return cla, memo
+	}
+
+	keys := make([]localityKey, len(c.Members))
+	distinct := make([]localityKey, 0, 4)
+	var seen map[localityKey]struct{} // once there are many localities
+	for i := range c.Members {
+		m := &c.Members[i]
+		k := localityKey{priority: m.Priority, region: m.Region, zone: m.Zone, subZone: m.SubZone}
+		keys[i] = k
+		if seen == nil && len(distinct) > 8 {
+			seen = make(map[localityKey]struct{}, 64)
+			for _, d := range distinct {
+				seen[d] = struct{}{}
+			}
+		}
+		if seen != nil {
+			if _, ok := seen[k]; !ok {
+				seen[k] = struct{}{}
+				distinct = append(distinct, k)
+			}
+		} else if !slices.Contains(distinct, k) {
+			distinct = append(distinct, k)
+		}
+	}
+	slices.SortFunc(distinct, compareLocality)
+
+	// Renumber priorities densely, keeping their order.
+	priority := make(map[uint32]uint32, 2)
+	for _, k := range distinct {
+		if _, ok := priority[k.priority]; !ok {
+			priority[k.priority] = uint32(len(priority))
+		}
+	}
+
+	groups := make([]*endpointv3.LocalityLbEndpoints, len(distinct))
+	sums := make([]uint64, len(distinct))
+	for i, k := range distinct {
+		groups[i] = &endpointv3.LocalityLbEndpoints{
+			Locality: &corev3.Locality{Region: k.region, Zone: k.zone, SubZone: k.subZone},
+			Priority: priority[k.priority],
+		}
+	}
+	p := 0 // walks prev alongside the members: both are sorted by ID
+	for i := range c.Members {
+		m := &c.Members[i]
+		g := 0
+		if len(distinct) > 1 {
+			g, _ = slices.BinarySearchFunc(distinct, keys[i], compareLocality)
+		}
+		e := memoEntry{id: m.ID, address: m.Address, weight: max(m.Weight, 1), status: m.Status, reason: m.Reason}
+		for p < len(prev) && prev[p].id < m.ID {
+			p++
+		}
+		if p < len(prev) && prev[p].id == m.ID && prev[p].address == e.address && prev[p].weight == e.weight &&
+			prev[p].status == e.status && prev[p].reason == e.reason {
+			e.ep = prev[p].ep
+		} else {
+			e.ep = buildLbEndpoint(m, e.weight)
+		}
+		memo = append(memo, e)
+		sums[g] += uint64(e.weight)
+		if groups[g].LbEndpoints == nil {
+			groups[g].LbEndpoints = make([]*endpointv3.LbEndpoint, 0, len(c.Members)/len(distinct)+1)
+		}
+		groups[g].LbEndpoints = append(groups[g].LbEndpoints, e.ep)
+	}
+	for i, g := range groups {
+		g.LoadBalancingWeight = wrapperspb.UInt32(uint32(min(sums[i], math.MaxUint32)))
+	}
+	cla.Endpoints = groups
+	return cla, memo
+}
+
+// buildLbEndpoint is one member as an endpoint.
+func buildLbEndpoint(m *aggregator.Member, weight uint32) *endpointv3.LbEndpoint {
+	host, port := m.HostPort()
+	return &endpointv3.LbEndpoint{
+		HostIdentifier: &endpointv3.LbEndpoint_Endpoint{Endpoint: &endpointv3.Endpoint{
+			Address: &corev3.Address{Address: &corev3.Address_SocketAddress{SocketAddress: &corev3.SocketAddress{
+				Protocol:      corev3.SocketAddress_TCP,
+				Address:       host,
+				PortSpecifier: &corev3.SocketAddress_PortValue{PortValue: uint32(port)},
+			}}},
+		}},
+		HealthStatus:        HealthStatus(m.Status),
+		LoadBalancingWeight: wrapperspb.UInt32(weight),
+		Metadata: &corev3.Metadata{FilterMetadata: map[string]*structpb.Struct{
+			MetadataKey: {Fields: map[string]*structpb.Value{
+				"id":     structpb.NewStringValue(m.ID),
+				"status": structpb.NewStringValue(m.Status.String()),
+				"reason": structpb.NewStringValue(m.Reason),
+			}},
+		}},
+	}
+}
+
+// HealthStatus maps a published status to Envoy's, one to one: the numeric
+// values of aggregator.Status are Envoy's on purpose.
+func HealthStatus(s aggregator.Status) corev3.HealthStatus {
+	switch s {
+	case aggregator.StatusHealthy:
+		return corev3.HealthStatus_HEALTHY
+	case aggregator.StatusDegraded:
+		return corev3.HealthStatus_DEGRADED
+	case aggregator.StatusDraining:
+		return corev3.HealthStatus_DRAINING
+	case aggregator.StatusUnhealthy:
+		return corev3.HealthStatus_UNHEALTHY
+	default:
+		return corev3.HealthStatus_UNKNOWN
+	}
+}

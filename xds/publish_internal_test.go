@@ -1,0 +1,48 @@
+package xds
+
+import (
+	"io"
+	"log/slog"
+	"testing"
+
+	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
+
+	"github.com/vigilhq/vigil/aggregator"
+	"github.com/vigilhq/vigil/upstreams"
+)
+
+// An EDS service name that moves from a removed cluster to a new one in
+// the same batch stays published, with the new cluster's endpoints.
+func TestPublisherKeepsAnEDSNameThatMoves(t *testing.T) {
+	c := newCaches("test-", slogAdapter{l: discardLogger()})
+	p := newPublisher(c, true)
+	member := func(addr string) []aggregator.Member {
+		return []aggregator.Member{{Instance: upstreams.Instance{ID: addr, Address: addr, Weight: 1}, Status: aggregator.StatusHealthy}}
+	}
+	oldSpec := &upstreams.Cluster{Name: "old", XDS: upstreams.XDSOptions{EDSServiceName: "svc"}}
+	newSpec := &upstreams.Cluster{Name: "new", XDS: upstreams.XDSOptions{EDSServiceName: "svc"}}
+	if _, err := p.apply(aggregator.Batch{Changed: []*aggregator.ClusterSnapshot{
+		{Name: "old", Spec: oldSpec, Members: member("10.0.0.1:80")}}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.apply(aggregator.Batch{
+		Changed: []*aggregator.ClusterSnapshot{{Name: "new", Spec: newSpec, Members: member("10.0.0.2:80")}},
+		Removed: []string{"old"},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	res := c.endpoints.GetResources()
+	cla, ok := res["svc"].(*endpointv3.ClusterLoadAssignment)
+	if !ok {
+		t.Fatalf("assignment svc was deleted; endpoints cache holds %v", res)
+	}
+	addr := cla.GetEndpoints()[0].GetLbEndpoints()[0].GetEndpoint().GetAddress().GetSocketAddress().GetAddress()
+	if addr != "10.0.0.2" {
+		t.Errorf("svc has endpoint %s, want the new cluster's 10.0.0.2", addr)
+	}
+	if _, ok := c.clusters.GetResources()["old"]; ok {
+		t.Errorf("cluster old still published")
+	}
+}
+
+func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
