@@ -55,7 +55,9 @@ func fleetConfig(f *fleet.Fleet, adminAddr, xdsAddr, stateDir string, interval t
 	cfg.Defaults.HealthyThreshold, cfg.Defaults.UnhealthyThreshold = 2, 3
 	zones := []string{"z1", "z2"}
 	for _, dc := range demoClusters {
-		c := config.Cluster{Name: dc.name, Dialect: dc.dialect, InitialStatus: "unknown"}
+		// Panic threshold 0: Envoy never sends traffic to hosts vigil took out.
+		c := config.Cluster{Name: dc.name, Dialect: dc.dialect, InitialStatus: "unknown",
+			HealthyPanicThreshold: config.Ptr(0.0)}
 		probe := func(path string) *config.Probe {
 			if dc.kind == "grpc" {
 				return &config.Probe{Kind: "grpc"}
