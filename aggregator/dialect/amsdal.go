@@ -11,17 +11,10 @@ import (
 // readAMSDAL reads AMSDAL's /api/probes/liveness/ and /readiness/:
 // {"status":"success"|"error","details":[{"status","service","message"}]}.
 func readAMSDAL(r *probe.Response, v *fastjson.Value, jsonErr error, b *builder) {
-	if v == nil {
-		b.invalidJSON(jsonErr)
+	status, ok := b.objectStatus(v, jsonErr)
+	if !ok {
 		return
 	}
-	if v.Type() != fastjson.TypeObject {
-		b.invalidJSON(errNotObject)
-		return
-	}
-	status := v.GetStringBytes("status")
-	b.status()
-	b.sayBytes(status)
 	for _, d := range v.GetArray("details") {
 		svc, st, msg := d.GetStringBytes("service"), d.GetStringBytes("status"), d.GetStringBytes("message")
 		b.component(svc, st, msg)

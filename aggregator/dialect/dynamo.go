@@ -17,17 +17,10 @@ var errNotObject = errors.New("expected a JSON object")
 // "notready" / 200 "ready" with text/plain bodies that hold JSON; each entry
 // of "endpoints" becomes a component.
 func readDynamo(r *probe.Response, v *fastjson.Value, jsonErr error, b *builder) {
-	if v == nil {
-		b.invalidJSON(jsonErr)
+	status, ok := b.objectStatus(v, jsonErr)
+	if !ok {
 		return
 	}
-	if v.Type() != fastjson.TypeObject {
-		b.invalidJSON(errNotObject)
-		return
-	}
-	status := v.GetStringBytes("status")
-	b.status()
-	b.sayBytes(status)
 	switch eps := v.Get("endpoints"); {
 	case eps == nil:
 	case eps.Type() == fastjson.TypeObject: // worker: {"generate":"ready"}

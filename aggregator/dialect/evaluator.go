@@ -190,4 +190,22 @@ func looksLikeJSON(b []byte) bool {
 	return false
 }
 
+// objectStatus starts a reader of JSON-object bodies: it fails a body that
+// is not an object and otherwise opens the reason with "<code> <status>".
+// ok is false when the verdict is already decided.
+func (b *builder) objectStatus(v *fastjson.Value, jsonErr error) (status []byte, ok bool) {
+	if v == nil {
+		b.invalidJSON(jsonErr)
+		return nil, false
+	}
+	if v.Type() != fastjson.TypeObject {
+		b.invalidJSON(errNotObject)
+		return nil, false
+	}
+	status = v.GetStringBytes("status")
+	b.status()
+	b.sayBytes(status)
+	return status, true
+}
+
 func itoa(dst []byte, n int) []byte { return strconv.AppendInt(dst, int64(n), 10) }

@@ -22,13 +22,10 @@ func readHealthz(r *probe.Response, v *fastjson.Value, jsonErr error, b *builder
 		b.invalidJSON(jsonErr)
 		return
 	}
-	if v.Type() != fastjson.TypeObject {
-		b.invalidJSON(errNotObject)
+	status, ok := b.objectStatus(v, jsonErr)
+	if !ok {
 		return
 	}
-	status := v.GetStringBytes("status")
-	b.status()
-	b.sayBytes(status)
 	draining := v.GetBool("draining")
 	if draining {
 		b.say(" draining")

@@ -92,12 +92,11 @@ func cmdDemo(args []string, stderr io.Writer) int {
 	xdsAddr := fs.String("xds", "127.0.0.1:18000", "xDS listen address")
 	perFormat := fs.Int("per-format", 4, "simulated instances per format")
 	every := fs.Duration("animate", 3*time.Second, "how often a random instance changes state")
-	logFormat := fs.String("log-format", "text", "text or json")
-	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	logger := logFlags(fs, stderr)
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	log, err := newLogger(stderr, *logFormat, *logLevel)
+	log, err := logger()
 	if err != nil {
 		fmt.Fprintln(stderr, "vigil:", err)
 		return 2

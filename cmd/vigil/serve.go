@@ -13,7 +13,15 @@ import (
 	"github.com/vigilhq/vigil/config"
 )
 
-// newLogger builds the structured logger from -log-format and -log-level.
+// logFlags adds -log-format and -log-level to fs; the returned function
+// builds the logger once the flags are parsed.
+func logFlags(fs *flag.FlagSet, w io.Writer) func() (*slog.Logger, error) {
+	format := fs.String("log-format", "text", "text or json")
+	level := fs.String("log-level", "info", "debug, info, warn or error")
+	return func() (*slog.Logger, error) { return newLogger(w, *format, *level) }
+}
+
+// newLogger builds the structured logger.
 func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
 	var lv slog.Level
 	if err := lv.UnmarshalText([]byte(level)); err != nil {
@@ -33,12 +41,11 @@ func cmdServe(args []string, stderr io.Writer) int {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	path := fs.String("config", "vigil.yaml", "config file")
-	logFormat := fs.String("log-format", "text", "text or json")
-	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	logger := logFlags(fs, stderr)
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	log, err := newLogger(stderr, *logFormat, *logLevel)
+	log, err := logger()
 	if err != nil {
 		fmt.Fprintln(stderr, "vigil:", err)
 		return 2
