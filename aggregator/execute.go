@@ -98,6 +98,9 @@ func (a *Aggregator) probeOnce(t *target, resp *probe.Response, scratch *probe.S
 	now := a.clock.Now()
 	a.expireOverrideLocked(inst, now)
 	a.republishLocked(inst, now, func() string {
+		if t.m.phase == phaseDraining { // immediate: no count to speak of
+			return fmt.Sprintf("%s: %s", t.name, v.Reason)
+		}
 		return fmt.Sprintf("%s: %s (%d in a row)", t.name, v.Reason, t.m.run())
 	})
 	if t.first {
