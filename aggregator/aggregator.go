@@ -16,14 +16,22 @@ import (
 
 // Options configure an Aggregator.
 type Options struct {
-	Store          *Store       // where membership is published (required)
-	Clock          Clock        // nil: the real clock
-	MaxConcurrency int          // probes in flight at once (default 1024)
+	Store          *Store // where membership is published (required)
+	Clock          Clock  // nil: the real clock
+	MaxConcurrency int    // probes in flight at once (default 1024)
+	// DispatchWindow is how long a due probe may wait so that probes due
+	// close together are dispatched by one wakeup (default 10ms with the
+	// real clock, 0 with a Clock given, so fake-clock tests stay exact).
+	DispatchWindow time.Duration
 	Logger         *slog.Logger // nil: slog.Default()
 	Observer       Observer     // nil: no metrics
 	// Checkers tune probe connections (TLS roots, dial timeout).
 	Checkers probe.CheckerOptions
 }
+
+// DefaultDispatchWindow batches probe dispatch with the real clock: a
+// tenth of the 100 ms a probe may start late before it counts as late.
+const DefaultDispatchWindow = 10 * time.Millisecond
 
 // Aggregator schedules probes of every instance, runs their state machines
 // and publishes each instance's status into the Store.
@@ -39,6 +47,7 @@ type Aggregator struct {
 	opts    Options
 	clock   Clock
 	sched   *scheduler
+	commits *committer
 	factory *dialect.Factory
 	workers sync.WaitGroup
 
@@ -72,6 +81,9 @@ func New(opts Options) *Aggregator {
 	}
 	if opts.Clock == nil {
 		opts.Clock = RealClock{}
+		if opts.DispatchWindow == 0 {
+			opts.DispatchWindow = DefaultDispatchWindow
+		}
 	}
 	if opts.Store == nil {
 		opts.Store = NewStore(0)
@@ -79,7 +91,8 @@ func New(opts Options) *Aggregator {
 	return &Aggregator{
 		opts:      opts,
 		clock:     opts.Clock,
-		sched:     newScheduler(opts.Clock, opts.MaxConcurrency),
+		sched:     newScheduler(opts.Clock, opts.MaxConcurrency, opts.DispatchWindow),
+		commits:   newCommitter(opts.Store),
 		factory:   dialect.NewFactory(),
 		clusters:  make(map[string]*clusterState),
 		drained:   make(map[*instance]struct{}),

@@ -237,10 +237,16 @@ func (a *Aggregator) publishCluster(cs *clusterState, prev *clusterState, now ti
 			}
 		}
 	}
+	// Pending writes of this cluster are superseded by the whole list (their
+	// events still count); holding flushMu keeps a batch already taken from
+	// landing after it.
+	a.commits.flushMu.Lock()
+	events = append(a.commits.takeCluster(cs.spec.Name), events...)
 	cur, exists := a.opts.Store.Cluster(cs.spec.Name)
 	if !exists || len(events) > 0 || !reflect.DeepEqual(cur.Spec, cs.spec) || !sameMembers(cur.Members, members) {
 		a.opts.Store.PutCluster(cs.spec, members, events)
 	}
+	a.commits.flushMu.Unlock()
 	for _, inst := range locked {
 		inst.mu.Unlock()
 	}

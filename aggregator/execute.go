@@ -135,14 +135,12 @@ func (a *Aggregator) republishLocked(inst *instance, now time.Time, reason func(
 		"from", from.String(), "to", status.String(), "reason", inst.reason)
 }
 
-// publishMemberLocked writes inst's member into the store with ev. inst.mu is held.
+// publishMemberLocked writes inst's member into the store with ev and
+// returns once it is there. inst.mu is held.
 func (a *Aggregator) publishMemberLocked(inst *instance, ev Event) {
 	ev.Cluster, ev.Instance, ev.Address = inst.cluster, inst.inst.ID, inst.inst.Address
-	m := inst.member()
-	a.opts.Store.UpdateMember(inst.cluster, inst.inst.ID, func(cur *Member) (*Event, bool) {
-		*cur = m
-		return &ev, true
-	})
+	a.commits.enqueue(inst.cluster, inst.member(), ev)
+	a.commits.commit()
 }
 
 // expireOverrideLocked clears an override whose ttl has ended. inst.mu is held.

@@ -12,15 +12,16 @@ import (
 // due probes to a fixed pool of workers. No goroutine exists per probe or
 // per instance; an idle instance costs a heap entry.
 type scheduler struct {
-	clock Clock
-	mu    sync.Mutex
-	q     dueHeap
-	wake  chan struct{}
-	work  chan *target
+	clock  Clock
+	window time.Duration // how long due probes may gather before a wakeup
+	mu     sync.Mutex
+	q      dueHeap
+	wake   chan struct{}
+	work   chan *target
 }
 
-func newScheduler(clock Clock, workers int) *scheduler {
-	return &scheduler{clock: clock, wake: make(chan struct{}, 1), work: make(chan *target, workers)}
+func newScheduler(clock Clock, workers int, window time.Duration) *scheduler {
+	return &scheduler{clock: clock, window: window, wake: make(chan struct{}, 1), work: make(chan *target, workers)}
 }
 
 // add queues t to run at due. Adding a queued target moves it.
@@ -75,7 +76,9 @@ func (s *scheduler) run(ctx context.Context) {
 		}
 		wake, idle := now.Add(time.Hour), len(s.q) == 0
 		if !idle {
-			wake = s.q[0].due
+			// Sleeping until window after the earliest due time lets the
+			// probes due meanwhile share one wakeup.
+			wake = s.q[0].due.Add(s.window)
 		}
 		s.mu.Unlock()
 		for i, t := range batch {

@@ -111,15 +111,7 @@ func (s *Store) UpdateMember(cluster, id string, update func(m *Member) (ev *Eve
 	if !ok {
 		return false
 	}
-	idx, found := slices.BinarySearchFunc(old.Members, id, func(m Member, id string) int {
-		switch {
-		case m.ID < id:
-			return -1
-		case m.ID > id:
-			return 1
-		}
-		return 0
-	})
+	idx, found := memberIndex(old.Members, id)
 	if !found {
 		return false
 	}
@@ -131,15 +123,59 @@ func (s *Store) UpdateMember(cluster, id string, update func(m *Member) (ev *Eve
 	members := make([]Member, len(old.Members))
 	copy(members, old.Members)
 	members[idx] = m
-	s.version++
-	snap := &ClusterSnapshot{Name: old.Name, Version: s.version, Spec: old.Spec, Members: members}
-	s.clusters[cluster] = snap
 	var events []Event
 	if ev != nil {
 		events = []Event{*ev}
 	}
-	s.publishLocked(snap, "", events)
+	s.replaceLocked(old, members, events)
 	return true
+}
+
+// UpdateMembers replaces several members of one cluster (matched by ID;
+// unknown IDs are skipped) and records events, copying the member list
+// once: a burst of transitions in one cluster costs O(cluster), not
+// O(cluster) per transition. It returns how many members it replaced.
+func (s *Store) UpdateMembers(cluster string, members []Member, events []Event) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	old, ok := s.clusters[cluster]
+	if !ok {
+		return 0
+	}
+	next := make([]Member, len(old.Members))
+	copy(next, old.Members)
+	n := 0
+	for i := range members {
+		if idx, found := memberIndex(next, members[i].ID); found {
+			next[idx] = members[i]
+			n++
+		}
+	}
+	if n == 0 && len(events) == 0 {
+		return 0
+	}
+	s.replaceLocked(old, next, events)
+	return n
+}
+
+// replaceLocked publishes a new snapshot of old's cluster. s.mu is held.
+func (s *Store) replaceLocked(old *ClusterSnapshot, members []Member, events []Event) {
+	s.version++
+	snap := &ClusterSnapshot{Name: old.Name, Version: s.version, Spec: old.Spec, Members: members}
+	s.clusters[old.Name] = snap
+	s.publishLocked(snap, "", events)
+}
+
+func memberIndex(ms []Member, id string) (int, bool) {
+	return slices.BinarySearchFunc(ms, id, func(m Member, id string) int {
+		switch {
+		case m.ID < id:
+			return -1
+		case m.ID > id:
+			return 1
+		}
+		return 0
+	})
 }
 
 // publishLocked records events and tells every subscriber. s.mu is held.

@@ -164,6 +164,8 @@ func TestEventHistoryPagingAndResume(t *testing.T) {
 	}
 }
 
+// BenchmarkUpdateMember1000 is one transition in a 1,000-member cluster:
+// every op really changes a member (the status flips each pass).
 func BenchmarkUpdateMember1000(b *testing.B) {
 	s := NewStore(1000)
 	ids := make([]string, 1000)
@@ -175,10 +177,30 @@ func BenchmarkUpdateMember1000(b *testing.B) {
 	i := 0
 	for b.Loop() {
 		st := StatusHealthy
-		if i%2 == 1 {
+		if (i/len(ids))%2 == 1 {
 			st = StatusUnhealthy
 		}
-		setStatus(s, "a", ids[i%1000], st)
+		if !setStatus(s, "a", ids[i%len(ids)], st) {
+			b.Fatal("no change")
+		}
 		i++
+	}
+}
+
+// BenchmarkUpdateMembers100Of1000 is a batch of 100 transitions in a
+// 1,000-member cluster, as group commit writes a burst: one copy.
+func BenchmarkUpdateMembers100Of1000(b *testing.B) {
+	s := NewStore(1000)
+	ids := make([]string, 1000)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("i%04d", i)
+	}
+	s.PutCluster(spec("a"), members(ids...), nil)
+	batch := members(ids[:100]...)
+	b.ReportAllocs()
+	for b.Loop() {
+		if s.UpdateMembers("a", batch, nil) != 100 {
+			b.Fatal("batch not applied")
+		}
 	}
 }

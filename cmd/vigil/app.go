@@ -40,6 +40,9 @@ type app struct {
 	registry *prometheus.Registry
 	drains   *overrides.Store
 
+	// pprof serves net/http/pprof on the admin listener (-pprof).
+	pprof bool
+
 	// adminLn and xdsLn, when set before run, are used instead of listening
 	// on the configured addresses (tests pass free ports this way).
 	adminLn, xdsLn net.Listener
@@ -63,6 +66,14 @@ func newApp(cfg *config.Config, load func() (*config.Config, error), log *slog.L
 		xopts.GRPCListeners = *cfg.XDS.GRPCListeners
 	}
 	a.xds = xds.New(a.store, xopts)
+	a.registry.MustRegister(
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "vigil_probes_started_total",
+			Help: "Probes started by the scheduler."},
+			func() float64 { return float64(a.agg.Stats().Probes) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "vigil_probes_late_total",
+			Help: "Probes that started more than 100 ms after their due time."},
+			func() float64 { return float64(a.agg.Stats().Late) }),
+	)
 	if c := cfg.Consul; c != nil {
 		pub, err := consul.NewPublisher(a.store, consul.Options{Address: c.Address, Token: c.Token, Datacenter: c.Datacenter,
 			Deployment: c.Deployment, Node: c.Node, BatchWindow: c.BatchWindow, OutputUpdateInterval: c.OutputUpdateInterval,
@@ -251,7 +262,12 @@ func (a *app) run(ctx context.Context, signals <-chan os.Signal) error {
 	if a.consul != nil {
 		goRun("consul", func() error { return a.consul.Run(pubCtx) })
 	}
-	httpSrv := &http.Server{Handler: a.api.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	handler := a.api.Handler()
+	if a.pprof {
+		handler = withPprof(handler)
+		a.log.Warn("pprof enabled on the admin listener under /debug/pprof/ (no auth)")
+	}
+	httpSrv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
 	goRun("admin", func() error { return httpSrv.Serve(adminLn) })
 	a.log.Info("vigil serving", "admin", adminLn.Addr().String(), "xds", xdsLn.Addr().String(),
 		"clusters", len(a.cfg.Clusters), "version", version)

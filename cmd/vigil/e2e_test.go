@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -236,6 +237,18 @@ func TestReadyzAndGracefulStop(t *testing.T) {
 	}
 	if body.Status != "ready" || body.Checks["first_probe_round"] != "ok" || body.Checks["xds"] != "ok" {
 		t.Errorf("ready body: %+v", body)
+	}
+	// The scheduler's counters are exported next to the probe metrics.
+	resp, err := http.Get(r.admin + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metricsText, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, name := range []string{"vigil_probes_started_total ", "vigil_probes_late_total ", "vigil_probes_total{"} {
+		if !strings.Contains(string(metricsText), name) {
+			t.Errorf("/metrics lacks %s", name)
+		}
 	}
 	r.signals <- syscall.SIGTERM
 	deadline = time.Now().Add(5 * time.Second)

@@ -41,6 +41,7 @@ func cmdServe(args []string, stderr io.Writer) int {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	path := fs.String("config", "vigil.yaml", "config file")
+	withProfiling := fs.Bool("pprof", false, "serve net/http/pprof under /debug/pprof/ on the admin listener")
 	logger := logFlags(fs, stderr)
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -56,16 +57,17 @@ func cmdServe(args []string, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "vigil: %s:\n%v\n", *path, err)
 		return 1
 	}
-	return serve(cfg, load, log)
+	return serve(cfg, load, log, *withProfiling)
 }
 
 // serve runs an app until a stop signal.
-func serve(cfg *config.Config, load func() (*config.Config, error), log *slog.Logger) int {
+func serve(cfg *config.Config, load func() (*config.Config, error), log *slog.Logger, withProfiling bool) int {
 	a, err := newApp(cfg, load, log)
 	if err != nil {
 		log.Error("startup failed", "error", err)
 		return 1
 	}
+	a.pprof = withProfiling
 	signals := make(chan os.Signal, 2)
 	signal.Notify(signals, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 	defer signal.Stop(signals)

@@ -1,0 +1,168 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strconv"
+	"sync"
+	"time"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
+	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
+
+	"github.com/vigilhq/vigil/aggregator"
+)
+
+// edsType is the type URL of ClusterLoadAssignment.
+const edsType = "type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment"
+
+// adsChange is one endpoint's health as first seen in an assignment.
+type adsChange struct {
+	status aggregator.Status
+	at     time.Time // when the response carrying it arrived
+}
+
+// adsWatcher holds one state-of-the-world ADS stream to vigil, subscribed
+// to the assignments of every cluster, and records when each endpoint's
+// health status changed.
+type adsWatcher struct {
+	mu        sync.Mutex
+	health    map[string]aggregator.Status // endpoint host:port -> current status
+	changes   map[string][]adsChange       // endpoint host:port -> changes, oldest first
+	responses int
+	seen      map[string]bool // clusters with an assignment so far
+	clusters  int
+}
+
+type adsArrival struct {
+	at   time.Time
+	resp *discoveryv3.DiscoveryResponse
+}
+
+func newADSWatcher() *adsWatcher {
+	return &adsWatcher{health: map[string]aggregator.Status{}, changes: map[string][]adsChange{}, seen: map[string]bool{}}
+}
+
+// run opens the stream and follows it until ctx ends. Responses are
+// timestamped and ACKed as they arrive; decoding happens on another
+// goroutine so a large assignment never delays the next arrival's time.
+func (w *adsWatcher) run(ctx context.Context, addr string, clusters []string) error {
+	w.mu.Lock()
+	w.clusters = len(clusters)
+	w.mu.Unlock()
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(256<<20)))
+	if err != nil {
+		return fmt.Errorf("ads: dial %s: %w", addr, err)
+	}
+	defer conn.Close()
+	stream, err := discoveryv3.NewAggregatedDiscoveryServiceClient(conn).StreamAggregatedResources(ctx)
+	if err != nil {
+		return fmt.Errorf("ads: open stream: %w", err)
+	}
+	node := &corev3.Node{Id: "benchfleet", Cluster: "benchfleet", UserAgentName: "benchfleet"}
+	req := &discoveryv3.DiscoveryRequest{Node: node, TypeUrl: edsType, ResourceNames: clusters}
+	if err := stream.Send(req); err != nil {
+		return fmt.Errorf("ads: subscribe: %w", err)
+	}
+	arrivals := make(chan adsArrival, 1024)
+	decoded := make(chan error, 1)
+	go func() { decoded <- w.decodeAll(arrivals) }()
+	recvErr := func() error {
+		for {
+			resp, err := stream.Recv()
+			at := time.Now()
+			if err != nil {
+				return err
+			}
+			ack := &discoveryv3.DiscoveryRequest{TypeUrl: edsType, ResourceNames: clusters,
+				VersionInfo: resp.GetVersionInfo(), ResponseNonce: resp.GetNonce()}
+			if err := stream.Send(ack); err != nil {
+				return fmt.Errorf("ads: ack: %w", err)
+			}
+			select {
+			case arrivals <- adsArrival{at: at, resp: resp}:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+	}()
+	close(arrivals)
+	decErr := <-decoded
+	if ctx.Err() != nil && (errors.Is(recvErr, context.Canceled) || status.Code(recvErr) == codes.Canceled || errors.Is(recvErr, io.EOF)) {
+		recvErr = nil
+	}
+	return errors.Join(recvErr, decErr)
+}
+
+func (w *adsWatcher) decodeAll(arrivals <-chan adsArrival) error {
+	var first error
+	for a := range arrivals {
+		if err := w.decode(a); err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}
+
+func (w *adsWatcher) decode(a adsArrival) error {
+	cla := &endpointv3.ClusterLoadAssignment{}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.responses++
+	for _, res := range a.resp.GetResources() {
+		if err := res.UnmarshalTo(cla); err != nil {
+			return fmt.Errorf("ads: decode assignment: %w", err)
+		}
+		w.seen[cla.GetClusterName()] = true
+		for _, loc := range cla.GetEndpoints() {
+			for _, ep := range loc.GetLbEndpoints() {
+				sa := ep.GetEndpoint().GetAddress().GetSocketAddress()
+				key := net.JoinHostPort(sa.GetAddress(), strconv.Itoa(int(sa.GetPortValue())))
+				st := aggregator.Status(ep.GetHealthStatus()) // same numbering as Envoy's, on purpose
+				if cur, ok := w.health[key]; ok && cur == st {
+					continue
+				}
+				w.health[key] = st
+				w.changes[key] = append(w.changes[key], adsChange{status: st, at: a.at})
+			}
+		}
+	}
+	return nil
+}
+
+// complete reports whether every cluster has been received at least once.
+func (w *adsWatcher) complete() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.clusters > 0 && len(w.seen) >= w.clusters
+}
+
+// arrival returns when the watcher first saw addr change after t, and
+// whether that change was to want (false: the next change seen was
+// another status, or none came).
+func (w *adsWatcher) arrival(addr string, after time.Time, want aggregator.Status) (time.Time, bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, c := range w.changes[addr] {
+		if c.at.Before(after) {
+			continue
+		}
+		return c.at, c.status == want
+	}
+	return time.Time{}, false
+}
+
+func (w *adsWatcher) count() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.responses
+}

@@ -1,0 +1,135 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+)
+
+func main() {
+	if slices.Contains(os.Args[1:], "-baseline-mode") {
+		os.Exit(baselineMain(os.Args[1:], os.Stderr))
+	}
+	os.Exit(cli(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// signalContext ends on SIGINT or SIGTERM.
+func signalContext() (context.Context, context.CancelFunc) {
+	return signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+}
+
+// cli parses flags, runs the benchmark and writes the report.
+func cli(args []string, stdout, stderr io.Writer) int {
+	opts := DefaultOptions()
+	fs := flag.NewFlagSet("benchfleet", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	sizes := fs.String("sizes", "1000,5000,10000", "comma-separated fleet sizes")
+	fs.DurationVar(&opts.Duration, "duration", opts.Duration, "measured window per size")
+	fs.DurationVar(&opts.BaselineDuration, "baseline-duration", opts.BaselineDuration, "measured window of the net/http baseline per size")
+	fs.DurationVar(&opts.BaselineWarmup, "baseline-warmup", opts.BaselineWarmup, "baseline warm-up before its window")
+	fs.StringVar(&opts.VigilBin, "vigil", opts.VigilBin, "vigil binary")
+	fs.StringVar(&opts.FleetBin, "fleetsim", opts.FleetBin, "fleetsim binary")
+	fs.StringVar(&opts.Formats, "formats", opts.Formats, "fleetsim -formats (HTTP formats)")
+	fs.IntVar(&opts.PerFleet, "per-fleet", opts.PerFleet, "instances per fleetsim process")
+	fs.DurationVar(&opts.Interval, "interval", opts.Interval, "liveness and readiness interval")
+	fs.DurationVar(&opts.Timeout, "timeout", opts.Timeout, "probe timeout")
+	fs.IntVar(&opts.Jitter, "jitter", opts.Jitter, "jitter percent")
+	fs.Float64Var(&opts.NotReadyShare, "notready-share", opts.NotReadyShare, "share of instances flipped to notready per cycle")
+	fs.Float64Var(&opts.DrainShare, "drain-share", opts.DrainShare, "share of instances flipped to draining per cycle")
+	fs.Uint64Var(&opts.Seed, "seed", opts.Seed, "seed of the flip choices")
+	workDir := fs.String("workdir", "", "directory for configs and logs (default: a temporary one, removed after a successful run unless -keep)")
+	keep := fs.Bool("keep", false, "keep the work directory")
+	out := fs.String("out", "", "write the report to this file (default: stdout only)")
+	goBench := fs.String("gobench", "bin/bench-go.txt", "go test -bench output to include")
+	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(*logLevel)); err != nil {
+		fmt.Fprintln(stderr, "benchfleet: -log-level:", err)
+		return 2
+	}
+	opts.Log = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lv}))
+	var err error
+	if opts.Sizes, err = parseSizes(*sizes); err != nil {
+		fmt.Fprintln(stderr, "benchfleet:", err)
+		return 2
+	}
+	self, err := os.Executable()
+	if err != nil {
+		fmt.Fprintln(stderr, "benchfleet:", err)
+		return 1
+	}
+	opts.BaselineCmd = []string{self}
+	if opts.WorkDir = *workDir; opts.WorkDir == "" {
+		if opts.WorkDir, err = os.MkdirTemp("", "benchfleet-"); err != nil {
+			fmt.Fprintln(stderr, "benchfleet:", err)
+			return 1
+		}
+	}
+	ok := false
+	defer func() {
+		// A failed run keeps its configs and logs for inspection.
+		if ok && !*keep && *workDir == "" {
+			os.RemoveAll(opts.WorkDir)
+		}
+	}()
+	ctx, stop := signalContext()
+	defer stop()
+
+	rep := &report{When: time.Now(), Machine: describeMachine(), Opts: &opts, GoBenchFrom: *goBench,
+		Command: "go run ./cmd/benchfleet " + strings.Join(args, " ")}
+	if f, err := os.Open(*goBench); err == nil {
+		rep.GoBench = parseGoBench(f)
+		f.Close()
+	}
+	if *out != "" {
+		rep.Notes = keptNotes(*out)
+	}
+	started := time.Now()
+	rep.Sizes, err = runAll(ctx, &opts)
+	if err != nil {
+		opts.Log.Error("benchmark failed; configs and logs kept", "error", err, "workdir", opts.WorkDir)
+		return 1
+	}
+	md := rep.markdown()
+	fmt.Fprint(stdout, md)
+	if *out != "" {
+		if err := os.WriteFile(*out, []byte(md), 0o644); err != nil {
+			opts.Log.Error("write report", "error", err)
+			return 1
+		}
+	}
+	ok = true
+	opts.Log.Info("benchmark done", "took", time.Since(started).Round(time.Second), "report", *out)
+	return 0
+}
+
+// runAll measures every size in turn.
+func runAll(ctx context.Context, opts *Options) ([]sizeResult, error) {
+	for _, bin := range []string{opts.VigilBin, opts.FleetBin} {
+		if _, err := os.Stat(bin); err != nil {
+			return nil, fmt.Errorf("%w (run `make build` first)", err)
+		}
+	}
+	var out []sizeResult
+	hostSeq := 0
+	for _, n := range opts.Sizes {
+		opts.Log.Info("measuring", "instances", n)
+		r, err := runSize(ctx, opts, n, &hostSeq)
+		if err != nil {
+			return out, fmt.Errorf("N=%d: %w", n, err)
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}

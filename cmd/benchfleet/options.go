@@ -1,0 +1,66 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Options configure a benchmark run.
+type Options struct {
+	Sizes            []int         // fleet sizes, one run each
+	Duration         time.Duration // measured window per size (extended to finish a flip cycle)
+	BaselineWarmup   time.Duration
+	BaselineDuration time.Duration // measured window of the bare net/http loop
+	VigilBin         string
+	FleetBin         string
+	Formats          string // fleetsim -formats (HTTP formats only)
+	PerFleet         int    // instances per fleetsim process
+	Interval         time.Duration
+	Timeout          time.Duration
+	Jitter           int // percent
+	Rise, Fall       int // healthy_threshold, unhealthy_threshold
+	NotReadyShare    float64
+	DrainShare       float64
+	Seed             uint64
+	SampleWorkers    int // lateness sampler (used only without vigil_probes_late_total)
+	WorkDir          string
+	BaselineCmd      []string // argv prefix of the baseline child (it gets -baseline-mode ...)
+	BaselineEnv      []string // extra environment of the baseline child
+	Log              *slog.Logger
+}
+
+// DefaultOptions is `make bench`.
+func DefaultOptions() Options {
+	return Options{
+		Sizes: []int{1000, 5000, 10000}, Duration: 40 * time.Second,
+		BaselineWarmup: 3 * time.Second, BaselineDuration: 20 * time.Second,
+		VigilBin: "bin/vigil", FleetBin: "bin/fleetsim", Formats: "mix", PerFleet: 5000,
+		Interval: time.Second, Timeout: 500 * time.Millisecond, Jitter: 10, Rise: 2, Fall: 3,
+		NotReadyShare: 0.02, DrainShare: 0.01, Seed: 1, SampleWorkers: 16,
+	}
+}
+
+// meanInterval is the average time between two runs of one probe.
+func (o *Options) meanInterval() time.Duration {
+	return o.Interval + o.Interval*time.Duration(o.Jitter)/200
+}
+
+// maxInterval is the longest time between two runs of one probe.
+func (o *Options) maxInterval() time.Duration {
+	return o.Interval + o.Interval*time.Duration(o.Jitter)/100
+}
+
+func parseSizes(s string) ([]int, error) {
+	var out []int
+	for _, part := range strings.Split(s, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(part))
+		if err != nil || n < 1 {
+			return nil, fmt.Errorf("-sizes: %q is not a positive number", part)
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}

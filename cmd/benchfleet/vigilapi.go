@@ -1,0 +1,111 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+)
+
+// admin talks to vigil's admin API.
+type admin struct {
+	base   string // http://host:port
+	client *http.Client
+}
+
+func (a *admin) get(ctx context.Context, path string) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, a.base+path, nil)
+	if err != nil {
+		return nil, err
+	}
+	return a.client.Do(req)
+}
+
+// ready reports whether GET /readyz answers 200.
+func (a *admin) ready(ctx context.Context) (bool, error) {
+	resp, err := a.get(ctx, "/readyz")
+	if err != nil {
+		return false, nil // not listening yet
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode == http.StatusOK, nil
+}
+
+// summary is the part of GET /api/v1/summary benchfleet reads.
+type summary struct {
+	Instances int            `json:"instances"`
+	Counts    map[string]int `json:"counts"`
+}
+
+func (a *admin) summary(ctx context.Context) (summary, error) {
+	var s summary
+	resp, err := a.get(ctx, "/api/v1/summary")
+	if err != nil {
+		return s, fmt.Errorf("summary: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return s, fmt.Errorf("summary: %s", resp.Status)
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&s); err != nil {
+		return s, fmt.Errorf("summary: %w", err)
+	}
+	return s, nil
+}
+
+// metrics scrapes /metrics and returns each metric family's value summed
+// over all its series (histograms: _sum and _count as their own names).
+func (a *admin) metrics(ctx context.Context) (map[string]float64, error) {
+	resp, err := a.get(ctx, "/metrics")
+	if err != nil {
+		return nil, fmt.Errorf("metrics: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("metrics: %s", resp.Status)
+	}
+	return parseMetrics(resp.Body)
+}
+
+// parseMetrics reads the Prometheus text format, summing samples by name.
+func parseMetrics(r io.Reader) (map[string]float64, error) {
+	out := map[string]float64{}
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if line == "" || line[0] == '#' {
+			continue
+		}
+		name := line
+		if i := strings.IndexAny(line, "{ "); i >= 0 {
+			name = line[:i]
+		}
+		rest := line[len(name):]
+		if strings.HasPrefix(rest, "{") {
+			j := strings.LastIndexByte(rest, '}')
+			if j < 0 {
+				return nil, fmt.Errorf("metrics: bad line %q", line)
+			}
+			rest = rest[j+1:]
+		}
+		fields := strings.Fields(rest)
+		if len(fields) == 0 {
+			return nil, fmt.Errorf("metrics: no value in %q", line)
+		}
+		v, err := strconv.ParseFloat(fields[0], 64)
+		if err != nil {
+			return nil, fmt.Errorf("metrics: value of %q: %w", line, err)
+		}
+		out[name] += v
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("metrics: %w", err)
+	}
+	return out, nil
+}
