@@ -3,7 +3,13 @@
 # skipping the build when bin/consul already reports the pinned version.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-want=$(awk '/^require github.com\/hashicorp\/consul /{print $3}' "$root/tools/consul/go.mod")
+# The pinned version, whether go.mod lists it on a require line or in a block.
+want=$(awk '$1=="require" && $2=="github.com/hashicorp/consul" {print $3; exit}
+            $1=="github.com/hashicorp/consul" {print $2; exit}' "$root/tools/consul/go.mod")
+if [ -z "$want" ]; then
+  echo "consul.sh: no github.com/hashicorp/consul version in tools/consul/go.mod" >&2
+  exit 1
+fi
 bin="$root/bin/consul"
 if [ -x "$bin" ] && "$bin" version 2>/dev/null | head -1 | grep -q "Consul ${want}"; then
   echo "consul.sh: $bin is already ${want}"
