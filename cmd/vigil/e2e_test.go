@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -25,6 +26,7 @@ type running struct {
 	admin   string
 	signals chan os.Signal
 	done    chan error
+	stop    func()
 }
 
 func listen(t *testing.T) net.Listener {
@@ -38,7 +40,12 @@ func listen(t *testing.T) net.Listener {
 
 func startVigil(t *testing.T, f *fleet.Fleet, mutate func(*config.Config)) *running {
 	t.Helper()
-	stateDir := t.TempDir()
+	return startVigilIn(t, f, mutate, t.TempDir())
+}
+
+// startVigilIn runs vigil with its state (manual drains) in stateDir.
+func startVigilIn(t *testing.T, f *fleet.Fleet, mutate func(*config.Config), stateDir string) *running {
+	t.Helper()
 	build := func() (*config.Config, error) {
 		cfg, err := fleetConfig(f, "127.0.0.1:0", "127.0.0.1:0", stateDir, 200*time.Millisecond)
 		if err == nil && mutate != nil {
@@ -62,14 +69,18 @@ func startVigil(t *testing.T, f *fleet.Fleet, mutate func(*config.Config)) *runn
 		signals: make(chan os.Signal, 2), done: make(chan error, 1)}
 	ctx, cancel := context.WithCancel(context.Background())
 	go func() { r.done <- a.run(ctx, r.signals) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case <-r.done:
-		case <-time.After(15 * time.Second):
-			t.Error("vigil did not stop")
-		}
-	})
+	var once sync.Once
+	r.stop = func() {
+		once.Do(func() {
+			cancel()
+			select {
+			case <-r.done:
+			case <-time.After(15 * time.Second):
+				t.Error("vigil did not stop")
+			}
+		})
+	}
+	t.Cleanup(r.stop)
 	return r
 }
 
@@ -322,4 +333,54 @@ func TestReloadAddsRemovesAndRejects(t *testing.T) {
 	if code := r.getJSON("/api/v1/clusters/"+first, nil); code != 200 {
 		t.Errorf("re-added cluster: %d", code)
 	}
+}
+
+// TestManualDrainSurvivesRestart: a drain set through the API holds the
+// instance DRAINING, is written to state_dir, and holds again after vigil
+// restarts, until undrained.
+func TestManualDrainSurvivesRestart(t *testing.T) {
+	t.Setenv("VIGIL_ADMIN_TOKEN", "s3cret")
+	f := startFleet(t)
+	state := t.TempDir()
+	r := startVigilIn(t, f, nil, state)
+	var engine string
+	for _, in := range f.Instances() {
+		if in.Format == fleet.FormatHealthz {
+			engine = in.ID
+			break
+		}
+	}
+	r.waitStatus("engines", engine, "HEALTHY")
+	post := func(r *running, path, body, token string) int {
+		req, _ := http.NewRequest("POST", r.admin+path, strings.NewReader(body))
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		req.Header.Set("X-Vigil-User", "alice")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	path := "/api/v1/clusters/engines/instances/" + engine
+	if code := post(r, path+"/drain", `{"reason":"kernel upgrade"}`, "wrong"); code != 401 {
+		t.Errorf("wrong token: %d", code)
+	}
+	if code := post(r, path+"/drain", `{"reason":"kernel upgrade"}`, "s3cret"); code != 200 {
+		t.Fatalf("drain: %d", code)
+	}
+	r.waitStatus("engines", engine, "DRAINING")
+	r.stop()
+
+	r2 := startVigilIn(t, f, nil, state)
+	r2.waitStatus("engines", engine, "DRAINING")
+	if _, reason := r2.statusOf("engines", engine); reason != "manual drain: kernel upgrade" {
+		t.Errorf("reason after restart: %q", reason)
+	}
+	if code := post(r2, path+"/undrain", "", "s3cret"); code != 200 {
+		t.Fatalf("undrain: %d", code)
+	}
+	r2.waitStatus("engines", engine, "HEALTHY")
 }
