@@ -39,6 +39,8 @@ var (
 	amsdalError = []byte(`{"status":"error","details":[{"status":"error","service":"ConnectionsHealthchecker","message":"Connection is not alive"}]}`)
 
 	statusOK          = []byte("ok")
+	notFoundBody      = []byte("404 page not found\n")
+	notAllowedBody    = []byte("method not allowed\n")
 	statusUnavailable = []byte("unavailable")
 )
 
@@ -59,16 +61,15 @@ const (
 	roleReady
 )
 
-// route maps a request path to the role it plays for the format.
-func route(f Format, path string) role {
-	live, ready := f.Paths()
+// route maps a request path to the role it plays for the instance's format.
+func (in *instance) route(path []byte) role {
 	switch {
-	case path == "":
+	case len(path) == 0:
 		return roleNone
-	case path == ready: // NativeLink serves both from /status: readiness wins
+	case string(path) == in.ready: // NativeLink serves both from /status: readiness wins
 		return roleReady
-	case path == live:
-		if f == FormatDynamoWorker { // /live and /health return the same information
+	case string(path) == in.live:
+		if in.format == FormatDynamoWorker { // /live and /health return the same information
 			return roleReady
 		}
 		return roleLive
@@ -77,8 +78,9 @@ func route(f Format, path string) role {
 }
 
 // answer builds the response of inst in state st (never dead or slow: the
-// handler resolves those) to a probe with role r.
-func answer(inst *instance, r role, st State, now time.Time) response {
+// connection loop resolves those) to a probe with role r. A body rendered
+// per request (the worker's uptime) is appended to scratch[:0].
+func answer(inst *instance, r role, st State, now time.Time, scratch []byte) response {
 	if r == roleLive {
 		switch inst.format {
 		case FormatDynamoFrontend:
@@ -105,9 +107,9 @@ func answer(inst *instance, r role, st State, now time.Time) response {
 	case FormatDynamoWorker:
 		up := now.Sub(inst.startedAt())
 		if ready {
-			return response{code: http.StatusOK, ctype: ctText, body: workerBody(true, up)}
+			return response{code: http.StatusOK, ctype: ctText, body: appendWorkerBody(scratch[:0], true, up)}
 		}
-		return response{code: http.StatusServiceUnavailable, ctype: ctText, body: workerBody(false, up), drain: drain}
+		return response{code: http.StatusServiceUnavailable, ctype: ctText, body: appendWorkerBody(scratch[:0], false, up), drain: drain}
 	case FormatHealthz:
 		switch {
 		case ready:
@@ -137,15 +139,15 @@ func answer(inst *instance, r role, st State, now time.Time) response {
 		}
 		return response{code: http.StatusServiceUnavailable, ctype: ctText, body: statusUnavailable, drain: drain}
 	}
-	return response{code: http.StatusNotFound, ctype: ctText, body: []byte("404 page not found\n")}
+	return response{code: http.StatusNotFound, ctype: ctText, body: notFoundBody}
 }
 
-// workerBody is the Dynamo system status server's body with a real uptime.
-func workerBody(ready bool, up time.Duration) []byte {
+// appendWorkerBody appends the Dynamo system status server's body with a
+// real uptime to b.
+func appendWorkerBody(b []byte, ready bool, up time.Duration) []byte {
 	if up < 0 {
 		up = 0
 	}
-	b := make([]byte, 0, 160)
 	if ready {
 		b = append(b, `{"endpoints":{"clear_kv_blocks":"ready","generate":"ready","load_metrics":"ready"},"status":"ready","uptime":{"nanos":`...)
 	} else {

@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
-	"net"
-	"net/http"
 	"slices"
 	"sync"
 	"time"
@@ -24,19 +22,16 @@ type Fleet struct {
 	log   *slog.Logger
 	insts []*instance
 	byID  map[string]*instance
-	http  *http.Server // shared by all HTTP instances
-	wg    sync.WaitGroup
-	done  chan struct{} // closed by Close
+	dates dateCache      // the Date header of HTTP answers
+	poll  *poller        // serves the HTTP connections (Linux)
+	wg    sync.WaitGroup // accept loops, connection serving and grpc servers
+	done  chan struct{}  // closed by Close
 
 	mu        sync.Mutex // guards flips and rng
 	flips     []Flip
 	rng       *rand.Rand
 	closeOnce sync.Once
-	closeErr  error
 }
-
-// instKey is the context key of the instance a connection belongs to.
-type instKey struct{}
 
 // Start binds every instance's listener and starts serving. ctx bounds the
 // start-up only; the fleet runs until Close. On error nothing is left open.
@@ -52,18 +47,8 @@ func Start(ctx context.Context, spec Spec) (*Fleet, error) {
 		done: make(chan struct{}),
 		rng:  rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 0x5eed)),
 	}
-	f.http = &http.Server{
-		Handler:           http.HandlerFunc(f.serveProbe),
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       5 * time.Minute,
-		MaxHeaderBytes:    16 << 10,
-		ErrorLog:          slog.NewLogLogger(spec.Logger.Handler(), slog.LevelWarn),
-		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
-			if tc, ok := c.(*trackedConn); ok {
-				return context.WithValue(ctx, instKey{}, tc.inst)
-			}
-			return ctx
-		},
+	if err := f.startConns(); err != nil {
+		return nil, err
 	}
 	began := time.Now()
 	f.insts = make([]*instance, 0, spec.N)
@@ -84,7 +69,7 @@ func (f *Fleet) startInstance(ctx context.Context, i int) error {
 		return err
 	}
 	format := f.spec.Formats[i%len(f.spec.Formats)]
-	in := &instance{f: f, index: i, ordinal: formatOrdinal(f.spec.Formats, i), id: instanceID(f.spec, i), format: format, addr: addr, conns: map[*trackedConn]struct{}{}}
+	in := &instance{f: f, index: i, ordinal: formatOrdinal(f.spec.Formats, i), id: instanceID(f.spec, i), format: format, addr: addr, conns: map[liveConn]struct{}{}}
 	in.live, in.ready = format.Paths()
 	if format == FormatDynamoFrontend {
 		in.frontendReady = frontendReadyBody(in.id)
@@ -191,13 +176,11 @@ func (f *Fleet) Close() error {
 			in.down()
 			in.mu.Unlock()
 		}
-		if err := f.http.Close(); err != nil {
-			f.closeErr = fmt.Errorf("fleet: close http server: %w", err)
-		}
+		f.stopConns()
 		f.wg.Wait()
 		f.log.Info("fleet: closed", "instances", len(f.insts))
 	})
-	return f.closeErr
+	return nil
 }
 
 // randomIDs picks up to k distinct instances not already in state s.

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -31,7 +30,7 @@ type instance struct {
 	addr   string     // host:port; fixed once the first listener is bound
 	closed bool
 	ln     *trackedListener // HTTP formats; nil while dead
-	conns  map[*trackedConn]struct{}
+	conns  map[liveConn]struct{}
 	gs     *grpc.Server // grpc format; nil while dead
 	hs     *health.Server
 }
@@ -63,14 +62,34 @@ func (in *instance) up(ctx context.Context) error {
 	ln := &trackedListener{Listener: raw, inst: in}
 	in.ln = ln
 	in.f.wg.Add(1)
-	go func() {
-		defer in.f.wg.Done()
-		err := in.f.http.Serve(ln)
-		if err != nil && !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, net.ErrClosed) {
-			in.f.log.Warn("fleet: instance stopped serving", "id", in.id, "address", ln.Addr().String(), "err", err)
-		}
-	}()
+	go in.acceptLoop(ln)
 	return nil
+}
+
+// acceptLoop hands every connection ln accepts to the fleet's connection
+// serving until ln is closed. Other accept errors (such as running out of
+// files) are retried after a growing pause, as net/http does.
+func (in *instance) acceptLoop(ln *trackedListener) {
+	defer in.f.wg.Done()
+	var pause time.Duration
+	for {
+		c, err := ln.Accept()
+		if errors.Is(err, net.ErrClosed) {
+			return
+		}
+		if err != nil {
+			pause = min(max(2*pause, 5*time.Millisecond), time.Second)
+			in.f.log.Warn("fleet: accept", "id", in.id, "address", ln.Addr().String(), "err", err, "retry_in", pause)
+			select {
+			case <-time.After(pause):
+				continue
+			case <-in.f.done:
+				return
+			}
+		}
+		pause = 0
+		in.adopt(ln, c)
+	}
 }
 
 // down closes the listener and every connection: clients see connection
@@ -80,7 +99,7 @@ func (in *instance) down() {
 		in.ln.Close()
 		in.ln = nil
 		for c := range in.conns {
-			c.Conn.Close() // the server's own Close of c unregisters it
+			c.kill() // whoever serves c unregisters it
 		}
 	}
 	if in.gs != nil {

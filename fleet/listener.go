@@ -1,66 +1,36 @@
 package fleet
 
-import (
-	"net"
-	"sync"
-)
+import "net"
 
 // trackedListener is an instance's listener. Every accepted connection is
 // registered with the instance so that going dead can close it.
 type trackedListener struct {
 	net.Listener
-	inst      *instance
-	closeOnce sync.Once
-	closeErr  error
+	inst *instance
 }
 
-// Accept registers the connection with its instance, or refuses it when the
-// listener has meanwhile been retired (the instance went dead).
-func (l *trackedListener) Accept() (net.Conn, error) {
-	c, err := l.Listener.Accept()
-	if err != nil {
-		return nil, err
-	}
-	tc := &trackedConn{Conn: c, inst: l.inst}
-	in := l.inst
+// liveConn is an accepted connection as its instance tracks it.
+type liveConn interface {
+	// kill ends the connection at once (the instance went dead or the
+	// fleet is closing). Called with the instance's mu held.
+	kill()
+}
+
+// register adds c to the instance's connections, unless ln has meanwhile
+// been retired (the instance went dead): then it reports false.
+func (in *instance) register(ln *trackedListener, c liveConn) bool {
 	in.mu.Lock()
-	if in.ln != l {
-		in.mu.Unlock()
-		c.Close()
-		return nil, net.ErrClosed
+	defer in.mu.Unlock()
+	if in.ln != ln {
+		return false
 	}
-	in.conns[tc] = struct{}{}
+	in.conns[c] = struct{}{}
+	return true
+}
+
+// unregister removes c from the instance's connections.
+func (in *instance) unregister(c liveConn) {
+	in.mu.Lock()
+	delete(in.conns, c)
 	in.mu.Unlock()
-	return tc, nil
-}
-
-// Close is idempotent: both the instance and http.Server close it.
-func (l *trackedListener) Close() error {
-	l.closeOnce.Do(func() { l.closeErr = l.Listener.Close() })
-	return l.closeErr
-}
-
-// trackedConn is a server-side connection of one instance.
-type trackedConn struct {
-	net.Conn
-	inst      *instance
-	closeOnce sync.Once
-}
-
-// Close unregisters the connection and closes it.
-func (c *trackedConn) Close() error {
-	c.closeOnce.Do(func() {
-		c.inst.mu.Lock()
-		delete(c.inst.conns, c)
-		c.inst.mu.Unlock()
-	})
-	return c.Conn.Close()
-}
-
-// CloseWrite lets net/http half-close the connection as it does for TCP.
-func (c *trackedConn) CloseWrite() error {
-	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
-		return cw.CloseWrite()
-	}
-	return nil
 }
