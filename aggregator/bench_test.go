@@ -3,16 +3,15 @@
 package aggregator
 
 import (
-	"bufio"
+	"github.com/vigilhq/vigil/internal/benchproc"
+
 	"context"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
-	"os/exec"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -44,39 +43,10 @@ func TestAggBenchServerProcess(t *testing.T) {
 // aggBenchServers starts n servers in a child process and returns their addresses.
 func aggBenchServers(b *testing.B, n int) []string {
 	b.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestAggBenchServerProcess$")
-	cmd.Env = append(os.Environ(), aggBenchEnv+"="+strconv.Itoa(n))
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		b.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() {
-		stdin.Close()
-		cmd.Wait()
-	})
-	sc := bufio.NewScanner(stdout)
-	sc.Buffer(make([]byte, 64<<10), 16<<20)
-	for sc.Scan() {
-		if list, ok := strings.CutPrefix(sc.Text(), "ADDRS "); ok {
-			go io.Copy(io.Discard, stdout)
-			return strings.Split(list, ",")
-		}
-	}
-	b.Fatalf("helper servers did not start: %v", sc.Err())
-	return nil
-}
-
-func processCPU() time.Duration {
-	var ru syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	child := benchproc.Start(b, "TestAggBenchServerProcess", aggBenchEnv+"="+strconv.Itoa(n))
+	list := child.Await(b, "ADDRS ")
+	child.Discard()
+	return strings.Split(list, ",")
 }
 
 func benchCluster(addrs []string, interval time.Duration) upstreams.Cluster {
@@ -113,12 +83,12 @@ func BenchmarkProbeOnce(b *testing.B) {
 	}
 	b.ReportAllocs()
 	b.ResetTimer()
-	cpu0 := processCPU()
+	cpu0 := benchproc.CPU()
 	for i := 0; i < b.N; i++ {
 		a.probeOnce(t, &resp, scratch)
 	}
 	b.StopTimer()
-	b.ReportMetric(float64((processCPU()-cpu0).Nanoseconds())/float64(b.N)/1e3, "cpu-us/op")
+	b.ReportMetric(float64((benchproc.CPU()-cpu0).Nanoseconds())/float64(b.N)/1e3, "cpu-us/op")
 	if resp.Err != nil {
 		b.Fatal(resp.Err)
 	}
@@ -136,11 +106,11 @@ func BenchmarkAggregatorSteady(b *testing.B) {
 		b.Run(fmt.Sprintf("instances=%d", n), func(b *testing.B) {
 			st0 := a.Stats()
 			b.ResetTimer()
-			t0, c0 := time.Now(), processCPU()
+			t0, c0 := time.Now(), benchproc.CPU()
 			for a.Stats().Completed-st0.Completed < uint64(b.N) {
 				time.Sleep(5 * time.Millisecond)
 			}
-			wall, cpu := time.Since(t0), processCPU()-c0
+			wall, cpu := time.Since(t0), benchproc.CPU()-c0
 			b.StopTimer()
 			st := a.Stats()
 			done := st.Completed - st0.Completed

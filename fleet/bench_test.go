@@ -3,6 +3,8 @@
 package fleet
 
 import (
+	"github.com/vigilhq/vigil/internal/benchproc"
+
 	"bufio"
 	"bytes"
 	"context"
@@ -11,12 +13,10 @@ import (
 	"io"
 	"net"
 	"os"
-	"os/exec"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -54,10 +54,10 @@ func BenchmarkServe(b *testing.B) {
 	defer f.Close()
 	cl := startBenchClient(b, f.Instances(), interval)
 	time.Sleep(warm)
-	cpu0, n0 := processCPU(), cl.mark()
+	cpu0, n0 := benchproc.CPU(), cl.mark()
 	t0 := time.Now()
 	time.Sleep(window)
-	cpu1, n1 := processCPU(), cl.mark()
+	cpu1, n1 := benchproc.CPU(), cl.mark()
 	took := time.Since(t0)
 	reqs := n1 - n0
 	if reqs <= 0 {
@@ -70,12 +70,6 @@ func BenchmarkServe(b *testing.B) {
 	b.ReportMetric(float64((cpu1-cpu0).Nanoseconds())/float64(took.Nanoseconds()), "cores")
 }
 
-func processCPU() time.Duration {
-	var ru syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
 // benchClient is the load generator child process.
 type benchClient struct {
 	in  io.Writer
@@ -85,24 +79,8 @@ type benchClient struct {
 // startBenchClient starts the child probing every instance's two paths.
 func startBenchClient(b *testing.B, insts []Instance, interval time.Duration) *benchClient {
 	b.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestBenchClientProcess$")
-	cmd.Env = append(os.Environ(), benchClientEnv+"=1")
-	cmd.Stderr = os.Stderr
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		b.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() {
-		stdin.Close()
-		cmd.Wait()
-	})
+	child := benchproc.Start(b, "TestBenchClientProcess", benchClientEnv+"=1")
+	stdin := child.Stdin
 	w := bufio.NewWriter(stdin)
 	fmt.Fprintf(w, "interval %s\n", interval)
 	for _, in := range insts {
@@ -112,7 +90,7 @@ func startBenchClient(b *testing.B, insts []Instance, interval time.Duration) *b
 	if err := w.Flush(); err != nil {
 		b.Fatal(err)
 	}
-	cl := &benchClient{in: stdin, out: bufio.NewScanner(stdout)}
+	cl := &benchClient{in: stdin, out: child.Out}
 	if line := cl.line(b); line != "running" {
 		b.Fatalf("bench client: %q", line)
 	}

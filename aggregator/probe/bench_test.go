@@ -3,7 +3,8 @@
 package probe
 
 import (
-	"bufio"
+	"github.com/vigilhq/vigil/internal/benchproc"
+
 	"context"
 	"crypto/tls"
 	"fmt"
@@ -12,9 +13,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
-	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -57,48 +55,20 @@ func TestBenchServerProcess(t *testing.T) {
 // benchServer starts the child server and returns its address.
 func benchServer(b *testing.B, mode string) string {
 	b.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestBenchServerProcess$")
-	cmd.Env = append(os.Environ(), helperEnv+"="+mode)
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		b.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() {
-		stdin.Close()
-		cmd.Wait()
-	})
-	sc := bufio.NewScanner(stdout)
-	for sc.Scan() {
-		if addr, ok := strings.CutPrefix(sc.Text(), "ADDR "); ok {
-			go io.Copy(io.Discard, stdout)
-			return addr
-		}
-	}
-	b.Fatalf("helper server did not start: %v", sc.Err())
-	return ""
+	child := benchproc.Start(b, "TestBenchServerProcess", helperEnv+"="+mode)
+	addr := child.Await(b, "ADDR ")
+	child.Discard()
+	return addr
 }
 
 // cpuMeter reports the process CPU (user+system) per op.
 type cpuMeter struct{ start time.Duration }
 
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
-func (m *cpuMeter) begin(b *testing.B) { b.ResetTimer(); m.start = cpuTime() }
+func (m *cpuMeter) begin(b *testing.B) { b.ResetTimer(); m.start = benchproc.CPU() }
 
 func (m *cpuMeter) end(b *testing.B) {
 	b.StopTimer()
-	used := cpuTime() - m.start
+	used := benchproc.CPU() - m.start
 	b.ReportMetric(float64(used.Nanoseconds())/float64(b.N)/1e3, "cpu-us/op")
 }
 
