@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/vigilhq/vigil/aggregator/dialect"
 	"github.com/vigilhq/vigil/aggregator/probe"
 )
 
@@ -81,7 +80,6 @@ func (a *Aggregator) probeOnce(t *target, resp *probe.Response, scratch *probe.S
 		a.stats.done.Add(1)
 		return
 	}
-	t.last = v
 	t.record(ProbeResult{
 		Time:       start,
 		HTTPStatus: resp.StatusCode,
@@ -177,6 +175,3 @@ func (i *instance) closeCheckers() {
 	}
 	i.checkers = nil
 }
-
-// verdictOf is the last verdict of t, for tests.
-func (t *target) verdictOf() dialect.Verdict { return t.last }

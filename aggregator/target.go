@@ -43,7 +43,6 @@ type target struct {
 	hist    [HistorySize]ProbeResult
 	histN   int
 	histPos int // where the next result goes
-	last    dialect.Verdict
 
 	// Guarded by the scheduler's mu.
 	due     time.Time
