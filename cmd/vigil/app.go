@@ -47,6 +47,9 @@ type app struct {
 	// on the configured addresses (tests pass free ports this way).
 	adminLn, xdsLn net.Listener
 
+	// applyMu serializes "apply clusters, then remember the config" between
+	// reloads and discovery updates, so neither re-applies a stale config.
+	applyMu    sync.Mutex
 	mu         sync.Mutex
 	discovered map[string][]upstreams.Instance // cluster -> instances found in Consul
 	stopSource context.CancelFunc
@@ -159,13 +162,18 @@ func (a *app) reload() error {
 		a.log.Error("reload rejected: config invalid, keeping the running config", "error", err)
 		return err
 	}
-	if err := a.agg.Apply(a.clusters(cfg)); err != nil {
+	a.applyMu.Lock()
+	err = a.agg.Apply(a.clusters(cfg))
+	if err == nil {
+		a.mu.Lock()
+		a.cfg = cfg
+		a.mu.Unlock()
+	}
+	a.applyMu.Unlock()
+	if err != nil {
 		a.log.Error("reload rejected", "error", err)
 		return err
 	}
-	a.mu.Lock()
-	a.cfg = cfg
-	a.mu.Unlock()
 	a.startDiscovery(cfg)
 	a.log.Info("config reloaded", "clusters", len(cfg.Clusters))
 	return nil
@@ -196,6 +204,8 @@ func (a *app) startDiscovery(cfg *config.Config) {
 		return
 	}
 	src := upstreams.NewConsulSource(client, disc, func(cluster string, insts []upstreams.Instance) {
+		a.applyMu.Lock()
+		defer a.applyMu.Unlock()
 		a.mu.Lock()
 		a.discovered[cluster] = insts
 		cur := a.cfg

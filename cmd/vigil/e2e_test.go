@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -383,4 +384,14 @@ func TestManualDrainSurvivesRestart(t *testing.T) {
 		t.Fatalf("undrain: %d", code)
 	}
 	r2.waitStatus("engines", engine, "HEALTHY")
+}
+
+func splitHostPort(t *testing.T, addr string) (string, int) {
+	t.Helper()
+	h, p, err := net.SplitHostPort(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, _ := strconv.Atoi(p)
+	return h, n
 }
