@@ -44,7 +44,7 @@ func (in *instance) serveGRPC(ln net.Listener) {
 	hs := health.NewServer()
 	hs.SetServingStatus("", servingStatus(in.getState()))
 	healthpb.RegisterHealthServer(gs, hs)
-	in.gs, in.hs = gs, hs
+	in.gs, in.gln, in.hs = gs, ln, hs
 	in.f.wg.Add(1)
 	go func() {
 		defer in.f.wg.Done()

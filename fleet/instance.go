@@ -32,6 +32,7 @@ type instance struct {
 	ln     *trackedListener // HTTP formats; nil while dead
 	conns  map[liveConn]struct{}
 	gs     *grpc.Server // grpc format; nil while dead
+	gln    net.Listener // the listener gs serves (closed by down even if Serve has not started)
 	hs     *health.Server
 }
 
@@ -103,7 +104,10 @@ func (in *instance) down() {
 		}
 	}
 	if in.gs != nil {
+		// Stop closes the listener only once Serve runs; Serve starts in its
+		// own goroutine, so close it here or a dial just after could connect.
+		in.gln.Close()
 		in.gs.Stop()
-		in.gs, in.hs = nil, nil
+		in.gs, in.gln, in.hs = nil, nil, nil
 	}
 }
