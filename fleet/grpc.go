@@ -48,7 +48,8 @@ func (in *instance) serveGRPC(ln net.Listener) {
 	in.f.wg.Add(1)
 	go func() {
 		defer in.f.wg.Done()
-		if err := gs.Serve(ln); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
+		// down() closes ln itself, so a closed listener is a normal end too.
+		if err := gs.Serve(ln); err != nil && !errors.Is(err, grpc.ErrServerStopped) && !errors.Is(err, net.ErrClosed) {
 			in.f.log.Warn("fleet: grpc instance stopped serving", "id", in.id, "address", ln.Addr().String(), "err", err)
 		}
 	}()
