@@ -14,19 +14,18 @@ type instance struct {
 	cluster string
 	spec    *upstreams.Cluster
 
-	mu        sync.Mutex // guards everything below
-	inst      upstreams.Instance
-	live      *target
-	ready     *target
-	status    Status
-	reason    string
-	since     time.Time
-	override  *Override
-	busy      bool    // a probe of this instance is running
-	queued    *target // the other probe, due while busy
-	removed   bool
-	checkers  []probe.Checker // one per distinct probe address
-	firstSeen int             // probes still owing their first result to the first round
+	mu       sync.Mutex // guards everything below
+	inst     upstreams.Instance
+	live     *target
+	ready    *target
+	status   Status
+	reason   string
+	since    time.Time
+	override *Override
+	busy     bool    // a probe of this instance is running
+	queued   *target // the other probe, due while busy
+	removed  bool
+	checkers []probe.Checker // one per distinct probe address
 }
 
 // target is one probe (liveness or readiness) of one instance.

@@ -142,6 +142,20 @@ type sotwClient struct {
 	first  bool
 }
 
+// pump forwards every response recv returns into resps until it fails;
+// then it reports the error on done and closes resps.
+func pump[T any](recv func() (T, error), resps chan<- T, done chan<- error) {
+	for {
+		r, err := recv()
+		if err != nil {
+			done <- err
+			close(resps)
+			return
+		}
+		resps <- r
+	}
+}
+
 func newSotw(t *testing.T, conn *grpc.ClientConn, node *corev3.Node) *sotwClient {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -152,17 +166,7 @@ func newSotw(t *testing.T, conn *grpc.ClientConn, node *corev3.Node) *sotwClient
 	}
 	c := &sotwClient{t: t, node: node, stream: stream, resps: make(chan *discoveryv3.DiscoveryResponse, 64),
 		done: make(chan error, 1), first: true}
-	go func() {
-		for {
-			r, err := stream.Recv()
-			if err != nil {
-				c.done <- err
-				close(c.resps)
-				return
-			}
-			c.resps <- r
-		}
-	}()
+	go pump(stream.Recv, c.resps, c.done)
 	return c
 }
 
@@ -233,17 +237,7 @@ func newDelta(t *testing.T, conn *grpc.ClientConn, node *corev3.Node) *deltaClie
 	}
 	c := &deltaClient{t: t, node: node, stream: stream, resps: make(chan *discoveryv3.DeltaDiscoveryResponse, 64),
 		done: make(chan error, 1), first: true}
-	go func() {
-		for {
-			r, err := stream.Recv()
-			if err != nil {
-				c.done <- err
-				close(c.resps)
-				return
-			}
-			c.resps <- r
-		}
-	}()
+	go pump(stream.Recv, c.resps, c.done)
 	return c
 }
 

@@ -92,14 +92,9 @@ func cmdDemo(args []string, stderr io.Writer) int {
 	xdsAddr := fs.String("xds", "127.0.0.1:18000", "xDS listen address")
 	perFormat := fs.Int("per-format", 4, "simulated instances per format")
 	every := fs.Duration("animate", 3*time.Second, "how often a random instance changes state")
-	logger := logFlags(fs, stderr)
-	if err := fs.Parse(args); err != nil {
-		return 2
-	}
-	log, err := logger()
-	if err != nil {
-		fmt.Fprintln(stderr, "vigil:", err)
-		return 2
+	log, code := parseWithLogger(fs, args, stderr)
+	if log == nil {
+		return code
 	}
 	formats := []fleet.Format{fleet.FormatDynamoFrontend, fleet.FormatDynamoWorker, fleet.FormatHealthz,
 		fleet.FormatNativeLink, fleet.FormatAMSDAL, fleet.FormatStatus, fleet.FormatGRPC}

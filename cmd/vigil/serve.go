@@ -13,12 +13,21 @@ import (
 	"github.com/vigilhq/vigil/config"
 )
 
-// logFlags adds -log-format and -log-level to fs; the returned function
-// builds the logger once the flags are parsed.
-func logFlags(fs *flag.FlagSet, w io.Writer) func() (*slog.Logger, error) {
+// parseWithLogger adds -log-format and -log-level to fs, parses args and
+// builds the logger. On a bad flag it reports to stderr and returns the
+// exit code (2) with a nil logger.
+func parseWithLogger(fs *flag.FlagSet, args []string, stderr io.Writer) (*slog.Logger, int) {
 	format := fs.String("log-format", "text", "text or json")
 	level := fs.String("log-level", "info", "debug, info, warn or error")
-	return func() (*slog.Logger, error) { return newLogger(w, *format, *level) }
+	if err := fs.Parse(args); err != nil {
+		return nil, 2
+	}
+	log, err := newLogger(stderr, *format, *level)
+	if err != nil {
+		fmt.Fprintln(stderr, "vigil:", err)
+		return nil, 2
+	}
+	return log, 0
 }
 
 // newLogger builds the structured logger.
@@ -42,14 +51,9 @@ func cmdServe(args []string, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	path := fs.String("config", "vigil.yaml", "config file")
 	withProfiling := fs.Bool("pprof", false, "serve net/http/pprof under /debug/pprof/ on the admin listener")
-	logger := logFlags(fs, stderr)
-	if err := fs.Parse(args); err != nil {
-		return 2
-	}
-	log, err := logger()
-	if err != nil {
-		fmt.Fprintln(stderr, "vigil:", err)
-		return 2
+	log, code := parseWithLogger(fs, args, stderr)
+	if log == nil {
+		return code
 	}
 	load := func() (*config.Config, error) { return loadConfig(*path) }
 	cfg, err := load()
