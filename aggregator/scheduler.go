@@ -1,7 +1,6 @@
 package aggregator
 
 import (
-	"container/heap"
 	"context"
 	"math/rand/v2"
 	"sync"
@@ -27,11 +26,11 @@ func newScheduler(clock Clock, workers int, window time.Duration) *scheduler {
 // add queues t to run at due. Adding a queued target moves it.
 func (s *scheduler) add(t *target, due time.Time) {
 	s.mu.Lock()
-	t.due = due
+	t.due, t.dueKey = due, due.UnixNano()
 	if t.heapIdx >= 0 {
-		heap.Fix(&s.q, t.heapIdx)
+		s.q.fix(t.heapIdx)
 	} else {
-		heap.Push(&s.q, t)
+		s.q.push(t)
 	}
 	head := s.q[0] == t
 	s.mu.Unlock()
@@ -47,7 +46,7 @@ func (s *scheduler) add(t *target, due time.Time) {
 func (s *scheduler) remove(t *target) {
 	s.mu.Lock()
 	if t.heapIdx >= 0 {
-		heap.Remove(&s.q, t.heapIdx)
+		s.q.remove(t.heapIdx)
 	}
 	s.mu.Unlock()
 }
@@ -71,8 +70,8 @@ func (s *scheduler) run(ctx context.Context) {
 	for {
 		now := s.clock.Now()
 		s.mu.Lock()
-		for len(s.q) > 0 && !s.q[0].due.After(now) {
-			batch = append(batch, heap.Pop(&s.q).(*target))
+		for nowKey := now.UnixNano(); len(s.q) > 0 && s.q[0].dueKey <= nowKey; {
+			batch = append(batch, s.q.remove(0))
 		}
 		wake, idle := now.Add(time.Hour), len(s.q) == 0
 		if !idle {
@@ -110,26 +109,77 @@ func jittered(d time.Duration, percent int) time.Duration {
 	return d + time.Duration(rand.Int64N(int64(d)*int64(percent)/100+1))
 }
 
-// dueHeap orders targets by due time.
+// dueHeap is a binary min-heap of targets by due time (dueKey), written
+// out rather than through container/heap: the scheduler sifts on every
+// probe, and direct integer compares keep that cheap.
 type dueHeap []*target
 
-func (h dueHeap) Len() int           { return len(h) }
-func (h dueHeap) Less(i, j int) bool { return h[i].due.Before(h[j].due) }
-func (h dueHeap) Swap(i, j int) {
+func (h dueHeap) less(i, j int) bool { return h[i].dueKey < h[j].dueKey }
+
+func (h dueHeap) swap(i, j int) {
 	h[i], h[j] = h[j], h[i]
 	h[i].heapIdx = i
 	h[j].heapIdx = j
 }
-func (h *dueHeap) Push(x any) {
-	t := x.(*target)
+
+func (h *dueHeap) push(t *target) {
 	t.heapIdx = len(*h)
 	*h = append(*h, t)
+	h.up(t.heapIdx)
 }
-func (h *dueHeap) Pop() any {
+
+// remove takes out the target at index i and returns it.
+func (h *dueHeap) remove(i int) *target {
 	old := *h
-	t := old[len(old)-1]
-	old[len(old)-1] = nil
+	last := len(old) - 1
+	t := old[i]
+	if i != last {
+		old.swap(i, last)
+	}
+	old[last] = nil
+	*h = old[:last]
+	if i != last {
+		h.fix(i)
+	}
 	t.heapIdx = -1
-	*h = old[:len(old)-1]
 	return t
+}
+
+// fix restores the order after the target at i changed its due time.
+func (h dueHeap) fix(i int) {
+	if !h.down(i) {
+		h.up(i)
+	}
+}
+
+func (h dueHeap) up(i int) {
+	for i > 0 {
+		parent := (i - 1) / 2
+		if !h.less(i, parent) {
+			return
+		}
+		h.swap(i, parent)
+		i = parent
+	}
+}
+
+// down sifts i toward the leaves and reports whether it moved.
+func (h dueHeap) down(i int) bool {
+	start, n := i, len(h)
+	for {
+		l := 2*i + 1
+		if l >= n || l < 0 {
+			break
+		}
+		j := l
+		if r := l + 1; r < n && h.less(r, l) {
+			j = r
+		}
+		if !h.less(j, i) {
+			break
+		}
+		h.swap(i, j)
+		i = j
+	}
+	return i > start
 }

@@ -45,7 +45,8 @@ type target struct {
 
 	// Guarded by the scheduler's mu.
 	due     time.Time
-	heapIdx int // -1 when not queued
+	dueKey  int64 // due in Unix nanoseconds, the heap's order
+	heapIdx int   // -1 when not queued
 	first   bool
 }
 

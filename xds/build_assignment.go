@@ -7,6 +7,7 @@ import (
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/structpb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
@@ -48,14 +49,18 @@ func compareLocality(a, b localityKey) int {
 // The output is deterministic: the same snapshot content yields an equal
 // message.
 func BuildAssignment(c *aggregator.ClusterSnapshot) *endpointv3.ClusterLoadAssignment {
-	cla, _ := buildAssignment(c, nil)
+	cla, _ := buildAssignment(c, nil, buildLbEndpoint)
 	return cla
 }
 
+// endpointBuilder makes the LbEndpoint of one member: buildLbEndpoint, or
+// encodedLbEndpoint for what the server publishes.
+type endpointBuilder func(m *aggregator.Member, weight uint32) *endpointv3.LbEndpoint
+
 // buildAssignment is BuildAssignment reusing the endpoints of prev (may be
-// nil) whose published fields did not change. It returns the memo of this
-// build.
-func buildAssignment(c *aggregator.ClusterSnapshot, prev endpointMemo) (*endpointv3.ClusterLoadAssignment, endpointMemo) {
+// nil) whose published fields did not change and making the others with
+// build. It returns the memo of this build.
+func buildAssignment(c *aggregator.ClusterSnapshot, prev endpointMemo, build endpointBuilder) (*endpointv3.ClusterLoadAssignment, endpointMemo) {
 	cla := &endpointv3.ClusterLoadAssignment{ClusterName: c.Spec.EDSName()}
 	memo := make(endpointMemo, 0, len(c.Members))
 	if len(c.Members) == 0 {
@@ -117,7 +122,7 @@ func buildAssignment(c *aggregator.ClusterSnapshot, prev endpointMemo) (*endpoin
 			prev[p].status == e.status && prev[p].reason == e.reason {
 			e.ep = prev[p].ep
 		} else {
-			e.ep = buildLbEndpoint(m, e.weight)
+			e.ep = build(m, e.weight)
 		}
 		memo = append(memo, e)
 		sums[g] += uint64(e.weight)
@@ -154,6 +159,24 @@ func buildLbEndpoint(m *aggregator.Member, weight uint32) *endpointv3.LbEndpoint
 			}},
 		}},
 	}
+}
+
+// encodedLbEndpoint is buildLbEndpoint's endpoint held already encoded: an
+// empty LbEndpoint whose unknown fields are the deterministic encoding of
+// the full one. It marshals to exactly the same bytes, but marshaling an
+// assignment then copies each endpoint's bytes instead of encoding its
+// metadata maps again, so a push after one member changed encodes one
+// endpoint and copies the rest. Clients decode it as the full endpoint;
+// in-process readers must use BuildAssignment instead.
+func encodedLbEndpoint(m *aggregator.Member, weight uint32) *endpointv3.LbEndpoint {
+	full := buildLbEndpoint(m, weight)
+	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(full)
+	if err != nil { // not expected for a message built above; publish it as is
+		return full
+	}
+	enc := &endpointv3.LbEndpoint{}
+	enc.ProtoReflect().SetUnknown(b)
+	return enc
 }
 
 // HealthStatus maps a published status to Envoy's, one to one: the numeric

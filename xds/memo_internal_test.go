@@ -2,6 +2,7 @@ package xds
 
 import (
 	"fmt"
+	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	"testing"
 
 	"google.golang.org/protobuf/proto"
@@ -32,19 +33,19 @@ func withStatus(snap *aggregator.ClusterSnapshot, i int, st aggregator.Status) *
 
 func TestIncrementalBuildSharesUnchangedEndpoints(t *testing.T) {
 	snap := memoSnapshot(30)
-	first, memo := buildAssignment(snap, nil)
+	first, memo := buildAssignment(snap, nil, encodedLbEndpoint)
 
-	same, memo2 := buildAssignment(withStatus(snap, 4, aggregator.StatusHealthy), memo)
+	same, memo2 := buildAssignment(withStatus(snap, 4, aggregator.StatusHealthy), memo, encodedLbEndpoint)
 	if !sameAssignment(first, same) || !proto.Equal(first, same) {
 		t.Fatalf("an unchanged rebuild is not equal")
 	}
 
 	changedSnap := withStatus(snap, 4, aggregator.StatusDraining)
-	changed, _ := buildAssignment(changedSnap, memo2)
+	changed, _ := buildAssignment(changedSnap, memo2, encodedLbEndpoint)
 	if sameAssignment(first, changed) {
 		t.Fatalf("a drained member did not change the assignment")
 	}
-	if !proto.Equal(changed, BuildAssignment(changedSnap)) {
+	if !sameWire(t, changed, BuildAssignment(changedSnap)) {
 		t.Fatalf("incremental build differs from a fresh build")
 	}
 	shared, rebuilt := 0, 0
@@ -67,7 +68,7 @@ func TestIncrementalBuildSharesUnchangedEndpoints(t *testing.T) {
 func BenchmarkRebuildAfterOneChange(b *testing.B) {
 	for _, n := range []int{1000, 10000} {
 		snap := memoSnapshot(n)
-		prev, memo := buildAssignment(snap, nil)
+		prev, memo := buildAssignment(snap, nil, encodedLbEndpoint)
 		b.Run(fmt.Sprintf("members=%d", n), func(b *testing.B) {
 			b.ReportAllocs()
 			i := 0
@@ -76,11 +77,101 @@ func BenchmarkRebuildAfterOneChange(b *testing.B) {
 				if i%2 == 1 {
 					st = aggregator.StatusHealthy
 				}
-				next, nextMemo := buildAssignment(withStatus(snap, i%n, st), memo)
+				next, nextMemo := buildAssignment(withStatus(snap, i%n, st), memo, encodedLbEndpoint)
 				_ = sameAssignment(prev, next)
 				prev, memo = next, nextMemo
 				i++
 			}
 		})
+	}
+}
+
+// sameWire reports whether a and b marshal to the same bytes, the way the
+// server sends them (deterministic).
+func sameWire(t testing.TB, a, b proto.Message) bool {
+	t.Helper()
+	opts := proto.MarshalOptions{Deterministic: true}
+	ab, err := opts.Marshal(a)
+	if err != nil {
+		t.Fatalf("marshal: %v", err)
+	}
+	bb, err := opts.Marshal(b)
+	if err != nil {
+		t.Fatalf("marshal: %v", err)
+	}
+	return string(ab) == string(bb)
+}
+
+// mixedSnapshot has every status, reasons, three zones in two regions and
+// two priorities.
+func mixedSnapshot(n int) *aggregator.ClusterSnapshot {
+	snap := memoSnapshot(n)
+	for i := range snap.Members {
+		m := &snap.Members[i]
+		m.Status = aggregator.Statuses[i%len(aggregator.Statuses)]
+		m.Reason = fmt.Sprintf("readiness: reason %d", i)
+		m.Region = fmt.Sprintf("r%d", i%2)
+		m.Priority = uint32(i % 2 * 5)
+		m.Weight = uint32(1 + i%4)
+	}
+	return snap
+}
+
+func TestEncodedAssignmentIsTheFullOneOnTheWire(t *testing.T) {
+	snap := mixedSnapshot(40)
+	full := BuildAssignment(snap)
+	enc, _ := buildAssignment(snap, nil, encodedLbEndpoint)
+	if !sameWire(t, enc, full) {
+		t.Fatalf("the pre-encoded assignment marshals differently from the full one")
+	}
+	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(enc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	decoded := &endpointv3.ClusterLoadAssignment{}
+	if err := proto.Unmarshal(b, decoded); err != nil {
+		t.Fatal(err)
+	}
+	if !proto.Equal(decoded, full) {
+		t.Fatalf("what a client decodes differs from the full assignment")
+	}
+	// A client sees every endpoint's fields, metadata included.
+	ep := decoded.GetEndpoints()[0].GetLbEndpoints()[0]
+	md := ep.GetMetadata().GetFilterMetadata()[MetadataKey].GetFields()
+	if ep.GetEndpoint().GetAddress().GetSocketAddress().GetAddress() == "" || md["reason"].GetStringValue() == "" || md["id"].GetStringValue() == "" {
+		t.Fatalf("decoded endpoint lost fields: %v", ep)
+	}
+}
+
+// BenchmarkPushAfterOneChange times what one push costs after one member
+// of a cluster changed: the rebuild plus the deterministic encoding the
+// server sends, with endpoints pre-encoded (as published) or not.
+func BenchmarkPushAfterOneChange(b *testing.B) {
+	builders := []struct {
+		name  string
+		build endpointBuilder
+	}{{"encoded", encodedLbEndpoint}, {"full", buildLbEndpoint}}
+	for _, n := range []int{2000, 10000} {
+		for _, bl := range builders {
+			snap := memoSnapshot(n)
+			_, memo := buildAssignment(snap, nil, bl.build)
+			b.Run(fmt.Sprintf("members=%d/%s", n, bl.name), func(b *testing.B) {
+				b.ReportAllocs()
+				opts := proto.MarshalOptions{Deterministic: true}
+				i := 0
+				for b.Loop() {
+					st := aggregator.StatusDraining
+					if i%2 == 1 {
+						st = aggregator.StatusHealthy
+					}
+					next, nextMemo := buildAssignment(withStatus(snap, i%n, st), memo, bl.build)
+					if _, err := opts.Marshal(next); err != nil {
+						b.Fatal(err)
+					}
+					memo = nextMemo
+					i++
+				}
+			})
+		}
 	}
 }

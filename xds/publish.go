@@ -121,7 +121,7 @@ func (p *publisher) change(snap *aggregator.ClusterSnapshot, eds, cds, rds, lds 
 	if old != nil {
 		prevMemo = old.memo
 	}
-	next.cla, next.memo = buildAssignment(snap, prevMemo)
+	next.cla, next.memo = buildAssignment(snap, prevMemo, encodedLbEndpoint)
 	switch {
 	case old == nil || old.cla.GetClusterName() != next.cla.GetClusterName():
 		eds.put(next.cla.GetClusterName(), next.cla)

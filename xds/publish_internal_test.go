@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/vigilhq/vigil/aggregator"
 	"github.com/vigilhq/vigil/upstreams"
@@ -36,6 +37,7 @@ func TestPublisherKeepsAnEDSNameThatMoves(t *testing.T) {
 	if !ok {
 		t.Fatalf("assignment svc was deleted; endpoints cache holds %v", res)
 	}
+	cla = asClientSees(t, cla)
 	addr := cla.GetEndpoints()[0].GetLbEndpoints()[0].GetEndpoint().GetAddress().GetSocketAddress().GetAddress()
 	if addr != "10.0.0.2" {
 		t.Errorf("svc has endpoint %s, want the new cluster's 10.0.0.2", addr)
@@ -46,3 +48,18 @@ func TestPublisherKeepsAnEDSNameThatMoves(t *testing.T) {
 }
 
 func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// asClientSees is a published assignment as a client decodes it: published
+// endpoints are held pre-encoded.
+func asClientSees(t *testing.T, cla *endpointv3.ClusterLoadAssignment) *endpointv3.ClusterLoadAssignment {
+	t.Helper()
+	b, err := proto.Marshal(cla)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := &endpointv3.ClusterLoadAssignment{}
+	if err := proto.Unmarshal(b, out); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}

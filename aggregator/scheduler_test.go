@@ -1,0 +1,56 @@
+package aggregator
+
+import (
+	"math/rand/v2"
+	"slices"
+	"testing"
+	"time"
+)
+
+// The due heap hands targets out in due order through any mix of pushes,
+// moves and removals, and keeps every target's index right.
+func TestDueHeapOrderUnderMovesAndRemovals(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	base := time.Unix(1_700_000_000, 0)
+	s := newScheduler(RealClock{}, 1, 0)
+	var all []*target
+	for i := range 500 {
+		tg := &target{heapIdx: -1}
+		all = append(all, tg)
+		s.add(tg, base.Add(time.Duration(rng.IntN(10_000))*time.Millisecond))
+		if i%3 == 0 { // move an earlier one
+			s.add(all[rng.IntN(len(all))], base.Add(time.Duration(rng.IntN(10_000))*time.Millisecond))
+		}
+		if i%7 == 0 { // remove one (possibly not queued any more)
+			s.remove(all[rng.IntN(len(all))])
+		}
+	}
+	for i, tg := range s.q {
+		if tg.heapIdx != i {
+			t.Fatalf("target at %d says it is at %d", i, tg.heapIdx)
+		}
+	}
+	queued := 0
+	for _, tg := range all {
+		if tg.heapIdx >= 0 {
+			queued++
+		}
+	}
+	if queued != len(s.q) {
+		t.Fatalf("%d targets think they are queued, heap holds %d", queued, len(s.q))
+	}
+	var got []time.Time
+	for len(s.q) > 0 {
+		tg := s.q.remove(0)
+		if tg.heapIdx != -1 {
+			t.Fatalf("popped target keeps index %d", tg.heapIdx)
+		}
+		if !s.nextDue(tg).IsZero() {
+			t.Fatalf("popped target still has a due time")
+		}
+		got = append(got, tg.due)
+	}
+	if len(got) != queued || !slices.IsSortedFunc(got, func(a, b time.Time) int { return a.Compare(b) }) {
+		t.Fatalf("heap gave %d targets out of due order", len(got))
+	}
+}
