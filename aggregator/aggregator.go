@@ -27,6 +27,10 @@ type Options struct {
 	Observer       Observer     // nil: no metrics
 	// Checkers tune probe connections (TLS roots, dial timeout).
 	Checkers probe.CheckerOptions
+	// BlockingProbes runs every probe on a worker goroutine that waits for
+	// its answer, as on platforms without epoll. By default plain-HTTP
+	// probes on kept connections go through a probe.Poller instead.
+	BlockingProbes bool
 }
 
 // DefaultDispatchWindow batches probe dispatch with the real clock: a
@@ -49,7 +53,14 @@ type Aggregator struct {
 	sched   *scheduler
 	commits *committer
 	factory *dialect.Factory
-	workers sync.WaitGroup
+	poller  *probe.Poller // nil with BlockingProbes
+	// checkerOpts are opts.Checkers with the poller.
+	checkerOpts probe.CheckerOptions
+	work        chan workItem
+	workers     sync.WaitGroup
+	overflow    sync.WaitGroup // sends to work that could not wait on the poller
+	stopping    atomic.Bool    // Run is ending: no probe starts any more
+	roundDone   atomic.Uint64  // probes the poller finished, not yet committed
 
 	applyMu  sync.Mutex // serializes Apply
 	mu       sync.RWMutex
@@ -88,16 +99,23 @@ func New(opts Options) *Aggregator {
 	if opts.Store == nil {
 		opts.Store = NewStore(0)
 	}
-	return &Aggregator{
-		opts:      opts,
-		clock:     opts.Clock,
-		sched:     newScheduler(opts.Clock, opts.MaxConcurrency, opts.DispatchWindow),
-		commits:   newCommitter(opts.Store),
-		factory:   dialect.NewFactory(),
-		clusters:  make(map[string]*clusterState),
-		drained:   make(map[*instance]struct{}),
-		firstDone: make(chan struct{}),
+	a := &Aggregator{
+		opts:        opts,
+		clock:       opts.Clock,
+		commits:     newCommitter(opts.Store),
+		factory:     dialect.NewFactory(),
+		checkerOpts: opts.Checkers,
+		work:        make(chan workItem, opts.MaxConcurrency),
+		clusters:    make(map[string]*clusterState),
+		drained:     make(map[*instance]struct{}),
+		firstDone:   make(chan struct{}),
 	}
+	if !opts.BlockingProbes {
+		a.poller = probe.NewPoller(opts.Logger, a.afterPollerRound)
+		a.checkerOpts.Poller = a.poller
+	}
+	a.sched = newScheduler(opts.Clock, opts.DispatchWindow, a.dispatch)
+	return a
 }
 
 // Store is where the aggregator publishes.
@@ -116,6 +134,13 @@ func (a *Aggregator) Run(ctx context.Context) error {
 		a.sweepOverrides(ctx)
 	}()
 	a.sched.run(ctx)
+	// Probes in flight finish (each within its timeout); none starts.
+	a.stopping.Store(true)
+	if a.poller != nil {
+		a.poller.Close()
+	}
+	a.overflow.Wait()
+	close(a.work)
 	a.workers.Wait()
 	<-sweepDone
 	for _, inst := range a.allInstances() {

@@ -16,8 +16,13 @@ import (
 // exactly: fall after 3 failures at 1 s, rise after 2 passes at the 5 s
 // unhealthy interval, drain on the first draining answer.
 func TestThresholdTimingAgainstARealServer(t *testing.T) {
+	t.Run("poller", func(t *testing.T) { testThresholdTiming(t, false) })
+	t.Run("blocking", func(t *testing.T) { testThresholdTiming(t, true) })
+}
+
+func testThresholdTiming(t *testing.T, blocking bool) {
 	srv := seedtest.NewServer(t, seedtest.HealthzReady)
-	h := newHarness(t)
+	h := newHarnessWith(t, blocking)
 	h.apply(upstreams.Cluster{Name: "engine", InitialStatus: upstreams.InitialUnhealthy,
 		Readiness: httpProbe("/readyz", upstreams.DialectHealthz),
 		Instances: []upstreams.Instance{{ID: "e1", Address: srv.Addr()}}})

@@ -122,7 +122,7 @@ func (a *Aggregator) newInstance(spec *upstreams.Cluster, in upstreams.Instance,
 		ch, ok := byAddr[key]
 		if !ok {
 			var err error
-			if ch, err = probe.NewChecker(p.Kind, p.Scheme, addr, a.opts.Checkers); err != nil {
+			if ch, err = probe.NewChecker(p.Kind, p.Scheme, addr, a.checkerOpts); err != nil {
 				return nil, err
 			}
 			byAddr[key] = ch
@@ -136,7 +136,12 @@ func (a *Aggregator) newInstance(spec *upstreams.Cluster, in upstreams.Instance,
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", name, err)
 		}
-		return &target{inst: inst, name: name, spec: p, req: req, checker: ch, eval: ev, heapIdx: -1}, nil
+		t := &target{inst: inst, name: name, spec: p, req: req, checker: ch, eval: ev, heapIdx: -1}
+		if ac, ok := ch.(probe.AsyncChecker); ok && a.poller != nil && req.Kind() == upstreams.KindHTTP && p.Scheme != "https" {
+			t.async = ac
+			t.flight.Done = func(*probe.Flight) { a.flightDone(t) }
+		}
+		return t, nil
 	}
 	var err error
 	if inst.live, err = build(Liveness, spec.Liveness); err == nil {

@@ -1,6 +1,7 @@
 package aggregator
 
 import (
+	"context"
 	"fmt"
 	"time"
 
@@ -13,61 +14,197 @@ const lateAfter = 100 * time.Millisecond
 // maxKeptScratch is the largest body buffer a worker keeps between probes.
 const maxKeptScratch = 256 << 10
 
-// worker runs due probes until the scheduler closes the work channel.
+// workItem is a probe for a worker. held: the caller already marked the
+// instance busy for it.
+type workItem struct {
+	t    *target
+	held bool
+}
+
+// worker runs probes on the blocking path until the work channel closes.
 func (a *Aggregator) worker() {
 	defer a.workers.Done()
 	var resp probe.Response
 	scratch := &probe.Scratch{Buf: make([]byte, 0, 4096)}
-	for t := range a.sched.work {
-		a.runInstance(t, &resp, scratch)
+	for w := range a.work {
+		if w.held || a.acquire(w.t) {
+			a.runHeld(w.t, &resp, scratch)
+		}
 		if cap(scratch.Buf) > maxKeptScratch {
 			scratch.Buf = make([]byte, 0, 4096)
 		}
 	}
 }
 
-// runInstance runs t and then any probe of the same instance that fell due
-// meanwhile, so that probes of one instance never overlap and share its
-// connection.
-func (a *Aggregator) runInstance(t *target, resp *probe.Response, scratch *probe.Scratch) {
-	inst := t.inst
-	inst.mu.Lock()
-	if inst.removed {
-		inst.mu.Unlock()
-		return
+// dispatch starts a due probe: on the poller when its connection is there,
+// else on a worker. It is called by the scheduler's goroutine.
+func (a *Aggregator) dispatch(ctx context.Context, t *target) bool {
+	if t.async == nil {
+		return a.toWorker(ctx, workItem{t: t})
 	}
-	if inst.busy {
-		inst.queued = t
-		inst.mu.Unlock()
-		return
+	if !a.acquire(t) {
+		return true
 	}
-	inst.busy = true
-	inst.mu.Unlock()
-	for t != nil {
-		a.probeOnce(t, resp, scratch)
-		inst.mu.Lock()
-		t, inst.queued = inst.queued, nil
-		if t == nil {
-			inst.busy = false
-			if inst.removed {
-				inst.closeCheckers()
-			}
-		}
-		inst.mu.Unlock()
+	if a.startAsync(t) {
+		return true
+	}
+	return a.toWorker(ctx, workItem{t: t, held: true})
+}
+
+func (a *Aggregator) toWorker(ctx context.Context, w workItem) bool {
+	select {
+	case a.work <- w:
+		return true
+	case <-ctx.Done():
+		a.release(w.t.inst, w.held)
+		return false
 	}
 }
 
-// probeOnce performs one probe, records it, steps the machine, publishes a
-// transition if the status changed, and queues the next run.
-func (a *Aggregator) probeOnce(t *target, resp *probe.Response, scratch *probe.Scratch) {
+// acquire marks t's instance busy for t. When a probe of the instance is
+// running, t is queued behind it instead (probes of one instance never
+// overlap: they share its connection), and acquire returns false.
+func (a *Aggregator) acquire(t *target) bool {
+	inst := t.inst
+	inst.mu.Lock()
+	defer inst.mu.Unlock()
+	switch {
+	case inst.removed:
+		return false
+	case inst.busy:
+		inst.queued = t
+		return false
+	}
+	inst.busy = true
+	return true
+}
+
+// runHeld runs t on the blocking path, then any probe of the instance that
+// fell due meanwhile. The instance is busy for t.
+func (a *Aggregator) runHeld(t *target, resp *probe.Response, scratch *probe.Scratch) {
+	for t != nil {
+		start := a.begin(t)
+		*resp = probe.Response{}
+		// Sockets live in real time, whatever clock schedules the probes.
+		t.checker.Check(t.req, time.Now().Add(t.spec.Timeout), scratch, resp)
+		a.finish(t, start, resp, false)
+		if t = a.next(t.inst); t != nil && a.startAsync(t) {
+			return
+		}
+	}
+}
+
+// startAsync starts t on the poller; false means it must block instead.
+// The instance is busy for t.
+func (a *Aggregator) startAsync(t *target) bool {
+	if t.async == nil {
+		return false
+	}
+	t.flight.Req = t.req
+	t.flight.Deadline = time.Now().Add(t.spec.Timeout)
 	start := a.clock.Now()
+	t.flightStart = start
+	late := a.late(t, start) // before Start: once it runs, Done may requeue t
+	if !t.async.Start(&t.flight) {
+		return false
+	}
+	a.count(late)
+	return true
+}
+
+// flightDone finishes a probe the poller ran and starts the instance's
+// next one, if any fell due meanwhile.
+func (a *Aggregator) flightDone(t *target) {
+	a.finish(t, t.flightStart, &t.flight.Resp, true) // the poller commits after its round
+	next := a.next(t.inst)
+	if next == nil || a.startAsync(next) {
+		return
+	}
+	w := workItem{t: next, held: true}
+	select {
+	case a.work <- w:
+	default: // every worker busy: do not hold up the poller
+		a.overflow.Add(1)
+		go func() {
+			defer a.overflow.Done()
+			a.work <- w
+		}()
+	}
+}
+
+// next returns the probe of inst queued behind the one that just finished,
+// keeping the instance busy for it; or nil, leaving the instance idle.
+// While stopping, queued probes are dropped.
+func (a *Aggregator) next(inst *instance) *target {
+	inst.mu.Lock()
+	defer inst.mu.Unlock()
+	t := inst.queued
+	inst.queued = nil
+	if t != nil && !inst.removed && !a.stopping.Load() {
+		return t
+	}
+	inst.busy = false
+	if inst.removed {
+		inst.closeCheckers()
+	}
+	return nil
+}
+
+// release gives up a busy mark taken for a probe that will not run.
+func (a *Aggregator) release(inst *instance, held bool) {
+	if !held {
+		return
+	}
+	inst.mu.Lock()
+	inst.busy, inst.queued = false, nil
+	if inst.removed {
+		inst.closeCheckers()
+	}
+	inst.mu.Unlock()
+}
+
+// completed counts a finished probe; with commitLater, only once the
+// poller's round has committed (afterPollerRound), so that a probe counted
+// complete has its result in the store.
+func (a *Aggregator) completed(commitLater bool) {
+	if commitLater {
+		a.roundDone.Add(1)
+		return
+	}
+	a.stats.done.Add(1)
+}
+
+// afterPollerRound commits what the poller's round enqueued, then counts
+// its probes complete.
+func (a *Aggregator) afterPollerRound() {
+	n := a.roundDone.Swap(0) // each counted probe enqueued before it was counted
+	a.commits.commit()
+	a.stats.done.Add(n)
+}
+
+// begin counts a probe starting now and returns its start time.
+func (a *Aggregator) begin(t *target) time.Time {
+	start := a.clock.Now()
+	a.count(a.late(t, start))
+	return start
+}
+
+// late reports whether t starting at start is late. The instance is busy
+// for t.
+func (a *Aggregator) late(t *target, start time.Time) bool { return start.Sub(t.due) > lateAfter }
+
+func (a *Aggregator) count(late bool) {
 	a.stats.probes.Add(1)
-	if start.Sub(t.due) > lateAfter {
+	if late {
 		a.stats.late.Add(1)
 	}
-	*resp = probe.Response{}
-	// Sockets live in real time, whatever clock schedules the probes.
-	t.checker.Check(t.req, time.Now().Add(t.spec.Timeout), scratch, resp)
+}
+
+// finish records one probe's response, steps the machine, publishes a
+// transition if the status changed, and queues the next run. With
+// commitLater a transition is only enqueued: the caller commits (the
+// poller does once per round, so its transitions share store copies).
+func (a *Aggregator) finish(t *target, start time.Time, resp *probe.Response, commitLater bool) {
 	v := t.eval.Evaluate(resp)
 	inst := t.inst
 	if a.opts.Observer != nil {
@@ -77,7 +214,7 @@ func (a *Aggregator) probeOnce(t *target, resp *probe.Response, scratch *probe.S
 	inst.mu.Lock()
 	if inst.removed {
 		inst.mu.Unlock()
-		a.stats.done.Add(1)
+		a.completed(commitLater)
 		return
 	}
 	t.record(ProbeResult{
@@ -95,7 +232,7 @@ func (a *Aggregator) probeOnce(t *target, resp *probe.Response, scratch *probe.S
 	t.m.step(v.Outcome, uint32(t.spec.HealthyThreshold), uint32(t.spec.UnhealthyThreshold), presumed)
 	now := a.clock.Now()
 	a.expireOverrideLocked(inst, now)
-	a.republishLocked(inst, now, func() string {
+	a.republishLocked(inst, now, commitLater, func() string {
 		if t.m.phase == phaseDraining { // immediate: no count to speak of
 			return fmt.Sprintf("%s: %s", t.name, v.Reason)
 		}
@@ -111,12 +248,12 @@ func (a *Aggregator) probeOnce(t *target, resp *probe.Response, scratch *probe.S
 	}
 	inst.mu.Unlock()
 	a.sched.add(t, next)
-	a.stats.done.Add(1)
+	a.completed(commitLater)
 }
 
 // republishLocked recomputes inst's status and, when it changed, publishes
 // the transition with the reason reason() builds. inst.mu is held.
-func (a *Aggregator) republishLocked(inst *instance, now time.Time, reason func() string) {
+func (a *Aggregator) republishLocked(inst *instance, now time.Time, commitLater bool, reason func() string) {
 	live, ready := inst.machines()
 	status := publishedStatus(live, ready, inst.spec.InitialStatus, inst.override.Active(now))
 	if status == inst.status {
@@ -128,7 +265,12 @@ func (a *Aggregator) republishLocked(inst *instance, now time.Time, reason func(
 	if status == StatusDraining && inst.override.Active(now) {
 		inst.reason = "manual drain: " + inst.override.Reason
 	}
-	a.publishMemberLocked(inst, Event{Time: now, Kind: EventTransition, From: from, To: status, Reason: inst.reason})
+	ev := Event{Time: now, Kind: EventTransition, From: from, To: status, Reason: inst.reason}
+	if commitLater {
+		a.enqueueMemberLocked(inst, ev)
+	} else {
+		a.publishMemberLocked(inst, ev)
+	}
 	a.opts.Logger.Info("status changed", "cluster", inst.cluster, "instance", inst.inst.ID,
 		"from", from.String(), "to", status.String(), "reason", inst.reason)
 }
@@ -136,9 +278,15 @@ func (a *Aggregator) republishLocked(inst *instance, now time.Time, reason func(
 // publishMemberLocked writes inst's member into the store with ev and
 // returns once it is there. inst.mu is held.
 func (a *Aggregator) publishMemberLocked(inst *instance, ev Event) {
+	a.enqueueMemberLocked(inst, ev)
+	a.commits.commit()
+}
+
+// enqueueMemberLocked queues inst's member with ev for the next commit.
+// inst.mu is held.
+func (a *Aggregator) enqueueMemberLocked(inst *instance, ev Event) {
 	ev.Cluster, ev.Instance, ev.Address = inst.cluster, inst.inst.ID, inst.inst.Address
 	a.commits.enqueue(inst.cluster, inst.member(), ev)
-	a.commits.commit()
 }
 
 // expireOverrideLocked clears an override whose ttl has ended. inst.mu is held.

@@ -27,10 +27,14 @@ type harness struct {
 	evs   []Event
 }
 
-func newHarness(t *testing.T) *harness {
+func newHarness(t *testing.T) *harness { return newHarnessWith(t, false) }
+
+// newHarnessWith is newHarness with every probe on the blocking path
+// (workers only, no poller) when blocking is set.
+func newHarnessWith(t *testing.T, blocking bool) *harness {
 	t.Helper()
 	h := &harness{t: t, clock: fakeClock{fakeclock.New(t0)}, store: NewStore(1000)}
-	h.agg = New(Options{Store: h.store, Clock: h.clock, MaxConcurrency: 8})
+	h.agg = New(Options{Store: h.store, Clock: h.clock, MaxConcurrency: 8, BlockingProbes: blocking})
 	h.sub = h.store.Subscribe(10000)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})

@@ -13,14 +13,15 @@ import (
 type scheduler struct {
 	clock  Clock
 	window time.Duration // how long due probes may gather before a wakeup
-	mu     sync.Mutex
-	q      dueHeap
-	wake   chan struct{}
-	work   chan *target
+	// dispatch starts a due probe; false means ctx ended first.
+	dispatch func(ctx context.Context, t *target) bool
+	mu       sync.Mutex
+	q        dueHeap
+	wake     chan struct{}
 }
 
-func newScheduler(clock Clock, workers int, window time.Duration) *scheduler {
-	return &scheduler{clock: clock, window: window, wake: make(chan struct{}, 1), work: make(chan *target, workers)}
+func newScheduler(clock Clock, window time.Duration, dispatch func(context.Context, *target) bool) *scheduler {
+	return &scheduler{clock: clock, window: window, dispatch: dispatch, wake: make(chan struct{}, 1)}
 }
 
 // add queues t to run at due. Adding a queued target moves it.
@@ -61,9 +62,8 @@ func (s *scheduler) nextDue(t *target) time.Time {
 	return t.due
 }
 
-// run dispatches due probes until ctx ends, then closes the work channel.
+// run dispatches due probes until ctx ends.
 func (s *scheduler) run(ctx context.Context) {
-	defer close(s.work)
 	timer := s.clock.NewTimer(time.Hour)
 	defer timer.Stop()
 	var batch []*target
@@ -81,9 +81,7 @@ func (s *scheduler) run(ctx context.Context) {
 		}
 		s.mu.Unlock()
 		for i, t := range batch {
-			select {
-			case s.work <- t:
-			case <-ctx.Done():
+			if !s.dispatch(ctx, t) {
 				return
 			}
 			batch[i] = nil

@@ -12,7 +12,7 @@ import (
 func TestDueHeapOrderUnderMovesAndRemovals(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	base := time.Unix(1_700_000_000, 0)
-	s := newScheduler(RealClock{}, 1, 0)
+	s := newScheduler(RealClock{}, 0, nil)
 	var all []*target
 	for i := range 500 {
 		tg := &target{heapIdx: -1}

@@ -35,6 +35,7 @@ type target struct {
 	spec    *upstreams.Probe
 	req     *probe.Request
 	checker probe.Checker
+	async   probe.AsyncChecker // nil: this probe always blocks a worker
 	eval    dialect.Evaluator
 
 	// Guarded by the instance's mu.
@@ -42,6 +43,10 @@ type target struct {
 	hist    [HistorySize]ProbeResult
 	histN   int
 	histPos int // where the next result goes
+
+	// Owned by whoever runs the probe (the instance is busy for it).
+	flight      probe.Flight
+	flightStart time.Time
 
 	// Guarded by the scheduler's mu.
 	due     time.Time

@@ -19,6 +19,9 @@ type CheckerOptions struct {
 	// DialTimeout caps connecting (TCP and TLS handshake) within a probe's
 	// deadline. Zero: the probe deadline alone.
 	DialTimeout time.Duration
+	// Poller, when set, takes over plain-HTTP keep-alive connections after
+	// their first response (see Poller); nil keeps every probe blocking.
+	Poller *Poller
 }
 
 // Stats counts what a Checker did with its connection. Reading them is

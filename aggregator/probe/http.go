@@ -18,9 +18,13 @@ type httpChecker struct {
 	tls         *tls.Config // nil: plain TCP
 	dialTimeout time.Duration
 
-	mu     sync.Mutex // guards conn and closed (Close may race a Check)
-	conn   net.Conn   // non-nil only after it served a full response
-	closed bool
+	poller *Poller // nil: every probe blocks a goroutine
+
+	mu        sync.Mutex  // guards conn, pc, piecemeal and closed (Close may race a Check)
+	conn      net.Conn    // non-nil only after it served a full response
+	pc        *polledConn // the connection when the poller has it (conn is nil then)
+	piecemeal net.Conn    // a connection whose answer came in pieces: it stays blocking
+	closed    bool
 
 	// Last values handed out, so unchanged headers do not allocate.
 	lastContentType strCache
@@ -34,7 +38,7 @@ func newHTTPChecker(hostport string, tlsCfg *tls.Config, opts CheckerOptions) *h
 	if tlsCfg != nil {
 		tlsCfg.NextProtos = []string{"http/1.1"}
 	}
-	return &httpChecker{hostport: hostport, tls: tlsCfg, dialTimeout: opts.DialTimeout}
+	return &httpChecker{hostport: hostport, tls: tlsCfg, dialTimeout: opts.DialTimeout, poller: opts.Poller}
 }
 
 // Stats reports connection counters.
@@ -43,9 +47,12 @@ func (c *httpChecker) Stats() Stats { return c.stats.snapshot() }
 // Close closes the connection; a Check in flight fails, later ones too.
 func (c *httpChecker) Close() error {
 	c.mu.Lock()
-	conn := c.conn
-	c.conn, c.closed = nil, true
+	conn, pc := c.conn, c.pc
+	c.conn, c.pc, c.piecemeal, c.closed = nil, nil, nil, true
 	c.mu.Unlock()
+	if pc != nil {
+		c.poller.detach(pc)
+	}
 	if conn != nil {
 		return conn.Close()
 	}
@@ -132,6 +139,8 @@ func (c *httpChecker) roundTrip(conn net.Conn, req *Request, deadline time.Time,
 	}
 	if !keep {
 		c.drop(conn)
+	} else {
+		c.adopt(conn)
 	}
 	return false
 }
@@ -139,8 +148,12 @@ func (c *httpChecker) roundTrip(conn net.Conn, req *Request, deadline time.Time,
 // connection returns the open connection, or dials a new one.
 func (c *httpChecker) connection(deadline time.Time, budget time.Duration) (conn net.Conn, reused bool, err error) {
 	c.mu.Lock()
-	conn, closed := c.conn, c.closed
+	conn, closed, pc := c.conn, c.closed, c.pc
+	c.pc = nil
 	c.mu.Unlock()
+	if pc != nil { // a blocking probe on a polled connection: take a fresh one
+		c.poller.detach(pc)
+	}
 	if closed {
 		return nil, false, errClosed
 	}
@@ -194,6 +207,9 @@ func (c *httpChecker) drop(conn net.Conn) {
 	c.mu.Lock()
 	if c.conn == conn {
 		c.conn = nil
+	}
+	if c.piecemeal == conn {
+		c.piecemeal = nil
 	}
 	c.mu.Unlock()
 	conn.Close()

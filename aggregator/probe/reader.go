@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"io"
-	"net"
 )
 
 // Buffer sizing. The read buffer lives in Scratch, not in the checker, so
@@ -21,13 +20,13 @@ var (
 	errBufferFull  = errors.New("read buffer full")
 )
 
-// reader reads one response from conn into a single buffer borrowed from
+// reader reads one response from src into a single buffer borrowed from
 // Scratch. Its layout is buf[base:out] decoded body (chunked only), then
 // a gap of consumed bytes, then buf[r:w] read but not yet consumed:
 // base <= out <= r <= w <= len(buf). Compaction moves the body to the
 // front and the unread bytes right after it; growth doubles up to limit.
 type reader struct {
-	conn  net.Conn
+	src   io.Reader // the connection, or bytes already read from it
 	buf   []byte
 	base  int
 	out   int
@@ -36,11 +35,19 @@ type reader struct {
 	total int // bytes read from conn
 }
 
-func (rd *reader) reset(conn net.Conn, buf []byte, maxBody int) {
+func (rd *reader) reset(src io.Reader, buf []byte, maxBody int) {
 	if cap(buf) < initialBuf {
 		buf = make([]byte, initialBuf)
 	}
-	*rd = reader{conn: conn, buf: buf[:cap(buf)], limit: maxBody + headerLimit + bufSlack}
+	*rd = reader{src: src, buf: buf[:cap(buf)], limit: maxBody + headerLimit + bufSlack}
+}
+
+// prefill puts bytes already read from the connection in front of what
+// the reader reads next.
+func (rd *reader) prefill(b []byte) {
+	rd.ensure(len(b))
+	rd.w += copy(rd.buf[rd.w:], b)
+	rd.total += len(b)
 }
 
 // fill reads more bytes into buf[w:], compacting or growing first when the
@@ -59,7 +66,7 @@ func (rd *reader) fill() error {
 		rd.buf = nb
 	}
 	for range 100 {
-		n, err := rd.conn.Read(rd.buf[rd.w:])
+		n, err := rd.src.Read(rd.buf[rd.w:])
 		rd.w += n
 		rd.total += n
 		if n > 0 {

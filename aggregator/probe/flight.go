@@ -1,0 +1,55 @@
+package probe
+
+import (
+	"errors"
+	"time"
+)
+
+// Flight is one probe run asynchronously by a Poller: the caller fills Req,
+// Deadline and Done, hands it to an AsyncChecker's Start, and gets it back
+// through Done with Resp filled. A Flight is reused from probe to probe; it
+// belongs to the Poller from Start until Done is called.
+type Flight struct {
+	Req      *Request
+	Deadline time.Time
+	// Done is called once per started probe, from the Poller's goroutine
+	// (or, for a response that did not arrive in one piece, from a
+	// goroutine finishing it the blocking way). Resp.Body is valid only
+	// until Done returns.
+	Done func(*Flight)
+	Resp Response
+
+	checker *httpChecker
+	pc      *polledConn
+	start   time.Time
+	heapIdx int // in the poller's deadline heap; -1 when not in flight
+}
+
+// AsyncChecker is implemented by checkers that can run a probe without a
+// goroutine waiting for it: plain HTTP on an established keep-alive
+// connection, on Linux.
+type AsyncChecker interface {
+	// Start sends f's request and returns true; Done follows. It returns
+	// false, having done nothing, when this probe must run through Check
+	// instead (no connection yet, TLS, or no Poller).
+	Start(f *Flight) bool
+}
+
+// maxKeptScratch is the largest read buffer the poller keeps between probes.
+const maxKeptScratch = 256 << 10
+
+// errWouldBlock ends a parse of the bytes one read returned when the
+// response needs more.
+var errWouldBlock = errors.New("response incomplete")
+
+// bytesSource serves bytes already read, then errWouldBlock.
+type bytesSource struct{ b []byte }
+
+func (s *bytesSource) Read(p []byte) (int, error) {
+	if len(s.b) == 0 {
+		return 0, errWouldBlock
+	}
+	n := copy(p, s.b)
+	s.b = s.b[n:]
+	return n, nil
+}

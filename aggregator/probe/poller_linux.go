@@ -1,0 +1,556 @@
+//go:build linux
+
+package probe
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"sync"
+	"syscall"
+	"time"
+	"unsafe"
+)
+
+// Poller runs plain-HTTP probes on established keep-alive connections from
+// one epoll set and one goroutine. Start writes the request from the
+// caller's goroutine; the poller reads every answer that arrived in one
+// round, parses it and calls Done. No goroutine waits on a connection, no
+// per-probe deadline timer is armed, and one wakeup serves every answer
+// that arrived meanwhile: that is most of what a probe costs on Go's
+// blocking path.
+//
+// Connections join after a first probe went the blocking way (that probe
+// dialed), and leave on any error, a timeout, or an answer that did not
+// arrive in one read (that probe is finished the blocking way, on a worker
+// goroutine of the poller's own, and the connection stays blocking).
+type Poller struct {
+	log        *slog.Logger
+	afterRound func() // after the Done calls of a round (or of a handover)
+
+	mu       sync.Mutex
+	epfd     int      // -1 until the first connection joins
+	epFile   *os.File // epfd in Go's own poller: waiting parks a goroutine, not a thread
+	epRaw    syscall.RawConn
+	wakeR    int
+	wakeW    int
+	conns    map[int32]*polledConn // by descriptor
+	inFlight int                   // flights started and not yet done, handovers included
+	deadline flightHeap
+	sleeping bool      // the loop is (about to be) blocked in epoll_wait
+	wakeAt   time.Time // when a blocked loop wakes on its own
+	closing  bool
+	idle     *sync.Cond // signalled when inFlight drops to 0
+	loopDone chan struct{}
+
+	// Poller goroutine only.
+	events  []syscall.EpollEvent
+	raw     []byte
+	scratch Scratch
+	src     bytesSource
+}
+
+// polledConn is one connection the poller reads: its own descriptor (the
+// net.Conn it came from is closed).
+type polledConn struct {
+	checker *httpChecker
+	// Guarded by Poller.mu.
+	fd      int     // -1 once dropped
+	flight  *Flight // the probe in flight on it
+	writing bool    // start is writing to it outside the lock
+	closeFD int     // a descriptor dropped while writing, closed after (-1: none)
+}
+
+const (
+	pollEvents = 256
+	pollRawBuf = 16 << 10               // one read; a larger answer is finished the blocking way
+	pollIdle   = 100 * time.Millisecond // longest blocking wait with nothing in flight
+)
+
+// NewPoller returns a Poller. afterRound (may be nil) runs on the poller's
+// goroutine after each round of Done calls, so that work they leave, such
+// as a store commit, is done once for all of them. The Poller holds no
+// descriptor until a connection joins; Close releases them.
+func NewPoller(log *slog.Logger, afterRound func()) *Poller {
+	if log == nil {
+		log = slog.Default()
+	}
+	if afterRound == nil {
+		afterRound = func() {}
+	}
+	p := &Poller{log: log, afterRound: afterRound, epfd: -1, conns: make(map[int32]*polledConn)}
+	p.idle = sync.NewCond(&p.mu)
+	return p
+}
+
+// attach makes fd (non-blocking, owned by the poller from now on) a polled
+// connection of c. It returns nil, having closed fd, when the poller is
+// closing or epoll fails.
+func (p *Poller) attach(c *httpChecker, fd int) *polledConn {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closing {
+		syscall.Close(fd)
+		return nil
+	}
+	if p.epfd < 0 {
+		if err := p.openLocked(); err != nil {
+			p.log.Warn("probe poller unavailable; probes stay on the blocking path", "error", err)
+			p.closing = true
+			syscall.Close(fd)
+			return nil
+		}
+	}
+	ev := syscall.EpollEvent{Events: syscall.EPOLLIN | syscall.EPOLLRDHUP, Fd: int32(fd)}
+	if err := syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_ADD, fd, &ev); err != nil {
+		syscall.Close(fd)
+		return nil
+	}
+	pc := &polledConn{fd: fd, checker: c, closeFD: -1}
+	p.conns[int32(fd)] = pc
+	return pc
+}
+
+// openLocked creates the epoll set and starts the loop. p.mu is held.
+func (p *Poller) openLocked() error {
+	epfd, err := syscall.EpollCreate1(syscall.EPOLL_CLOEXEC)
+	if err != nil {
+		return fmt.Errorf("epoll_create1: %w", err)
+	}
+	// Non-blocking, so that os.NewFile registers it with Go's poller: an
+	// epoll set is readable while it has events.
+	if err := syscall.SetNonblock(epfd, true); err != nil {
+		syscall.Close(epfd)
+		return fmt.Errorf("epoll set non-blocking: %w", err)
+	}
+	epFile := os.NewFile(uintptr(epfd), "probe-epoll")
+	epRaw, err := epFile.SyscallConn()
+	if err != nil {
+		epFile.Close()
+		return fmt.Errorf("epoll descriptor: %w", err)
+	}
+	var pipe [2]int
+	if err := syscall.Pipe2(pipe[:], syscall.O_NONBLOCK|syscall.O_CLOEXEC); err != nil {
+		epFile.Close()
+		return fmt.Errorf("pipe2: %w", err)
+	}
+	ev := syscall.EpollEvent{Events: syscall.EPOLLIN, Fd: int32(pipe[0])}
+	if err := syscall.EpollCtl(epfd, syscall.EPOLL_CTL_ADD, pipe[0], &ev); err != nil {
+		epFile.Close()
+		syscall.Close(pipe[0])
+		syscall.Close(pipe[1])
+		return fmt.Errorf("epoll_ctl: %w", err)
+	}
+	p.epfd, p.epFile, p.epRaw, p.wakeR, p.wakeW = epfd, epFile, epRaw, pipe[0], pipe[1]
+	p.events = make([]syscall.EpollEvent, pollEvents)
+	p.raw = make([]byte, pollRawBuf)
+	p.loopDone = make(chan struct{})
+	go p.loop()
+	return nil
+}
+
+// start registers f on pc and writes its request. It returns false, having
+// done nothing that needs undoing by the caller, when the probe must run
+// the blocking way: the connection is gone or the write did not go through
+// whole (the connection is then dropped, so the blocking path redials).
+func (p *Poller) start(pc *polledConn, f *Flight) bool {
+	now := time.Now()
+	p.mu.Lock()
+	if p.closing || pc.fd < 0 || pc.flight != nil {
+		p.mu.Unlock()
+		return false
+	}
+	pc.flight, f.pc, f.start = f, pc, now
+	pc.writing = true // the descriptor stays open until the write returns
+	fd := pc.fd
+	p.inFlight++
+	p.deadline.push(f)
+	p.mu.Unlock()
+
+	n, err := rawWrite(fd, f.Req.raw)
+
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	pc.writing = false
+	if pc.closeFD >= 0 {
+		syscall.Close(pc.closeFD)
+		pc.closeFD = -1
+	}
+	if err != nil || n != len(f.Req.raw) {
+		if pc.flight != f { // the loop already took it over; Done follows
+			return true
+		}
+		// A dead keep-alive connection (reset, broken pipe) or a full
+		// socket buffer: let the blocking path redial, as it retries a
+		// stale connection.
+		p.unflyLocked(f)
+		p.dropLocked(pc)
+		return false
+	}
+	if p.sleeping && f.Deadline.Before(p.wakeAt) {
+		p.wake()
+	}
+	return true
+}
+
+// detach takes pc away: its descriptor is shut down, and the loop closes it
+// (completing a flight on it with an error). Called by the checker's Close.
+func (p *Poller) detach(pc *polledConn) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if pc.fd < 0 {
+		return
+	}
+	if pc.flight == nil || p.epfd < 0 {
+		p.dropLocked(pc)
+		return
+	}
+	syscall.Shutdown(pc.fd, syscall.SHUT_RDWR) // the loop sees the end of stream
+}
+
+// Close waits for the probes in flight to finish (each within its
+// deadline), then closes every polled connection and stops the loop.
+// Start fails afterwards.
+func (p *Poller) Close() {
+	p.mu.Lock()
+	p.closing = true
+	for p.inFlight > 0 {
+		p.idle.Wait()
+	}
+	for _, pc := range p.conns {
+		p.dropLocked(pc)
+	}
+	started := p.epfd >= 0
+	p.mu.Unlock()
+	if !started {
+		return
+	}
+	p.wake()
+	<-p.loopDone
+}
+
+func (p *Poller) wake() { syscall.Write(p.wakeW, []byte{1}) }
+
+// dropLocked removes pc from the set and closes its descriptor. p.mu is held.
+func (p *Poller) dropLocked(pc *polledConn) {
+	if pc.fd < 0 {
+		return
+	}
+	if p.epfd >= 0 {
+		syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_DEL, pc.fd, nil)
+	}
+	delete(p.conns, int32(pc.fd))
+	if pc.writing {
+		pc.closeFD = pc.fd
+	} else {
+		syscall.Close(pc.fd)
+	}
+	pc.fd = -1
+	pc.checker.polledGone(pc)
+}
+
+// unflyLocked ends f's time in flight. p.mu is held.
+func (p *Poller) unflyLocked(f *Flight) {
+	if f.heapIdx >= 0 {
+		p.deadline.remove(f.heapIdx)
+	}
+	if f.pc != nil && f.pc.flight == f {
+		f.pc.flight = nil
+	}
+	p.inFlight--
+	if p.inFlight == 0 {
+		p.idle.Broadcast()
+	}
+}
+
+// loop is the poller's goroutine. Reads and non-blocking epoll_waits are
+// raw system calls; only an epoll_wait that may block goes through the
+// scheduler.
+func (p *Poller) loop() {
+	defer close(p.loopDone)
+	for {
+		n, err := rawEpollWait(p.epfd, p.events)
+		if n == 0 && err == nil {
+			n, err = p.block()
+		}
+		if err != nil && !errors.Is(err, syscall.EINTR) {
+			p.log.Error("probe poller: epoll_wait failed; failing its probes", "error", err)
+			n = 0
+		}
+		finished := 0
+		for _, ev := range p.events[:max(n, 0)] {
+			if int(ev.Fd) == p.wakeR {
+				drainPipe(p.wakeR)
+				continue
+			}
+			if p.readable(ev.Fd) {
+				finished++
+			}
+		}
+		if p.expire(time.Now()) || finished > 0 {
+			p.afterRound()
+		}
+		p.mu.Lock()
+		done := p.closing && p.inFlight == 0 && len(p.conns) == 0
+		if done {
+			p.epFile.Close()
+			syscall.Close(p.wakeR)
+			syscall.Close(p.wakeW)
+		}
+		p.mu.Unlock()
+		if done {
+			return
+		}
+	}
+}
+
+// block waits until an event or the earliest deadline. The wait parks the
+// loop's goroutine in Go's poller (the epoll set is registered there), so
+// no thread sits in epoll_wait and a wakeup costs what any network read's
+// does.
+func (p *Poller) block() (int, error) {
+	p.mu.Lock()
+	wait := pollIdle
+	if len(p.deadline) > 0 {
+		wait = time.Until(p.deadline[0].Deadline)
+	}
+	at := time.Now().Add(wait)
+	p.sleeping, p.wakeAt = true, at
+	p.mu.Unlock()
+	n, err := 0, error(nil)
+	if wait > 0 {
+		p.epFile.SetReadDeadline(at)
+		rerr := p.epRaw.Read(func(fd uintptr) bool {
+			n, err = rawEpollWait(int(fd), p.events)
+			return n != 0 || err != nil // false: wait until the set is readable
+		})
+		if rerr != nil && !errors.Is(rerr, os.ErrDeadlineExceeded) && err == nil {
+			n, err = 0, rerr
+		}
+	}
+	p.mu.Lock()
+	p.sleeping = false
+	p.mu.Unlock()
+	return n, err
+}
+
+// readable reads what arrived on fd and finishes its flight; it reports
+// whether it called Done.
+func (p *Poller) readable(fd int32) bool {
+	p.mu.Lock()
+	pc := p.conns[fd]
+	var f *Flight
+	if pc != nil {
+		f = pc.flight
+	}
+	p.mu.Unlock()
+	if pc == nil {
+		return false
+	}
+	n, err := rawRead(int(fd), p.raw)
+	if errors.Is(err, syscall.EAGAIN) {
+		return false
+	}
+	if f == nil { // the server closed an idle connection, or talks out of turn
+		p.mu.Lock()
+		p.dropLocked(pc)
+		p.mu.Unlock()
+		return false
+	}
+	if n <= 0 {
+		// Closed before any answer byte: like the blocking path, try once
+		// more on a new connection within the deadline.
+		p.handover(pc, f, nil, true)
+		return false
+	}
+	c := f.checker
+	p.src.b = p.raw[:n]
+	var rd reader
+	rd.reset(&p.src, p.scratch.Buf, f.Req.maxBody)
+	f.Resp = Response{}
+	keep, perr := c.readResponse(&rd, f.Req, &f.Resp)
+	if p.scratch.Buf = rd.buf[:0]; cap(p.scratch.Buf) > maxKeptScratch {
+		p.scratch.Buf = nil
+	}
+	if errors.Is(perr, errWouldBlock) {
+		p.handover(pc, f, p.raw[:n], false)
+		return false
+	}
+	f.Resp.Latency = time.Since(f.start)
+	if perr != nil {
+		var ioe *ioError
+		if errors.As(perr, &ioe) {
+			perr = netErr(ioe.phase, f.Deadline.Sub(f.start), ioe.err)
+		}
+		f.Resp.Err = perr
+		c.stats.failures.Add(1)
+	}
+	p.mu.Lock()
+	p.unflyLocked(f)
+	if perr != nil || !keep || len(p.src.b) > 0 { // bytes beyond the answer: confused server
+		p.dropLocked(pc)
+	}
+	p.mu.Unlock()
+	f.Done(f)
+	return true
+}
+
+// handover finishes f the blocking way on a goroutine of its own: on the
+// connection itself with the bytes already read (an answer in pieces), or,
+// with retry, on a new connection (the kept one was closed). The
+// connection leaves the poller either way.
+func (p *Poller) handover(pc *polledConn, f *Flight, read []byte, retry bool) {
+	c := f.checker
+	var conn net.Conn
+	var convErr error
+	p.mu.Lock()
+	if f.heapIdx >= 0 {
+		p.deadline.remove(f.heapIdx)
+	}
+	pc.flight = nil
+	if !retry && !pc.writing {
+		conn, convErr = p.toNetConnLocked(pc)
+	} else {
+		retry = true
+		p.dropLocked(pc)
+	}
+	p.mu.Unlock()
+	pending := append([]byte(nil), read...)
+	go func() {
+		s := &Scratch{}
+		f.Resp = Response{}
+		switch {
+		case retry:
+			c.stats.staleRetries.Add(1)
+			c.Check(f.Req, f.Deadline, s, &f.Resp)
+		case convErr != nil:
+			f.Resp.Err = netErr("read response", f.Deadline.Sub(f.start), convErr)
+			c.stats.failures.Add(1)
+		default:
+			c.finishOn(conn, f, pending, s)
+		}
+		if !retry {
+			f.Resp.Latency = time.Since(f.start)
+		}
+		p.mu.Lock()
+		p.unflyLocked(f)
+		p.mu.Unlock()
+		f.Done(f)
+		p.afterRound()
+	}()
+}
+
+// toNetConnLocked turns pc back into a blocking net.Conn and removes it
+// from the poller. p.mu is held.
+func (p *Poller) toNetConnLocked(pc *polledConn) (net.Conn, error) {
+	syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_DEL, pc.fd, nil)
+	file := os.NewFile(uintptr(pc.fd), "probe")
+	conn, err := net.FileConn(file) // a duplicate, in Go's poller
+	file.Close()
+	delete(p.conns, int32(pc.fd))
+	pc.fd = -1
+	if err != nil {
+		pc.checker.polledGone(pc)
+		return nil, err
+	}
+	pc.checker.polledBecame(pc, conn)
+	return conn, nil
+}
+
+// expire fails the flights whose deadline passed; their connections
+// close. An answer that arrived in time but is not read yet (the loop is
+// behind: a full round left events pending) is read first, so a busy
+// poller delays probes but does not fail them. It reports whether it
+// called Done.
+func (p *Poller) expire(now time.Time) (finished bool) {
+	for {
+		p.mu.Lock()
+		if len(p.deadline) == 0 || p.deadline[0].Deadline.After(now) {
+			p.mu.Unlock()
+			return finished
+		}
+		f := p.deadline[0]
+		if fd := f.pc.fd; fd >= 0 && !f.pc.writing {
+			p.mu.Unlock()
+			finished = p.readable(int32(fd)) || finished
+			p.mu.Lock()
+			if f.heapIdx != 0 || p.deadline[0] != f { // read (or handed over): no longer the expired head
+				p.mu.Unlock()
+				continue
+			}
+		}
+		budget := f.Deadline.Sub(f.start)
+		p.unflyLocked(f)
+		p.dropLocked(f.pc)
+		p.mu.Unlock()
+		f.Resp = Response{Err: timeoutErr(budget, "awaiting response", nil), Latency: now.Sub(f.start)}
+		f.checker.stats.failures.Add(1)
+		f.Done(f)
+		finished = true
+	}
+}
+
+func drainPipe(fd int) {
+	var b [64]byte
+	for {
+		if n, _ := syscall.Read(fd, b[:]); n <= 0 {
+			return
+		}
+	}
+}
+
+// dupConn duplicates c's descriptor; the duplicate shares its non-blocking
+// open file and stays open when c is closed.
+func dupConn(c net.Conn) (int, error) {
+	sc, ok := c.(syscall.Conn)
+	if !ok {
+		return -1, fmt.Errorf("%T has no descriptor", c)
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return -1, err
+	}
+	nfd := -1
+	var dupErr error
+	if err := rc.Control(func(fd uintptr) {
+		r, _, e := syscall.Syscall(syscall.SYS_FCNTL, fd, syscall.F_DUPFD_CLOEXEC, 0)
+		if e != 0 {
+			dupErr = e
+			return
+		}
+		nfd = int(r)
+	}); err != nil {
+		return -1, err
+	}
+	return nfd, dupErr
+}
+
+// System calls on non-blocking descriptors that return at once, made
+// without the scheduler's bookkeeping.
+
+func rawRead(fd int, b []byte) (int, error) {
+	n, _, e := syscall.RawSyscall(syscall.SYS_READ, uintptr(fd), uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
+	if e != 0 {
+		return -1, e
+	}
+	return int(n), nil
+}
+
+func rawWrite(fd int, b []byte) (int, error) {
+	n, _, e := syscall.RawSyscall(syscall.SYS_WRITE, uintptr(fd), uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
+	if e != 0 {
+		return -1, e
+	}
+	return int(n), nil
+}
+
+// rawEpollWait takes the ready events without waiting.
+func rawEpollWait(epfd int, events []syscall.EpollEvent) (int, error) {
+	n, _, e := syscall.RawSyscall6(syscall.SYS_EPOLL_PWAIT, uintptr(epfd), uintptr(unsafe.Pointer(&events[0])), uintptr(len(events)), 0, 0, 0)
+	if e != 0 {
+		return -1, e
+	}
+	return int(n), nil
+}

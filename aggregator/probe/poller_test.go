@@ -1,0 +1,224 @@
+//go:build linux
+
+package probe
+
+import (
+	"bufio"
+	"net"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/vigilhq/vigil/upstreams"
+)
+
+// polledTarget is a checker on a Poller plus a prepared GET; run probes
+// through the poller the way the aggregator does.
+type polledTarget struct {
+	p    *Poller
+	c    Checker
+	req  *Request
+	done chan Response
+	f    Flight
+}
+
+func newPolledTarget(t *testing.T, addr, path string) *polledTarget {
+	t.Helper()
+	p := NewPoller(nil, nil)
+	pt := &polledTarget{p: p, req: mustRequest(t, httpProbe(path), addr, RequestOptions{}), done: make(chan Response, 1)}
+	pt.c = mustChecker(t, upstreams.KindHTTP, "http", addr, CheckerOptions{Poller: p})
+	t.Cleanup(p.Close) // after the checker's Close (cleanups run last first)
+	pt.f.Done = func(f *Flight) {
+		r := f.Resp
+		r.Body = append([]byte(nil), r.Body...)
+		pt.done <- r
+	}
+	return pt
+}
+
+// probe runs one probe through the poller when the checker can, else the
+// blocking way, and reports which.
+func (pt *polledTarget) probe(t *testing.T, timeout time.Duration) (Response, bool) {
+	t.Helper()
+	pt.f.Req, pt.f.Deadline = pt.req, time.Now().Add(timeout)
+	if pt.c.(AsyncChecker).Start(&pt.f) {
+		select {
+		case r := <-pt.done:
+			return r, true
+		case <-time.After(timeout + 5*time.Second):
+			t.Fatalf("Done not called %s after the deadline", 5*time.Second)
+		}
+	}
+	var r Response
+	var s Scratch
+	pt.c.Check(pt.req, time.Now().Add(timeout), &s, &r)
+	r.Body = append([]byte(nil), r.Body...)
+	return r, false
+}
+
+const okResponse = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 15\r\n\r\n{\"status\":\"ok\"}"
+
+// After the first probe dials, every probe goes through the poller on the
+// same connection and reads the same answer the blocking path does.
+func TestPollerKeepsOneConnection(t *testing.T) {
+	srv := newRawServer(t, serveEach(okResponse))
+	defer srv.close()
+	pt := newPolledTarget(t, srv.addr(), "/healthz")
+	first, polled := pt.probe(t, probeTimeout)
+	if polled || first.Err != nil || first.StatusCode != 200 {
+		t.Fatalf("first probe: polled=%v status=%d err=%v", polled, first.StatusCode, first.Err)
+	}
+	for i := range 50 {
+		r, polled := pt.probe(t, probeTimeout)
+		if !polled {
+			t.Fatalf("probe %d did not go through the poller", i)
+		}
+		if r.Err != nil || r.StatusCode != 200 || string(r.Body) != `{"status":"ok"}` || r.ContentType != "application/json" || r.Latency <= 0 {
+			t.Fatalf("probe %d: %+v body %q", i, r, r.Body)
+		}
+	}
+	if st := stats(t, pt.c); st.Dials != 1 || srv.accepts.Load() != 1 || st.Probes != 51 {
+		t.Fatalf("stats %+v, accepts %d: want one connection for 51 probes", st, srv.accepts.Load())
+	}
+}
+
+// A server that never answers: the poller fails the probe at its deadline
+// and the next probe dials again.
+func TestPollerTimesOut(t *testing.T) {
+	hang := make(chan struct{})
+	var n atomic.Int32
+	srv := newRawServer(t, func(conn net.Conn, br *bufio.Reader) {
+		for readRequest(br) != "" {
+			if n.Add(1) > 1 {
+				<-hang
+				return
+			}
+			conn.Write([]byte(okResponse))
+		}
+	})
+	defer srv.close()
+	defer close(hang) // before the server waits for its handlers
+	pt := newPolledTarget(t, srv.addr(), "/")
+	pt.probe(t, probeTimeout)
+	start := time.Now()
+	r, polled := pt.probe(t, 300*time.Millisecond)
+	took := time.Since(start)
+	if !polled || r.Err == nil || !isTimeout(r.Err) {
+		t.Fatalf("polled=%v err=%v, want a timeout from the poller", polled, r.Err)
+	}
+	if took < 300*time.Millisecond || took > 2*time.Second {
+		t.Fatalf("timeout reported after %s, want about 300ms", took)
+	}
+	if r.Err.Error() != "timeout after 300ms awaiting response" {
+		t.Fatalf("reason %q", r.Err)
+	}
+	if _, polled := pt.probe(t, 100*time.Millisecond); polled {
+		t.Fatalf("the timed-out connection was kept")
+	}
+}
+
+// An answer in pieces is finished the blocking way with what was already
+// read; the connection then stays blocking.
+func TestPollerHandsOverAnAnswerInPieces(t *testing.T) {
+	var n atomic.Int32
+	srv := newRawServer(t, func(conn net.Conn, br *bufio.Reader) {
+		for readRequest(br) != "" {
+			if n.Add(1) == 1 {
+				conn.Write([]byte(okResponse))
+				continue
+			}
+			conn.Write([]byte(okResponse[:40]))
+			time.Sleep(200 * time.Millisecond)
+			conn.Write([]byte(okResponse[40:]))
+		}
+	})
+	defer srv.close()
+	pt := newPolledTarget(t, srv.addr(), "/")
+	pt.probe(t, probeTimeout)
+	c := pt.c.(*httpChecker)
+	handedOver := func() bool {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return c.piecemeal != nil
+	}
+	// A loop slower than the server's pause (a loaded machine) reads both
+	// pieces at once, and nothing is handed over: try again.
+	for attempt := 0; !handedOver(); attempt++ {
+		if attempt == 5 {
+			t.Fatal("no answer in pieces reached the poller in 5 attempts")
+		}
+		r, polled := pt.probe(t, probeTimeout)
+		if !polled || r.Err != nil || r.StatusCode != 200 || string(r.Body) != `{"status":"ok"}` {
+			t.Fatalf("polled=%v %+v body %q", polled, r, r.Body)
+		}
+	}
+	r, polled := pt.probe(t, probeTimeout)
+	if polled || r.Err != nil || r.StatusCode != 200 {
+		t.Fatalf("after pieces: polled=%v %+v", polled, r)
+	}
+	if srv.accepts.Load() != 1 {
+		t.Fatalf("%d connections, want the one kept throughout", srv.accepts.Load())
+	}
+}
+
+// A kept connection the server closed while idle: the poller notices, and
+// the next probe dials.
+func TestPollerDropsAConnectionClosedWhileIdle(t *testing.T) {
+	srv := newRawServer(t, func(conn net.Conn, br *bufio.Reader) {
+		if readRequest(br) != "" {
+			conn.Write([]byte(okResponse))
+		}
+	}) // one answer per connection, then close without saying so
+	defer srv.close()
+	pt := newPolledTarget(t, srv.addr(), "/")
+	pt.probe(t, probeTimeout)
+	eventually(t, "the poller drops the closed connection", func() bool {
+		pt.c.(*httpChecker).mu.Lock()
+		defer pt.c.(*httpChecker).mu.Unlock()
+		return pt.c.(*httpChecker).pc == nil
+	})
+	r, polled := pt.probe(t, probeTimeout)
+	if polled || r.Err != nil || r.StatusCode != 200 || srv.accepts.Load() != 2 {
+		t.Fatalf("polled=%v %+v accepts=%d", polled, r, srv.accepts.Load())
+	}
+}
+
+// Close with a probe in flight: Done still comes, with an error, and
+// Poller.Close returns.
+func TestPollerCloseWithAProbeInFlight(t *testing.T) {
+	hang := make(chan struct{})
+	var n atomic.Int32
+	srv := newRawServer(t, func(conn net.Conn, br *bufio.Reader) {
+		for readRequest(br) != "" {
+			if n.Add(1) > 1 {
+				<-hang
+				return
+			}
+			conn.Write([]byte(okResponse))
+		}
+	})
+	defer srv.close()
+	defer close(hang)
+	pt := newPolledTarget(t, srv.addr(), "/")
+	pt.probe(t, probeTimeout)
+	pt.f.Req, pt.f.Deadline = pt.req, time.Now().Add(probeTimeout)
+	if !pt.c.(AsyncChecker).Start(&pt.f) {
+		t.Fatal("not started on the poller")
+	}
+	pt.c.Close()
+	select {
+	case r := <-pt.done:
+		if r.Err == nil {
+			t.Fatalf("probe on a closed checker succeeded")
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("Done not called after Close")
+	}
+	closed := make(chan struct{})
+	go func() { pt.p.Close(); close(closed) }()
+	select {
+	case <-closed:
+	case <-time.After(2 * time.Second):
+		t.Fatal("Poller.Close hangs")
+	}
+}
