@@ -19,7 +19,7 @@ type Options struct {
 	Store          *Store // where membership is published (required)
 	Clock          Clock  // nil: the real clock
 	MaxConcurrency int    // probes in flight at once (default 1024)
-	// DispatchWindow is how long a due probe may wait so that probes due
+	// DispatchWindow is how early a probe may start so that probes due
 	// close together are dispatched by one wakeup (default 10ms with the
 	// real clock, 0 with a Clock given, so fake-clock tests stay exact).
 	DispatchWindow time.Duration
@@ -34,7 +34,7 @@ type Options struct {
 }
 
 // DefaultDispatchWindow batches probe dispatch with the real clock: a
-// tenth of the 100 ms a probe may start late before it counts as late.
+// wakeup starts every probe due in the next 10 ms (1% of a 1 s interval).
 const DefaultDispatchWindow = 10 * time.Millisecond
 
 // Aggregator schedules probes of every instance, runs their state machines

@@ -12,7 +12,7 @@ import (
 // per instance; an idle instance costs a heap entry.
 type scheduler struct {
 	clock  Clock
-	window time.Duration // how long due probes may gather before a wakeup
+	window time.Duration // how early a probe may start so that one wakeup serves many
 	// dispatch starts a due probe; false means ctx ended first.
 	dispatch func(ctx context.Context, t *target) bool
 	mu       sync.Mutex
@@ -33,7 +33,7 @@ func (s *scheduler) add(t *target, due time.Time) {
 	} else {
 		s.q.push(t)
 	}
-	head := s.q[0] == t
+	head := s.q[0].t == t
 	s.mu.Unlock()
 	if head {
 		select {
@@ -70,14 +70,15 @@ func (s *scheduler) run(ctx context.Context) {
 	for {
 		now := s.clock.Now()
 		s.mu.Lock()
-		for nowKey := now.UnixNano(); len(s.q) > 0 && s.q[0].dueKey <= nowKey; {
+		// Probes due within the window start now, a little early, so a
+		// wakeup serves every probe of the next window and none starts late
+		// for the sake of batching.
+		for horizon := now.Add(s.window).UnixNano(); len(s.q) > 0 && s.q[0].key <= horizon; {
 			batch = append(batch, s.q.remove(0))
 		}
 		wake, idle := now.Add(time.Hour), len(s.q) == 0
 		if !idle {
-			// Sleeping until window after the earliest due time lets the
-			// probes due meanwhile share one wakeup.
-			wake = s.q[0].due.Add(s.window)
+			wake = s.q[0].t.due
 		}
 		s.mu.Unlock()
 		for i, t := range batch {
@@ -107,22 +108,26 @@ func jittered(d time.Duration, percent int) time.Duration {
 	return d + time.Duration(rand.Int64N(int64(d)*int64(percent)/100+1))
 }
 
-// dueHeap is a binary min-heap of targets by due time (dueKey), written
-// out rather than through container/heap: the scheduler sifts on every
-// probe, and direct integer compares keep that cheap.
-type dueHeap []*target
+// dueHeap is a binary min-heap of targets by due time, written out rather
+// than through container/heap: the scheduler sifts on every probe. Each
+// entry holds its key, so a sift compares within the array instead of
+// loading every target it passes.
+type dueHeap []dueEntry
 
-func (h dueHeap) less(i, j int) bool { return h[i].dueKey < h[j].dueKey }
+type dueEntry struct {
+	key int64 // the target's dueKey
+	t   *target
+}
 
 func (h dueHeap) swap(i, j int) {
 	h[i], h[j] = h[j], h[i]
-	h[i].heapIdx = i
-	h[j].heapIdx = j
+	h[i].t.heapIdx = i
+	h[j].t.heapIdx = j
 }
 
 func (h *dueHeap) push(t *target) {
 	t.heapIdx = len(*h)
-	*h = append(*h, t)
+	*h = append(*h, dueEntry{key: t.dueKey, t: t})
 	h.up(t.heapIdx)
 }
 
@@ -130,11 +135,11 @@ func (h *dueHeap) push(t *target) {
 func (h *dueHeap) remove(i int) *target {
 	old := *h
 	last := len(old) - 1
-	t := old[i]
+	t := old[i].t
 	if i != last {
 		old.swap(i, last)
 	}
-	old[last] = nil
+	old[last] = dueEntry{}
 	*h = old[:last]
 	if i != last {
 		h.fix(i)
@@ -145,6 +150,7 @@ func (h *dueHeap) remove(i int) *target {
 
 // fix restores the order after the target at i changed its due time.
 func (h dueHeap) fix(i int) {
+	h[i].key = h[i].t.dueKey
 	if !h.down(i) {
 		h.up(i)
 	}
@@ -153,7 +159,7 @@ func (h dueHeap) fix(i int) {
 func (h dueHeap) up(i int) {
 	for i > 0 {
 		parent := (i - 1) / 2
-		if !h.less(i, parent) {
+		if h[i].key >= h[parent].key {
 			return
 		}
 		h.swap(i, parent)
@@ -170,10 +176,10 @@ func (h dueHeap) down(i int) bool {
 			break
 		}
 		j := l
-		if r := l + 1; r < n && h.less(r, l) {
+		if r := l + 1; r < n && h[r].key < h[l].key {
 			j = r
 		}
-		if !h.less(j, i) {
+		if h[j].key >= h[i].key {
 			break
 		}
 		h.swap(i, j)

@@ -25,9 +25,9 @@ func TestDueHeapOrderUnderMovesAndRemovals(t *testing.T) {
 			s.remove(all[rng.IntN(len(all))])
 		}
 	}
-	for i, tg := range s.q {
-		if tg.heapIdx != i {
-			t.Fatalf("target at %d says it is at %d", i, tg.heapIdx)
+	for i, e := range s.q {
+		if e.t.heapIdx != i || e.key != e.t.dueKey {
+			t.Fatalf("entry %d: target says it is at %d, key %d vs due %d", i, e.t.heapIdx, e.key, e.t.dueKey)
 		}
 	}
 	queued := 0

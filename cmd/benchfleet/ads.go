@@ -1,17 +1,16 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"strconv"
 	"sync"
 	"time"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
-	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -40,6 +39,7 @@ type adsWatcher struct {
 	responses int
 	seen      map[string]bool // clusters with an assignment so far
 	clusters  int
+	key       []byte // scratch for endpoint keys
 }
 
 type adsArrival struct {
@@ -114,29 +114,39 @@ func (w *adsWatcher) decodeAll(arrivals <-chan adsArrival) error {
 }
 
 func (w *adsWatcher) decode(a adsArrival) error {
-	cla := &endpointv3.ClusterLoadAssignment{}
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.responses++
 	for _, res := range a.resp.GetResources() {
-		if err := res.UnmarshalTo(cla); err != nil {
+		if res.GetTypeUrl() != edsType {
+			return fmt.Errorf("ads: got a %s", res.GetTypeUrl())
+		}
+		cluster, err := scanAssignment(res.GetValue(), func(ep wireEndpoint) {
+			w.key = appendEndpointKey(w.key[:0], ep.host, ep.port)
+			st := aggregator.Status(ep.health) // same numbering as Envoy's, on purpose
+			if cur, ok := w.health[string(w.key)]; ok && cur == st {
+				return
+			}
+			key := string(w.key)
+			w.health[key] = st
+			w.changes[key] = append(w.changes[key], adsChange{status: st, at: a.at})
+		})
+		if err != nil {
 			return fmt.Errorf("ads: decode assignment: %w", err)
 		}
-		w.seen[cla.GetClusterName()] = true
-		for _, loc := range cla.GetEndpoints() {
-			for _, ep := range loc.GetLbEndpoints() {
-				sa := ep.GetEndpoint().GetAddress().GetSocketAddress()
-				key := net.JoinHostPort(sa.GetAddress(), strconv.Itoa(int(sa.GetPortValue())))
-				st := aggregator.Status(ep.GetHealthStatus()) // same numbering as Envoy's, on purpose
-				if cur, ok := w.health[key]; ok && cur == st {
-					continue
-				}
-				w.health[key] = st
-				w.changes[key] = append(w.changes[key], adsChange{status: st, at: a.at})
-			}
-		}
+		w.seen[cluster] = true
 	}
 	return nil
+}
+
+// appendEndpointKey appends host:port as net.JoinHostPort writes it.
+func appendEndpointKey(b, host []byte, port uint32) []byte {
+	if bytes.IndexByte(host, ':') >= 0 {
+		b = append(append(append(b, '['), host...), ']')
+	} else {
+		b = append(b, host...)
+	}
+	return strconv.AppendUint(append(b, ':'), uint64(port), 10)
 }
 
 // complete reports whether every cluster has been received at least once.

@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/vigilhq/vigil/fleet"
@@ -128,8 +129,9 @@ func runBaseline(ctx context.Context, a baselineArgs) (baselineResult, error) {
 	if err := sleepCtx(ctx, a.warmup); err != nil {
 		return baselineResult{}, err
 	}
-	pid := os.Getpid()
-	cpu0, err := cpuTime(pid)
+	// Its own CPU and peak RSS come from getrusage, not /proc: a loop
+	// whose connections fail can use up every descriptor.
+	cpu0, _, err := selfUsage()
 	if err != nil {
 		return baselineResult{}, err
 	}
@@ -137,15 +139,11 @@ func runBaseline(ctx context.Context, a baselineArgs) (baselineResult, error) {
 	if err := sleepCtx(ctx, a.window); err != nil {
 		return baselineResult{}, err
 	}
-	cpu1, err := cpuTime(pid)
+	cpu1, hwm, err := selfUsage()
 	if err != nil {
 		return baselineResult{}, err
 	}
 	t1, p1, l1, e1 := time.Now(), probes.Load(), late.Load(), errs.Load()
-	hwm, err := statusKB(pid, "VmHWM")
-	if err != nil {
-		return baselineResult{}, err
-	}
 	return baselineResult{
 		Targets: len(targets), Window: t1.Sub(t0).Seconds(),
 		Probes: p1 - p0, Late: l1 - l0, Errors: e1 - e0,
@@ -188,6 +186,17 @@ func probeLoop(ctx context.Context, client *http.Client, t baselineTarget, start
 			due[k] = n
 		}
 	}
+}
+
+// selfUsage is this process's user+system CPU so far and its peak RSS in
+// KiB (ru_maxrss, the same high-water mark as VmHWM).
+func selfUsage() (time.Duration, int64, error) {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0, 0, fmt.Errorf("getrusage: %w", err)
+	}
+	cpu := time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	return cpu, int64(ru.Maxrss), nil
 }
 
 // lateAfter is how far behind schedule a probe may start and still count
