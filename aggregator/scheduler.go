@@ -108,10 +108,12 @@ func jittered(d time.Duration, percent int) time.Duration {
 	return d + time.Duration(rand.Int64N(int64(d)*int64(percent)/100+1))
 }
 
-// dueHeap is a binary min-heap of targets by due time, written out rather
+// dueHeap is a 4-ary min-heap of targets by due time, written out rather
 // than through container/heap: the scheduler sifts on every probe. Each
 // entry holds its key, so a sift compares within the array instead of
-// loading every target it passes.
+// loading every target it passes; four children per node halve the depth,
+// and a sift moves a hole instead of swapping, so each level writes one
+// entry and one target index.
 type dueHeap []dueEntry
 
 type dueEntry struct {
@@ -119,16 +121,16 @@ type dueEntry struct {
 	t   *target
 }
 
-func (h dueHeap) swap(i, j int) {
-	h[i], h[j] = h[j], h[i]
-	h[i].t.heapIdx = i
-	h[j].t.heapIdx = j
+const dueArity = 4
+
+func (h dueHeap) place(i int, e dueEntry) {
+	h[i] = e
+	e.t.heapIdx = i
 }
 
 func (h *dueHeap) push(t *target) {
-	t.heapIdx = len(*h)
-	*h = append(*h, dueEntry{key: t.dueKey, t: t})
-	h.up(t.heapIdx)
+	*h = append(*h, dueEntry{})
+	h.up(len(*h)-1, dueEntry{key: t.dueKey, t: t})
 }
 
 // remove takes out the target at index i and returns it.
@@ -136,13 +138,11 @@ func (h *dueHeap) remove(i int) *target {
 	old := *h
 	last := len(old) - 1
 	t := old[i].t
-	if i != last {
-		old.swap(i, last)
-	}
+	moved := old[last]
 	old[last] = dueEntry{}
 	*h = old[:last]
 	if i != last {
-		h.fix(i)
+		h.settle(i, moved)
 	}
 	t.heapIdx = -1
 	return t
@@ -150,40 +150,52 @@ func (h *dueHeap) remove(i int) *target {
 
 // fix restores the order after the target at i changed its due time.
 func (h dueHeap) fix(i int) {
-	h[i].key = h[i].t.dueKey
-	if !h.down(i) {
-		h.up(i)
+	e := h[i]
+	e.key = e.t.dueKey
+	h.settle(i, e)
+}
+
+// settle puts e at i or wherever the order sends it from there.
+func (h dueHeap) settle(i int, e dueEntry) {
+	if i > 0 && e.key < h[(i-1)/dueArity].key {
+		h.up(i, e)
+	} else {
+		h.down(i, e)
 	}
 }
 
-func (h dueHeap) up(i int) {
+// up moves the hole at i toward the root until e fits, then places e.
+func (h dueHeap) up(i int, e dueEntry) {
 	for i > 0 {
-		parent := (i - 1) / 2
-		if h[i].key >= h[parent].key {
-			return
+		parent := (i - 1) / dueArity
+		if e.key >= h[parent].key {
+			break
 		}
-		h.swap(i, parent)
+		h.place(i, h[parent])
 		i = parent
 	}
+	h.place(i, e)
 }
 
-// down sifts i toward the leaves and reports whether it moved.
-func (h dueHeap) down(i int) bool {
-	start, n := i, len(h)
+// down moves the hole at i toward the leaves until e fits, then places e.
+func (h dueHeap) down(i int, e dueEntry) {
+	n := len(h)
 	for {
-		l := 2*i + 1
-		if l >= n || l < 0 {
+		first := dueArity*i + 1
+		if first >= n || first < 0 {
 			break
 		}
-		j := l
-		if r := l + 1; r < n && h[r].key < h[l].key {
-			j = r
+		least := first
+		for c := first + 1; c < first+dueArity && c < n; c++ {
+			if h[c].key < h[least].key {
+				least = c
+			}
 		}
-		if h[j].key >= h[i].key {
+		if h[least].key >= e.key {
 			break
 		}
-		h.swap(i, j)
-		i = j
+		h.place(i, h[least])
+		i = least
 	}
-	return i > start
+	h.place(i, e)
 }
