@@ -33,6 +33,7 @@ func cli(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	sizes := fs.String("sizes", "1000,5000,10000", "comma-separated fleet sizes")
 	fs.DurationVar(&opts.Duration, "duration", opts.Duration, "measured window per size")
+	fs.DurationVar(&opts.Settle, "settle", opts.Settle, "steady running after the first round, before the window")
 	fs.DurationVar(&opts.BaselineDuration, "baseline-duration", opts.BaselineDuration, "measured window of the net/http baseline per size")
 	fs.DurationVar(&opts.BaselineWarmup, "baseline-warmup", opts.BaselineWarmup, "baseline warm-up before its window")
 	fs.StringVar(&opts.VigilBin, "vigil", opts.VigilBin, "vigil binary")

@@ -37,6 +37,8 @@ type sizeResult struct {
 	OnTime        float64 // share of probes started within 100 ms of due
 	OnTimeSamples int     // how many probes OnTime is based on
 	OnTimeHow     string
+	ReadyAfter    time.Duration // vigil start to /readyz 200 (its first probe round)
+	StartOnTime   float64       // on-time share from vigil's start to the window (NaN: unknown)
 	Cores         float64
 	FleetCores    float64 // all fleetsim processes, over the window
 	HarnessCores  float64 // benchfleet itself (watchers, sampler), over the window
@@ -154,7 +156,8 @@ func runSize(ctx context.Context, opts *Options, n int, hostSeq *int) (res sizeR
 	if err != nil {
 		return res, err
 	}
-	log.Info("vigil ready", "after", time.Since(started).Round(time.Millisecond))
+	res.ReadyAfter = time.Since(started)
+	log.Info("vigil ready", "after", res.ReadyAfter.Round(time.Millisecond))
 	err = poll(ctx, time.Minute, 100*time.Millisecond, "every instance HEALTHY and every assignment on the ADS stream", func() (bool, error) {
 		if err := alive(); err != nil {
 			return false, err
@@ -174,10 +177,21 @@ func runSize(ctx context.Context, opts *Options, n int, hostSeq *int) (res sizeR
 		return res, err
 	}
 
+	// Startup (dialing every instance, the first rounds) is over once
+	// every instance is HEALTHY; let the schedule settle before measuring
+	// steady running. Startup's own lateness is reported apart.
+	if err := sleepCtx(ctx, opts.Settle); err != nil {
+		return res, err
+	}
+
 	// The measured window.
 	s0, err := takeSample(ctx, vig.pid(), adm, bf)
 	if err != nil {
 		return res, err
+	}
+	res.StartOnTime = math.NaN()
+	if st, ok := s0.metrics[metricStarted]; ok && st > 0 {
+		res.StartOnTime = 1 - s0.metrics[metricLate]/st
 	}
 	_, resyncs0 := events.counts()
 	_, hasLate := s0.metrics[metricLate]

@@ -12,6 +12,7 @@ import (
 type Options struct {
 	Sizes            []int         // fleet sizes, one run each
 	Duration         time.Duration // measured window per size (extended to finish a flip cycle)
+	Settle           time.Duration // steady running between the first round and the window
 	BaselineWarmup   time.Duration
 	BaselineDuration time.Duration // measured window of the bare net/http loop
 	VigilBin         string
@@ -35,7 +36,7 @@ type Options struct {
 // DefaultOptions is `make bench`.
 func DefaultOptions() Options {
 	return Options{
-		Sizes: []int{1000, 5000, 10000}, Duration: 40 * time.Second,
+		Sizes: []int{1000, 5000, 10000}, Duration: 40 * time.Second, Settle: 5 * time.Second,
 		BaselineWarmup: 3 * time.Second, BaselineDuration: 20 * time.Second,
 		VigilBin: "bin/vigil", FleetBin: "bin/fleetsim", Formats: "mix", PerFleet: 5000,
 		Interval: time.Second, Timeout: 500 * time.Millisecond, Jitter: 10, Rise: 2, Fall: 3,

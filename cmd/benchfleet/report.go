@@ -85,8 +85,8 @@ func (r *report) markdown() string {
 		thousands(o.PerFleet), o.Formats)
 	w("- vigil (`bin/vigil serve`, a separate process): one cluster per format; liveness and readiness of every instance every %s (+ up to %d%% jitter, so %.0f ms on average), timeout %s, healthy_threshold %d, unhealthy_threshold %d. Its CPU is utime+stime from /proc/<pid>/stat over the window, peak RSS is VmHWM.\n",
 		o.Interval, o.Jitter, float64(o.meanInterval())/float64(time.Millisecond), o.Timeout, o.Rise, o.Fall)
-	w("- Window: %s per size after the first probe round (`/readyz` 200, every instance HEALTHY, every assignment received over ADS). During it, cycles of: %.1f%% of instances flipped to notready and %.1f%% to draining through the fleet control API, then all back to ready once vigil saw them.\n",
-		o.Duration, o.NotReadyShare*100, o.DrainShare*100)
+	w("- Window: %s per size, starting %s after the first probe round is done (`/readyz` 200, every instance HEALTHY, every assignment received over ADS), so that it measures steady running; startup is reported in its own rows. During the window, cycles of: %.1f%% of instances flipped to notready and %.1f%% to draining through the fleet control API, then all back to ready once vigil saw them.\n",
+		o.Duration, o.Settle, o.NotReadyShare*100, o.DrainShare*100)
 	w("- Detection latency: flip time (recorded by the fleet) to the membership transition (its `time` on vigil's admin event stream). Propagation latency: transition to the arrival of the assignment carrying it at a watcher holding a state-of-the-world ADS stream to vigil, subscribed to every cluster's ClusterLoadAssignment.\n")
 	w("- Baseline: after vigil stops, a bare Go net/http loop (one goroutine and one keep-alive connection per instance, GET and read the body, the same targets, interval, jitter and timeout) runs as its own process against the same fleet for %s after %s of warm-up; its CPU is read from /proc the same way.\n\n",
 		o.BaselineDuration, o.BaselineWarmup)
@@ -137,6 +137,12 @@ func (r *report) fleetTable(b *strings.Builder) {
 			how = fmt.Sprintf(" (sampled, %d probes)", s.OnTimeSamples)
 		}
 		return fmt.Sprintf("%.2f%%%s %s", s.OnTime*100, how, passMiss(s.OnTime >= targetOnTime))
+	})
+	row("startup: time to /readyz / on time until the window", "", func(s sizeResult) string {
+		if math.IsNaN(s.StartOnTime) || s.ReadyAfter == 0 {
+			return "n/a"
+		}
+		return fmt.Sprintf("%s / %.2f%%", s.ReadyAfter.Round(10*time.Millisecond), s.StartOnTime*100)
 	})
 	row("vigil CPU", "", func(s sizeResult) string { return fmt.Sprintf("%.3f cores", s.Cores) })
 	row("CPU of the fleets / of benchfleet", "", func(s sizeResult) string {

@@ -76,7 +76,7 @@ func TestSmoke(t *testing.T) {
 	opts.FleetBin = buildBinary(t, bins, "./cmd/fleetsim")
 	opts.Sizes = []int{100}
 	opts.PerFleet = 60
-	opts.Duration = 3 * time.Second
+	opts.Duration, opts.Settle = 3*time.Second, time.Second
 	opts.Interval, opts.Timeout = 250*time.Millisecond, 200*time.Millisecond
 	opts.BaselineWarmup, opts.BaselineDuration = 500*time.Millisecond, 1500*time.Millisecond
 	opts.NotReadyShare, opts.DrainShare = 0.05, 0.03
