@@ -20,6 +20,10 @@ import (
 	"github.com/vigilhq/vigil/aggregator"
 )
 
+// envoyWindow is Envoy's default HTTP/2 initial stream and connection
+// window (http2_protocol_options).
+const envoyWindow = 256 << 20
+
 // edsType is the type URL of ClusterLoadAssignment.
 const edsType = "type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment"
 
@@ -58,8 +62,13 @@ func (w *adsWatcher) run(ctx context.Context, addr string, clusters []string) er
 	w.mu.Lock()
 	w.clusters = len(clusters)
 	w.mu.Unlock()
+	// Flow-control windows as large as Envoy's defaults (256 MiB per
+	// stream and connection): grpc-go's 64 KiB would make vigil wait for
+	// window updates in the middle of every large assignment, which an
+	// Envoy watcher never does.
 	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(256<<20)))
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(256<<20)),
+		grpc.WithInitialWindowSize(envoyWindow), grpc.WithInitialConnWindowSize(envoyWindow))
 	if err != nil {
 		return fmt.Errorf("ads: dial %s: %w", addr, err)
 	}
