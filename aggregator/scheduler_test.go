@@ -1,10 +1,13 @@
 package aggregator
 
 import (
+	"context"
 	"math/rand/v2"
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/vigilhq/vigil/internal/fakeclock"
 )
 
 // The due heap hands targets out in due order through any mix of pushes,
@@ -70,4 +73,61 @@ func BenchmarkDueHeapCycle(b *testing.B) {
 		t := s.q.remove(0)
 		s.add(t, t.due.Add(time.Second+time.Duration(rng.IntN(100))*time.Millisecond))
 	}
+}
+
+// With a dispatch window, one wakeup starts every probe due within the
+// window, a little early; none starts late, and none starts more than the
+// window early.
+func TestSchedulerStartsTheNextWindowEarly(t *testing.T) {
+	clock := fakeClock{fakeclock.New(t0)}
+	type started struct {
+		id int
+		at time.Time
+	}
+	got := make(chan started, 16)
+	ids := map[*target]int{}
+	s := newScheduler(clock, 10*time.Millisecond, func(_ context.Context, tg *target) bool {
+		got <- started{ids[tg], clock.Now()}
+		return true
+	})
+	dues := []time.Duration{time.Millisecond, 5 * time.Millisecond, 12 * time.Millisecond, 30 * time.Millisecond}
+	for i, d := range dues {
+		tg := &target{heapIdx: -1}
+		ids[tg] = i
+		s.add(tg, t0.Add(d))
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); s.run(ctx) }()
+	defer func() { cancel(); <-done }()
+
+	expect := func(step time.Duration, want ...int) {
+		t.Helper()
+		for deadline := time.Now().Add(5 * time.Second); clock.Armed() == 0; time.Sleep(time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatal("the scheduler does not wait on its timer")
+			}
+		}
+		clock.Advance(step)
+		for _, id := range want {
+			select {
+			case st := <-got:
+				due := t0.Add(dues[st.id])
+				if st.id != id || st.at.After(due) || due.Sub(st.at) > 10*time.Millisecond {
+					t.Fatalf("started %d at +%s (due +%s), want %d, at most 10ms early and never late",
+						st.id, st.at.Sub(t0), dues[st.id], id)
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatalf("probe %d not started", id)
+			}
+		}
+		select {
+		case st := <-got:
+			t.Fatalf("probe %d started at +%s, before its window", st.id, st.at.Sub(t0))
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	expect(time.Millisecond, 0, 1) // +1ms: due at 1 and 5 (window to +11ms)
+	expect(11*time.Millisecond, 2) // +12ms: due at 12 (window to +22ms)
+	expect(18*time.Millisecond, 3) // +30ms
 }

@@ -186,13 +186,19 @@ func (s *Server) writeBatch(sw *streamWriter, b aggregator.Batch, f streamFilter
 			added = append(added, c.Name)
 		}
 	}
+	if first {
+		// The first batch is the state at subscription: its clusters are
+		// not news. Its removals are: a cluster removed before this batch
+		// was read is coalesced out of the state and only listed here.
+		added = nil
+	}
 	for _, name := range b.Removed {
-		if known[name] {
+		if known[name] || first {
 			delete(known, name)
 			removed = append(removed, name)
 		}
 	}
-	if !first && (len(added) > 0 || len(removed) > 0) {
+	if len(added) > 0 || len(removed) > 0 {
 		if added == nil {
 			added = []string{}
 		}

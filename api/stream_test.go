@@ -2,6 +2,7 @@ package api
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -264,5 +265,25 @@ func TestStreamEnds(t *testing.T) {
 	case <-c.ended:
 	case <-time.After(10 * time.Second):
 		t.Fatal("client stream not ended after Server.Close")
+	}
+}
+
+// A cluster removed after a client subscribed but before its stream read
+// the first batch is coalesced out of that batch's state: the removal must
+// still be announced.
+func TestStreamAnnouncesARemovalInTheFirstBatch(t *testing.T) {
+	var out bytes.Buffer
+	sw := &streamWriter{w: bufio.NewWriter(&out)}
+	s := &Server{}
+	known := map[string]bool{}
+	var last uint64
+	first := aggregator.Batch{Changed: []*aggregator.ClusterSnapshot{{Name: "web"}}, Removed: []string{"db"}}
+	s.writeBatch(sw, first, streamFilter{}, known, true, &last)
+	sw.w.Flush()
+	if got := out.String(); !strings.Contains(got, "event: clusters\n") || !strings.Contains(got, `{"added":[],"removed":["db"]}`) {
+		t.Fatalf("first batch wrote %q, want the removal of db announced and web not announced as added", got)
+	}
+	if !known["web"] || known["db"] {
+		t.Fatalf("known clusters after the first batch: %v", known)
 	}
 }

@@ -9,6 +9,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/vigilhq/vigil/internal/rawsys"
 )
 
 // On Linux one goroutine serves every HTTP connection of the fleet from an
@@ -99,7 +101,7 @@ func (f *Fleet) stopConns() {
 
 // adopt hands an accepted connection to the poller.
 func (in *instance) adopt(ln *trackedListener, c net.Conn) {
-	fd, err := dupConn(c)
+	fd, err := rawsys.DupConn(c)
 	c.Close()
 	if err != nil {
 		in.f.log.Warn("fleet: take over connection", "id", in.id, "err", err)
@@ -117,36 +119,6 @@ func (in *instance) adopt(ln *trackedListener, c net.Conn) {
 		syscall.Close(fd)
 		in.mu.Unlock()
 	}
-}
-
-// dupConn duplicates c's descriptor; the duplicate shares its non-blocking
-// open file, and stays open when c is closed.
-func dupConn(c net.Conn) (int, error) {
-	sc, ok := c.(syscall.Conn)
-	if !ok {
-		return -1, fmt.Errorf("fleet: %T has no descriptor", c)
-	}
-	rc, err := sc.SyscallConn()
-	if err != nil {
-		return -1, fmt.Errorf("fleet: descriptor: %w", err)
-	}
-	nfd := -1
-	var dupErr error
-	err = rc.Control(func(fd uintptr) {
-		r, _, e := syscall.Syscall(syscall.SYS_FCNTL, fd, syscall.F_DUPFD_CLOEXEC, 0)
-		if e != 0 {
-			dupErr = e
-			return
-		}
-		nfd = int(r)
-	})
-	if err == nil {
-		err = dupErr
-	}
-	if err != nil {
-		return -1, fmt.Errorf("fleet: dup descriptor: %w", err)
-	}
-	return nfd, nil
 }
 
 // post queues m for the poller and wakes it. It reports false once the
@@ -174,7 +146,7 @@ func (p *poller) run() {
 	defer p.closeFDs()
 	lastSweep := time.Now()
 	for {
-		n, err := rawEpollWait(p.epfd, p.events)
+		n, err := rawsys.EpollWaitNow(p.epfd, p.events)
 		if n == 0 && err == nil {
 			n, err = syscall.EpollWait(p.epfd, p.events, int(sweepEvery/time.Millisecond))
 		}
@@ -372,7 +344,7 @@ const (
 // pc.out from pc.sent on.
 func (p *poller) flush(pc *pconn) flushResult {
 	for pc.sent < len(pc.out) {
-		n, err := rawWrite(pc.fd, pc.out[pc.sent:])
+		n, err := rawsys.Write(pc.fd, pc.out[pc.sent:])
 		switch {
 		case errors.Is(err, syscall.EINTR):
 			continue
@@ -466,7 +438,7 @@ func (p *poller) closeFDs() {
 
 func readFD(fd int, b []byte) (int, error) {
 	for {
-		n, err := rawRead(fd, b)
+		n, err := rawsys.Read(fd, b)
 		if !errors.Is(err, syscall.EINTR) {
 			return n, err
 		}

@@ -8,10 +8,12 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"runtime"
 	"sync"
 	"syscall"
 	"time"
-	"unsafe"
+
+	"github.com/vigilhq/vigil/internal/rawsys"
 )
 
 // Poller runs plain-HTTP probes on established keep-alive connections from
@@ -157,8 +159,11 @@ func (p *Poller) openLocked() error {
 // whole (the connection is then dropped, so the blocking path redials).
 func (p *Poller) start(pc *polledConn, f *Flight) bool {
 	now := time.Now()
+	// Once the request is out, the answer may come, Done run and f be
+	// started again before this returns: nothing below reads f's fields.
+	raw, deadline := f.Req.raw, f.Deadline
 	p.mu.Lock()
-	if p.closing || pc.fd < 0 || pc.flight != nil {
+	if p.closing || pc.fd < 0 || pc.flight != nil || pc.writing {
 		p.mu.Unlock()
 		return false
 	}
@@ -169,7 +174,7 @@ func (p *Poller) start(pc *polledConn, f *Flight) bool {
 	p.deadline.push(f)
 	p.mu.Unlock()
 
-	n, err := rawWrite(fd, f.Req.raw)
+	n, err := rawsys.Write(fd, raw)
 
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -178,7 +183,7 @@ func (p *Poller) start(pc *polledConn, f *Flight) bool {
 		syscall.Close(pc.closeFD)
 		pc.closeFD = -1
 	}
-	if err != nil || n != len(f.Req.raw) {
+	if err != nil || n != len(raw) {
 		if pc.flight != f { // the loop already took it over; Done follows
 			return true
 		}
@@ -189,7 +194,7 @@ func (p *Poller) start(pc *polledConn, f *Flight) bool {
 		p.dropLocked(pc)
 		return false
 	}
-	if p.sleeping && f.Deadline.Before(p.wakeAt) {
+	if p.sleeping && deadline.Before(p.wakeAt) {
 		p.wake()
 	}
 	return true
@@ -271,7 +276,7 @@ func (p *Poller) unflyLocked(f *Flight) {
 func (p *Poller) loop() {
 	defer close(p.loopDone)
 	for {
-		n, err := rawEpollWait(p.epfd, p.events)
+		n, err := rawsys.EpollWaitNow(p.epfd, p.events)
 		if n == 0 && err == nil {
 			n, err = p.block()
 		}
@@ -323,7 +328,7 @@ func (p *Poller) block() (int, error) {
 	if wait > 0 {
 		p.epFile.SetReadDeadline(at)
 		rerr := p.epRaw.Read(func(fd uintptr) bool {
-			n, err = rawEpollWait(int(fd), p.events)
+			n, err = rawsys.EpollWaitNow(int(fd), p.events)
 			return n != 0 || err != nil // false: wait until the set is readable
 		})
 		if rerr != nil && !errors.Is(rerr, os.ErrDeadlineExceeded) && err == nil {
@@ -349,7 +354,7 @@ func (p *Poller) readable(fd int32) bool {
 	if pc == nil {
 		return false
 	}
-	n, err := rawRead(int(fd), p.raw)
+	n, err := rawsys.Read(int(fd), p.raw)
 	if errors.Is(err, syscall.EAGAIN) {
 		return false
 	}
@@ -406,11 +411,18 @@ func (p *Poller) handover(pc *polledConn, f *Flight, read []byte, retry bool) {
 	var conn net.Conn
 	var convErr error
 	p.mu.Lock()
+	for pc.writing && !retry {
+		// start's write has returned (its answer is here); it only has to
+		// take the lock to say so. The descriptor must be ours to convert.
+		p.mu.Unlock()
+		runtime.Gosched()
+		p.mu.Lock()
+	}
 	if f.heapIdx >= 0 {
 		p.deadline.remove(f.heapIdx)
 	}
 	pc.flight = nil
-	if !retry && !pc.writing {
+	if !retry && pc.fd >= 0 {
 		conn, convErr = p.toNetConnLocked(pc)
 	} else {
 		retry = true
@@ -501,56 +513,5 @@ func drainPipe(fd int) {
 	}
 }
 
-// dupConn duplicates c's descriptor; the duplicate shares its non-blocking
-// open file and stays open when c is closed.
-func dupConn(c net.Conn) (int, error) {
-	sc, ok := c.(syscall.Conn)
-	if !ok {
-		return -1, fmt.Errorf("%T has no descriptor", c)
-	}
-	rc, err := sc.SyscallConn()
-	if err != nil {
-		return -1, err
-	}
-	nfd := -1
-	var dupErr error
-	if err := rc.Control(func(fd uintptr) {
-		r, _, e := syscall.Syscall(syscall.SYS_FCNTL, fd, syscall.F_DUPFD_CLOEXEC, 0)
-		if e != 0 {
-			dupErr = e
-			return
-		}
-		nfd = int(r)
-	}); err != nil {
-		return -1, err
-	}
-	return nfd, dupErr
-}
-
-// System calls on non-blocking descriptors that return at once, made
-// without the scheduler's bookkeeping.
-
-func rawRead(fd int, b []byte) (int, error) {
-	n, _, e := syscall.RawSyscall(syscall.SYS_READ, uintptr(fd), uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
-	if e != 0 {
-		return -1, e
-	}
-	return int(n), nil
-}
-
-func rawWrite(fd int, b []byte) (int, error) {
-	n, _, e := syscall.RawSyscall(syscall.SYS_WRITE, uintptr(fd), uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
-	if e != 0 {
-		return -1, e
-	}
-	return int(n), nil
-}
-
-// rawEpollWait takes the ready events without waiting.
-func rawEpollWait(epfd int, events []syscall.EpollEvent) (int, error) {
-	n, _, e := syscall.RawSyscall6(syscall.SYS_EPOLL_PWAIT, uintptr(epfd), uintptr(unsafe.Pointer(&events[0])), uintptr(len(events)), 0, 0, 0)
-	if e != 0 {
-		return -1, e
-	}
-	return int(n), nil
-}
+// dupConn gives the poller its own descriptor of a connection.
+func dupConn(c net.Conn) (int, error) { return rawsys.DupConn(c) }

@@ -56,6 +56,25 @@ func (pt *polledTarget) probe(t *testing.T, timeout time.Duration) (Response, bo
 	return r, false
 }
 
+// answerOnceThenHang is a server that answers the first request it gets
+// and never the others (until the test ends).
+func answerOnceThenHang(t *testing.T) *rawServer {
+	hang := make(chan struct{})
+	var n atomic.Int32
+	srv := newRawServer(t, func(conn net.Conn, br *bufio.Reader) {
+		for readRequest(br) != "" {
+			if n.Add(1) > 1 {
+				<-hang
+				return
+			}
+			conn.Write([]byte(okResponse))
+		}
+	})
+	t.Cleanup(srv.close)
+	t.Cleanup(func() { close(hang) }) // runs first: the server then waits for its handlers
+	return srv
+}
+
 const okResponse = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 15\r\n\r\n{\"status\":\"ok\"}"
 
 // After the first probe dials, every probe goes through the poller on the
@@ -85,19 +104,7 @@ func TestPollerKeepsOneConnection(t *testing.T) {
 // A server that never answers: the poller fails the probe at its deadline
 // and the next probe dials again.
 func TestPollerTimesOut(t *testing.T) {
-	hang := make(chan struct{})
-	var n atomic.Int32
-	srv := newRawServer(t, func(conn net.Conn, br *bufio.Reader) {
-		for readRequest(br) != "" {
-			if n.Add(1) > 1 {
-				<-hang
-				return
-			}
-			conn.Write([]byte(okResponse))
-		}
-	})
-	defer srv.close()
-	defer close(hang) // before the server waits for its handlers
+	srv := answerOnceThenHang(t)
 	pt := newPolledTarget(t, srv.addr(), "/")
 	pt.probe(t, probeTimeout)
 	start := time.Now()
@@ -186,19 +193,7 @@ func TestPollerDropsAConnectionClosedWhileIdle(t *testing.T) {
 // Close with a probe in flight: Done still comes, with an error, and
 // Poller.Close returns.
 func TestPollerCloseWithAProbeInFlight(t *testing.T) {
-	hang := make(chan struct{})
-	var n atomic.Int32
-	srv := newRawServer(t, func(conn net.Conn, br *bufio.Reader) {
-		for readRequest(br) != "" {
-			if n.Add(1) > 1 {
-				<-hang
-				return
-			}
-			conn.Write([]byte(okResponse))
-		}
-	})
-	defer srv.close()
-	defer close(hang)
+	srv := answerOnceThenHang(t)
 	pt := newPolledTarget(t, srv.addr(), "/")
 	pt.probe(t, probeTimeout)
 	pt.f.Req, pt.f.Deadline = pt.req, time.Now().Add(probeTimeout)
