@@ -10,4 +10,12 @@
 // reuses the previous string when the value did not change), safe to keep.
 // Response.Err matches ErrMalformed, ErrBodyTooLarge,
 // os.ErrDeadlineExceeded or syscall errors through errors.Is.
+//
+// On Linux a Poller can take over plain-HTTP keep-alive connections after
+// their first response: probes are then started with AsyncChecker.Start
+// (the request is written from the caller's goroutine) and finished on the
+// Poller's one goroutine, which reads every answer that arrived from one
+// epoll set and calls Flight.Done; no goroutine waits per probe. Anything
+// unusual (no connection yet, TLS, an answer in pieces, a closed
+// keep-alive) goes through the blocking Check instead.
 package probe
