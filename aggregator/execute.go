@@ -72,7 +72,7 @@ func (a *Aggregator) acquire(t *target) bool {
 	case inst.removed:
 		return false
 	case inst.busy:
-		inst.queued = t
+		inst.queued.push(t)
 		return false
 	}
 	inst.busy = true
@@ -138,11 +138,10 @@ func (a *Aggregator) flightDone(t *target) {
 func (a *Aggregator) next(inst *instance) *target {
 	inst.mu.Lock()
 	defer inst.mu.Unlock()
-	t := inst.queued
-	inst.queued = nil
-	if t != nil && !inst.removed && !a.stopping.Load() {
+	if t := inst.queued.pop(); t != nil && !inst.removed && !a.stopping.Load() {
 		return t
 	}
+	inst.queued.clear()
 	inst.busy = false
 	if inst.removed {
 		inst.closeCheckers()
@@ -156,7 +155,8 @@ func (a *Aggregator) release(inst *instance, held bool) {
 		return
 	}
 	inst.mu.Lock()
-	inst.busy, inst.queued = false, nil
+	inst.busy = false
+	inst.queued.clear()
 	if inst.removed {
 		inst.closeCheckers()
 	}

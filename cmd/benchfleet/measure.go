@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 )
 
@@ -51,6 +52,7 @@ type sizeResult struct {
 	Flips         int
 	Events        int
 	Resyncs       int
+	Stalled       int // probes with no result for three intervals at the window's end
 	ADSResponses  int
 	Baseline      baselineResult
 	Notes         []string
@@ -268,6 +270,18 @@ func runSize(ctx context.Context, opts *Options, n int, hostSeq *int) (res sizeR
 	res.Detect, res.Propagation = latenciesOf(opts, flips, events, ads)
 	if res.Resyncs > 0 {
 		res.Notes = append(res.Notes, fmt.Sprintf("the admin event stream lost events %d times during the window (resync): transitions it missed count as never seen", res.Resyncs))
+	}
+
+	// Every probe of every instance must still be running.
+	stalled, err := adm.stalled(ctx, setup.clusters, time.Now(), 3*opts.maxInterval()+opts.Timeout)
+	if err != nil {
+		return res, err
+	}
+	res.Stalled = len(stalled)
+	if len(stalled) > 0 {
+		log.Error("probes stopped running", "count", len(stalled), "first", stalled[:min(len(stalled), 10)])
+		res.Notes = append(res.Notes, fmt.Sprintf("%d probes had no result for over three intervals at the end of the window (stalled): %s",
+			len(stalled), strings.Join(stalled[:min(len(stalled), 5)], ", ")))
 	}
 
 	// Stop vigil, then run the baseline against the same fleet.

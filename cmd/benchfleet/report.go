@@ -138,6 +138,9 @@ func (r *report) fleetTable(b *strings.Builder) {
 		}
 		return fmt.Sprintf("%.2f%%%s %s", s.OnTime*100, how, passMiss(s.OnTime >= targetOnTime))
 	})
+	row("probes with no result for 3 intervals at the window's end", "0", func(s sizeResult) string {
+		return fmt.Sprintf("%d %s", s.Stalled, passMiss(s.Stalled == 0))
+	})
 	row("startup: time to /readyz / on time until the window", "", func(s sizeResult) string {
 		if math.IsNaN(s.StartOnTime) || s.ReadyAfter == 0 {
 			return "n/a"

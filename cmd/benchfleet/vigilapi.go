@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // admin talks to vigil's admin API.
@@ -106,6 +107,44 @@ func parseMetrics(r io.Reader) (map[string]float64, error) {
 	}
 	if err := sc.Err(); err != nil {
 		return nil, fmt.Errorf("metrics: %w", err)
+	}
+	return out, nil
+}
+
+// stalled lists the instances of clusters whose newest liveness or
+// readiness result is older than maxAge at now: probes that stopped
+// running. Every probe runs once per interval, so any entry is a fault.
+func (a *admin) stalled(ctx context.Context, clusters []string, now time.Time, maxAge time.Duration) ([]string, error) {
+	type probe struct {
+		Last *struct {
+			Time time.Time `json:"time"`
+		} `json:"last"`
+	}
+	var out []string
+	for _, c := range clusters {
+		resp, err := a.get(ctx, "/api/v1/clusters/"+c)
+		if err != nil {
+			return nil, fmt.Errorf("cluster %s: %w", c, err)
+		}
+		var view struct {
+			Instances []struct {
+				ID        string `json:"id"`
+				Liveness  *probe `json:"liveness"`
+				Readiness *probe `json:"readiness"`
+			} `json:"instances"`
+		}
+		err = json.NewDecoder(resp.Body).Decode(&view)
+		resp.Body.Close()
+		if err != nil {
+			return nil, fmt.Errorf("cluster %s: %w", c, err)
+		}
+		for _, in := range view.Instances {
+			for name, p := range map[string]*probe{"liveness": in.Liveness, "readiness": in.Readiness} {
+				if p != nil && (p.Last == nil || now.Sub(p.Last.Time) > maxAge) {
+					out = append(out, c+"/"+in.ID+" "+name)
+				}
+			}
+		}
 	}
 	return out, nil
 }
