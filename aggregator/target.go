@@ -22,7 +22,7 @@ type instance struct {
 	reason   string
 	since    time.Time
 	override *Override
-	busy     bool    // a probe of this instance is running
+	busy     bool        // a probe of this instance is running
 	queued   targetQueue // probes that fell due while busy, in order
 	removed  bool
 	checkers []probe.Checker // one per distinct probe address
