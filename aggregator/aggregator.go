@@ -18,7 +18,7 @@ import (
 type Options struct {
 	Store          *Store // where membership is published (required)
 	Clock          Clock  // nil: the real clock
-	MaxConcurrency int    // probes in flight at once (default 1024)
+	MaxConcurrency int    // blocking probes at once: workers (default 1024); polled ones are not counted
 	// DispatchWindow is how early a probe may start so that probes due
 	// close together are dispatched by one wakeup (default 10ms with the
 	// real clock, 0 with a Clock given, so fake-clock tests stay exact).
