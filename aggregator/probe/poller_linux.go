@@ -32,20 +32,21 @@ type Poller struct {
 	log        *slog.Logger
 	afterRound func() // after the Done calls of a round (or of a handover)
 
-	mu       sync.Mutex
-	epfd     int      // -1 until the first connection joins
-	epFile   *os.File // epfd in Go's own poller: waiting parks a goroutine, not a thread
-	epRaw    syscall.RawConn
-	wakeR    int
-	wakeW    int
-	conns    map[int32]*polledConn // by descriptor
-	inFlight int                   // flights started and not yet done, handovers included
-	deadline flightHeap
-	sleeping bool      // the loop is (about to be) blocked in epoll_wait
-	wakeAt   time.Time // when a blocked loop wakes on its own
-	closing  bool
-	idle     *sync.Cond // signalled when inFlight drops to 0
-	loopDone chan struct{}
+	mu         sync.Mutex
+	epfd       int      // -1 until the first connection joins
+	epFile     *os.File // epfd in Go's own poller: waiting parks a goroutine, not a thread
+	epRaw      syscall.RawConn
+	wakeR      int
+	wakeW      int
+	conns      map[int32]*polledConn // by descriptor
+	inFlight   int                   // flights started and not yet done, handovers included
+	deadline   flightHeap
+	sleeping   bool      // the loop is (about to be) blocked in epoll_wait
+	wakeAt     time.Time // when a blocked loop wakes on its own
+	closing    bool
+	loopExited bool       // the loop closed the epoll set and the wake pipe
+	idle       *sync.Cond // signalled when inFlight drops to 0
+	loopDone   chan struct{}
 
 	// Poller goroutine only.
 	events  []syscall.EpollEvent
@@ -195,7 +196,7 @@ func (p *Poller) start(pc *polledConn, f *Flight) bool {
 		return false
 	}
 	if p.sleeping && deadline.Before(p.wakeAt) {
-		p.wake()
+		p.wakeLocked()
 	}
 	return true
 }
@@ -228,22 +229,27 @@ func (p *Poller) Close() {
 		p.dropLocked(pc)
 	}
 	started := p.epfd >= 0
+	p.wakeLocked()
 	p.mu.Unlock()
-	if !started {
-		return
+	if started {
+		<-p.loopDone
 	}
-	p.wake()
-	<-p.loopDone
 }
 
-func (p *Poller) wake() { syscall.Write(p.wakeW, []byte{1}) }
+// wakeLocked makes a blocked loop go round. p.mu is held, so the loop has
+// not closed the pipe meanwhile.
+func (p *Poller) wakeLocked() {
+	if p.epfd >= 0 && !p.loopExited {
+		syscall.Write(p.wakeW, []byte{1})
+	}
+}
 
 // dropLocked removes pc from the set and closes its descriptor. p.mu is held.
 func (p *Poller) dropLocked(pc *polledConn) {
 	if pc.fd < 0 {
 		return
 	}
-	if p.epfd >= 0 {
+	if p.epfd >= 0 && !p.loopExited {
 		syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_DEL, pc.fd, nil)
 	}
 	delete(p.conns, int32(pc.fd))
@@ -303,6 +309,7 @@ func (p *Poller) loop() {
 			p.epFile.Close()
 			syscall.Close(p.wakeR)
 			syscall.Close(p.wakeW)
+			p.loopExited = true
 		}
 		p.mu.Unlock()
 		if done {
@@ -346,16 +353,26 @@ func (p *Poller) block() (int, error) {
 func (p *Poller) readable(fd int32) bool {
 	p.mu.Lock()
 	pc := p.conns[fd]
-	var f *Flight
-	if pc != nil {
-		f = pc.flight
-	}
 	p.mu.Unlock()
 	if pc == nil {
 		return false
 	}
 	n, err := rawsys.Read(int(fd), p.raw)
 	if errors.Is(err, syscall.EAGAIN) {
+		return false
+	}
+	// The flight is looked up after the read: a request is registered
+	// before it is written, so an answer read here finds its flight. The
+	// descriptor may also have been dropped meanwhile (read fails) and
+	// even reused by a connection that joined since (the bytes are its).
+	p.mu.Lock()
+	pc = p.conns[fd]
+	var f *Flight
+	if pc != nil {
+		f = pc.flight
+	}
+	p.mu.Unlock()
+	if pc == nil {
 		return false
 	}
 	if f == nil { // the server closed an idle connection, or talks out of turn

@@ -217,3 +217,20 @@ func TestPollerCloseWithAProbeInFlight(t *testing.T) {
 		t.Fatal("Poller.Close hangs")
 	}
 }
+
+// Close is safe to repeat, with or without connections, and a checker on a
+// closed poller keeps probing the blocking way.
+func TestPollerCloseTwice(t *testing.T) {
+	NewPoller(nil, nil).Close() // never opened
+
+	srv := newRawServer(t, serveEach(okResponse))
+	defer srv.close()
+	pt := newPolledTarget(t, srv.addr(), "/")
+	pt.probe(t, probeTimeout)
+	pt.p.Close()
+	pt.p.Close()
+	r, polled := pt.probe(t, probeTimeout)
+	if polled || r.Err != nil || r.StatusCode != 200 {
+		t.Fatalf("after Close: polled=%v %+v", polled, r)
+	}
+}
