@@ -302,6 +302,11 @@ func (p *Poller) loop() {
 		}
 		if p.expire(time.Now()) || finished > 0 {
 			p.afterRound()
+			// While answers keep coming the loop never blocks, and Go
+			// would let it run out its time slice while the goroutines
+			// its round woke (the xDS publisher, the event stream) wait
+			// for a processor: let them run now.
+			runtime.Gosched()
 		}
 		p.mu.Lock()
 		done := p.closing && p.inFlight == 0 && len(p.conns) == 0
