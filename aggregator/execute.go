@@ -11,9 +11,6 @@ import (
 // lateAfter is how far behind schedule a probe may start before it counts as late.
 const lateAfter = 100 * time.Millisecond
 
-// maxKeptScratch is the largest body buffer a worker keeps between probes.
-const maxKeptScratch = 256 << 10
-
 // workItem is a probe for a worker. held: the caller already marked the
 // instance busy for it.
 type workItem struct {
@@ -30,9 +27,7 @@ func (a *Aggregator) worker() {
 		if w.held || a.acquire(w.t) {
 			a.runHeld(w.t, &resp, scratch)
 		}
-		if cap(scratch.Buf) > maxKeptScratch {
-			scratch.Buf = make([]byte, 0, 4096)
-		}
+		scratch.Trim()
 	}
 }
 

@@ -35,9 +35,6 @@ type AsyncChecker interface {
 	Start(f *Flight) bool
 }
 
-// maxKeptScratch is the largest read buffer the poller keeps between probes.
-const maxKeptScratch = 256 << 10
-
 // errWouldBlock ends a parse of the bytes one read returned when the
 // response needs more.
 var errWouldBlock = errors.New("response incomplete")

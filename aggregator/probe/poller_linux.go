@@ -398,9 +398,8 @@ func (p *Poller) readable(fd int32) bool {
 	rd.reset(&p.src, p.scratch.Buf, f.Req.maxBody)
 	f.Resp = Response{}
 	keep, perr := c.readResponse(&rd, f.Req, &f.Resp)
-	if p.scratch.Buf = rd.buf[:0]; cap(p.scratch.Buf) > maxKeptScratch {
-		p.scratch.Buf = nil
-	}
+	p.scratch.Buf = rd.buf[:0]
+	p.scratch.Trim()
 	if errors.Is(perr, errWouldBlock) {
 		p.handover(pc, f, p.raw[:n], false)
 		return false

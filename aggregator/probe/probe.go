@@ -36,6 +36,17 @@ type Scratch struct {
 	Buf []byte
 }
 
+// maxKeptScratch is the largest read buffer kept from one probe to the next.
+const maxKeptScratch = 256 << 10
+
+// Trim lets go of a buffer that a large answer grew beyond what is worth
+// keeping between probes.
+func (s *Scratch) Trim() {
+	if cap(s.Buf) > maxKeptScratch {
+		s.Buf = nil
+	}
+}
+
 // Checker owns the persistent connection to one instance address (one
 // kind, scheme and host:port). Liveness and readiness probes of an instance
 // that go to the same address share it; an instance's probes never overlap,
