@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"log/slog"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -119,6 +120,12 @@ func TestSmoke(t *testing.T) {
 	}
 	if r.Cycles < 1 {
 		t.Fatalf("no flip cycle ran")
+	}
+	if r.Stalled != 0 {
+		t.Errorf("%d probes stopped running", r.Stalled)
+	}
+	if r.ReadyAfter <= 0 || math.IsNaN(r.StartOnTime) || r.StartOnTime < 0 || r.StartOnTime > 1 {
+		t.Errorf("startup figures missing: ready after %s, on time %v", r.ReadyAfter, r.StartOnTime)
 	}
 	// 5 instances go notready and 3 draining per cycle, then all 8 recover.
 	for k, want := range [numKinds]int{5, 3, 8} {
