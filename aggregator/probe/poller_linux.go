@@ -39,7 +39,7 @@ type Poller struct {
 	wakeR      int
 	wakeW      int
 	conns      map[int32]*polledConn // by descriptor
-	inFlight   int                   // flights started and not yet done, handovers included
+	inFlight   int                   // flights started whose Done has not returned yet
 	deadline   flightHeap
 	sleeping   bool      // the loop is (about to be) blocked in epoll_wait
 	wakeAt     time.Time // when a blocked loop wakes on its own
@@ -192,6 +192,7 @@ func (p *Poller) start(pc *polledConn, f *Flight) bool {
 		// socket buffer: let the blocking path redial, as it retries a
 		// stale connection.
 		p.unflyLocked(f)
+		p.landedLocked()
 		p.dropLocked(pc)
 		return false
 	}
@@ -262,7 +263,8 @@ func (p *Poller) dropLocked(pc *polledConn) {
 	pc.checker.polledGone(pc)
 }
 
-// unflyLocked ends f's time in flight. p.mu is held.
+// unflyLocked takes f off its connection and the deadline heap. It stays
+// counted in flight until landed, after its Done returned. p.mu is held.
 func (p *Poller) unflyLocked(f *Flight) {
 	if f.heapIdx >= 0 {
 		p.deadline.remove(f.heapIdx)
@@ -270,6 +272,20 @@ func (p *Poller) unflyLocked(f *Flight) {
 	if f.pc != nil && f.pc.flight == f {
 		f.pc.flight = nil
 	}
+}
+
+// done calls f's Done, then counts the flight landed: Close returns only
+// once every Done has returned, so nothing it starts outlives the poller's
+// owner shutting down.
+func (p *Poller) done(f *Flight) {
+	f.Done(f)
+	p.mu.Lock()
+	p.landedLocked()
+	p.mu.Unlock()
+}
+
+// landedLocked counts one flight fewer in flight. p.mu is held.
+func (p *Poller) landedLocked() {
 	p.inFlight--
 	if p.inFlight == 0 {
 		p.idle.Broadcast()
@@ -419,7 +435,7 @@ func (p *Poller) readable(fd int32) bool {
 		p.dropLocked(pc)
 	}
 	p.mu.Unlock()
-	f.Done(f)
+	p.done(f)
 	return true
 }
 
@@ -467,11 +483,11 @@ func (p *Poller) handover(pc *polledConn, f *Flight, read []byte, retry bool) {
 		if !retry {
 			f.Resp.Latency = time.Since(f.start)
 		}
-		p.mu.Lock()
-		p.unflyLocked(f)
-		p.mu.Unlock()
 		f.Done(f)
 		p.afterRound()
+		p.mu.Lock()
+		p.landedLocked()
+		p.mu.Unlock()
 	}()
 }
 
@@ -520,7 +536,7 @@ func (p *Poller) expire(now time.Time) (finished bool) {
 		p.mu.Unlock()
 		f.Resp = Response{Err: timeoutErr(budget, "awaiting response", nil), Latency: now.Sub(f.start)}
 		f.checker.stats.failures.Add(1)
-		f.Done(f)
+		p.done(f)
 		finished = true
 	}
 }
