@@ -1,7 +1,6 @@
 package consul_test
 
 import (
-	"context"
 	"fmt"
 	"sync"
 	"testing"
@@ -70,20 +69,7 @@ func TestDiscoveryFollowsAgentRegistrations(t *testing.T) {
 	got := &latest{lists: map[string][]upstreams.Instance{}}
 	src := upstreams.NewConsulSource(client, []upstreams.Cluster{discovered, static}, got.onChange)
 	src.WaitTime, src.MinInterval = 5*time.Second, 20*time.Millisecond
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- src.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("Run: %v", err)
-			}
-		case <-time.After(10 * time.Second):
-			t.Errorf("ConsulSource.Run did not return after cancel")
-		}
-	})
+	runUntilCleanup(t, "ConsulSource.Run", 10*time.Second, src.Run)
 
 	node := a.Node
 	want := map[string]int{node + "/d1": 28001, node + "/d2": 0, node + "/d4": 0}

@@ -60,21 +60,9 @@ func newFixture(t *testing.T, httpAddr string, spec *upstreams.Cluster, members 
 		t.Fatal(err)
 	}
 	f := &fixture{t: t, store: store, spec: spec, pub: pub, metrics: m, opts: opts, client: client}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- pub.Run(ctx) }()
 	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("Run returned %v", err)
-			}
-		case <-time.After(30 * time.Second):
-			t.Errorf("Run did not return after cancel")
-		}
 		// Registrations outlive the publisher by design; leave the shared
-		// agent clean for the next test.
+		// agent clean for the next test (runs after the publisher stopped).
 		node := opts.Node
 		if node == "" {
 			node = "vigil-" + opts.Deployment
@@ -83,7 +71,29 @@ func newFixture(t *testing.T, httpAddr string, spec *upstreams.Cluster, members 
 			t.Logf("cleanup: deregister node %s: %v", node, err)
 		}
 	})
+	runUntilCleanup(t, "Publisher.Run", 30*time.Second, pub.Run)
 	return f
+}
+
+// runUntilCleanup runs run in the background until the test ends, then
+// cancels it and fails the test if it errs or takes longer than within to
+// return.
+func runUntilCleanup(t *testing.T, what string, within time.Duration, run func(context.Context) error) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("%s: %v", what, err)
+			}
+		case <-time.After(within):
+			t.Errorf("%s did not return after cancel", what)
+		}
+	})
 }
 
 // set changes one member's status through the store, as the aggregator does.

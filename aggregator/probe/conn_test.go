@@ -34,9 +34,12 @@ func TestStaleConnectionIsRetried(t *testing.T) {
 	}
 }
 
-func TestServerIdleTimeoutDoesNotFailProbe(t *testing.T) {
-	var closed atomic.Int64
-	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+// idleClosingServer is an HTTP (or HTTPS) server answering "ok" that closes
+// a connection idle for 50 ms; closed counts the connections it closed.
+func idleClosingServer(t *testing.T, withTLS bool) (srv *httptest.Server, closed *atomic.Int64) {
+	t.Helper()
+	closed = new(atomic.Int64)
+	srv = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Write([]byte("ok"))
 	}))
 	srv.Config.IdleTimeout = 50 * time.Millisecond
@@ -45,8 +48,17 @@ func TestServerIdleTimeoutDoesNotFailProbe(t *testing.T) {
 			closed.Add(1)
 		}
 	}
-	srv.Start()
+	if withTLS {
+		srv.StartTLS()
+	} else {
+		srv.Start()
+	}
 	t.Cleanup(srv.Close)
+	return srv, closed
+}
+
+func TestServerIdleTimeoutDoesNotFailProbe(t *testing.T) {
+	srv, closed := idleClosingServer(t, false)
 	h := newHTTPTarget(t, srv.Listener.Addr().String(), "/healthz")
 	for i := int64(1); i <= 3; i++ {
 		if r := h.probe(probeTimeout); r.Err != nil || string(r.Body) != "ok" {

@@ -22,7 +22,7 @@ type Flight struct {
 	checker *httpChecker
 	pc      *polledConn
 	start   time.Time
-	heapIdx int // in the poller's deadline heap; -1 when not in flight
+	heapIdx int // place in the poller's deadline heap while in flight (-1 once taken off)
 }
 
 // AsyncChecker is implemented by checkers that can run a probe without a

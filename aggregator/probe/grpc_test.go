@@ -18,8 +18,9 @@ import (
 	"github.com/vigilhq/vigil/upstreams"
 )
 
-// grpcHealthServer serves grpc.health.v1 on addr ("" picks a port).
-func grpcHealthServer(t *testing.T, addr string) (*grpc.Server, *health.Server, string) {
+// grpcHealthServer serves grpc.health.v1 on addr ("" picks a port), with
+// the given server options (e.g. TLS credentials).
+func grpcHealthServer(t *testing.T, addr string, opts ...grpc.ServerOption) (*grpc.Server, *health.Server, string) {
 	t.Helper()
 	if addr == "" {
 		addr = "127.0.0.1:0"
@@ -28,7 +29,7 @@ func grpcHealthServer(t *testing.T, addr string) (*grpc.Server, *health.Server, 
 	if err != nil {
 		t.Fatalf("listen: %v", err)
 	}
-	gs := grpc.NewServer()
+	gs := grpc.NewServer(opts...)
 	hs := health.NewServer()
 	healthpb.RegisterHealthServer(gs, hs)
 	done := make(chan struct{})
@@ -106,23 +107,7 @@ func TestGRPCHealthOverTLS(t *testing.T) {
 	pool := x509.NewCertPool()
 	pool.AddCert(certSrc.Certificate())
 
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	gs := grpc.NewServer(grpc.Creds(credentials.NewServerTLSFromCert(&certSrc.TLS.Certificates[0])))
-	hs := health.NewServer()
-	healthpb.RegisterHealthServer(gs, hs)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		gs.Serve(ln)
-	}()
-	t.Cleanup(func() {
-		gs.Stop()
-		<-done
-	})
-	addr := ln.Addr().String()
+	_, _, addr := grpcHealthServer(t, "", grpc.Creds(credentials.NewServerTLSFromCert(&certSrc.TLS.Certificates[0])))
 
 	c := mustChecker(t, upstreams.KindGRPC, "https", addr, CheckerOptions{TLS: &tls.Config{RootCAs: pool}})
 	if r := grpcProbe(t, c, addr, ""); r.Err != nil || r.StatusCode != 200 || r.GRPCStatus != "SERVING" {

@@ -63,7 +63,8 @@ type polledConn struct {
 	fd      int     // -1 once dropped
 	flight  *Flight // the probe in flight on it
 	writing bool    // start is writing to it outside the lock
-	closeFD int     // a descriptor dropped while writing, closed after (-1: none)
+	reading bool    // the loop is reading it outside the lock
+	closeFD int     // a descriptor dropped while in use, closed after (-1: none)
 }
 
 const (
@@ -180,10 +181,7 @@ func (p *Poller) start(pc *polledConn, f *Flight) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	pc.writing = false
-	if pc.closeFD >= 0 {
-		syscall.Close(pc.closeFD)
-		pc.closeFD = -1
-	}
+	p.releaseLocked(pc)
 	if err != nil || n != len(raw) {
 		if pc.flight != f { // the loop already took it over; Done follows
 			return true
@@ -254,13 +252,24 @@ func (p *Poller) dropLocked(pc *polledConn) {
 		syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_DEL, pc.fd, nil)
 	}
 	delete(p.conns, int32(pc.fd))
-	if pc.writing {
+	if pc.writing || pc.reading { // closed once the write or read returns
 		pc.closeFD = pc.fd
 	} else {
 		syscall.Close(pc.fd)
 	}
 	pc.fd = -1
 	pc.checker.polledGone(pc)
+}
+
+// releaseLocked closes pc's descriptor if it was dropped while written or
+// read outside the lock and that use is over: a descriptor is never closed
+// (and its number reused) under a system call that still names it.
+// p.mu is held.
+func (p *Poller) releaseLocked(pc *polledConn) {
+	if !pc.writing && !pc.reading && pc.closeFD >= 0 {
+		syscall.Close(pc.closeFD)
+		pc.closeFD = -1
+	}
 }
 
 // unflyLocked takes f off its connection and the deadline heap. It stays
@@ -374,26 +383,21 @@ func (p *Poller) block() (int, error) {
 func (p *Poller) readable(fd int32) bool {
 	p.mu.Lock()
 	pc := p.conns[fd]
-	p.mu.Unlock()
 	if pc == nil {
+		p.mu.Unlock()
 		return false
 	}
+	pc.reading = true
+	p.mu.Unlock()
 	n, err := rawsys.Read(int(fd), p.raw)
-	if errors.Is(err, syscall.EAGAIN) {
-		return false
-	}
 	// The flight is looked up after the read: a request is registered
-	// before it is written, so an answer read here finds its flight. The
-	// descriptor may also have been dropped meanwhile (read fails) and
-	// even reused by a connection that joined since (the bytes are its).
+	// before it is written, so an answer read here finds its flight.
 	p.mu.Lock()
-	pc = p.conns[fd]
-	var f *Flight
-	if pc != nil {
-		f = pc.flight
-	}
+	pc.reading = false
+	p.releaseLocked(pc)
+	dropped, f := pc.fd < 0, pc.flight
 	p.mu.Unlock()
-	if pc == nil {
+	if dropped || errors.Is(err, syscall.EAGAIN) {
 		return false
 	}
 	if f == nil { // the server closed an idle connection, or talks out of turn

@@ -82,18 +82,7 @@ func TestHTTPSRejectsUnknownCert(t *testing.T) {
 }
 
 func TestHTTPSStaleConnectionRetried(t *testing.T) {
-	var closed atomic.Int64
-	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Write([]byte("ok"))
-	}))
-	srv.Config.IdleTimeout = 50 * time.Millisecond
-	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
-		if s == http.StateClosed {
-			closed.Add(1)
-		}
-	}
-	srv.StartTLS()
-	t.Cleanup(srv.Close)
+	srv, closed := idleClosingServer(t, true)
 	pool := x509.NewCertPool()
 	pool.AddCert(srv.Certificate())
 	addr := srv.Listener.Addr().String()
