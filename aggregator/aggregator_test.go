@@ -121,18 +121,16 @@ func TestLivenessFailureBeatsReadiness(t *testing.T) {
 	h.apply(upstreams.Cluster{Name: "w", InitialStatus: upstreams.InitialUnhealthy,
 		Liveness: live, Readiness: httpProbe("/health", upstreams.DialectDynamo),
 		Instances: []upstreams.Instance{{ID: "w1", Address: srv.Addr()}}})
-	h.settle(0, 1)                     // liveness at t0 fails
-	h.advance(500*time.Millisecond, 1) // readiness, spread half an interval later, passes
+	h.settle(0, 2) // both probes start together at t0: liveness fails, readiness passes
 	if m := h.member("w", "w1"); m.Status != StatusHealthy {
 		t.Fatalf("after one liveness failure: %s (%s), want HEALTHY", m.Status, m.Reason)
 	}
 	// Liveness keeps failing, readiness passing: the instance falls on the third.
-	h.advance(500*time.Millisecond, 1)
-	h.advance(500*time.Millisecond, 1)
+	h.advance(time.Second, 2)
 	if m := h.member("w", "w1"); m.Status != StatusHealthy {
 		t.Fatalf("after two liveness failures: %s (%s), want HEALTHY", m.Status, m.Reason)
 	}
-	h.advance(500*time.Millisecond, 1)
+	h.advance(time.Second, 2)
 	m := h.member("w", "w1")
 	if m.Status != StatusUnhealthy || !strings.HasPrefix(m.Reason, "liveness: ") || !strings.HasSuffix(m.Reason, "(3 in a row)") {
 		t.Errorf("got %s %q, want UNHEALTHY from liveness", m.Status, m.Reason)
@@ -141,11 +139,41 @@ func TestLivenessFailureBeatsReadiness(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d.Liveness.ConsecutiveFailures != 3 || d.Readiness.ConsecutiveSuccesses != 2 || len(d.Readiness.History) != 2 {
+	if d.Liveness.ConsecutiveFailures != 3 || d.Readiness.ConsecutiveSuccesses != 3 || len(d.Readiness.History) != 3 {
 		t.Errorf("detail: %+v %+v", d.Liveness, d.Readiness)
 	}
 	if d.Readiness.History[0].HTTPStatus != 200 || len(d.Readiness.History[0].Components) != 3 {
 		t.Errorf("readiness history: %+v", d.Readiness.History[0])
+	}
+}
+
+// An instance's liveness and readiness on one address start together and
+// then go out in one write each round, on one connection, each with its own
+// result.
+func TestAnInstancesProbesGoOutTogether(t *testing.T) {
+	srv := seedtest.NewServer(t, seedtest.HealthzReady)
+	h := newHarness(t)
+	h.apply(upstreams.Cluster{Name: "api", InitialStatus: upstreams.InitialUnhealthy,
+		Liveness: httpProbe("/healthz", upstreams.DialectHealthz), Readiness: httpProbe("/readyz", upstreams.DialectHealthz),
+		Instances: []upstreams.Instance{{ID: "a1", Address: srv.Addr()}}})
+	h.settle(0, 2) // both at t0: the first dials, the second follows on the kept connection
+	if srv.Batched() != 0 {
+		t.Fatalf("%d requests batched before the connection was kept", srv.Batched())
+	}
+	for range 5 {
+		h.advance(time.Second, 2)
+	}
+	if srv.Accepts() != 1 || srv.Requests() != 12 || srv.Batched() != 5 {
+		t.Fatalf("accepts %d, requests %d, batched %d: want 12 requests on one connection, the last 5 rounds each in one read",
+			srv.Accepts(), srv.Requests(), srv.Batched())
+	}
+	d, err := h.agg.Instance("api", "a1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Member.Status != StatusHealthy || d.Liveness.ConsecutiveSuccesses != 6 || d.Readiness.ConsecutiveSuccesses != 6 ||
+		!d.Liveness.NextProbe.Equal(d.Readiness.NextProbe) {
+		t.Fatalf("detail: %s, liveness %+v, readiness %+v", d.Member.Status, d.Liveness, d.Readiness)
 	}
 }
 

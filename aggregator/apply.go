@@ -151,11 +151,26 @@ func (a *Aggregator) newInstance(spec *upstreams.Cluster, in upstreams.Instance,
 		inst.closeCheckers()
 		return nil, err
 	}
+	pairSiblings(inst.live, inst.ready)
 	return inst, nil
 }
 
+// pairSiblings lets an instance's two probes go out together when they
+// are plain HTTP on the poller and share a connection.
+func pairSiblings(a, b *target) {
+	if a == nil || b == nil || a.async == nil || b.async == nil || a.checker != b.checker {
+		return
+	}
+	a.sibling, b.sibling = b, a
+	for _, t := range []*target{a, b} {
+		t.pairSpan = jitterSpan(t.spec.Interval, t.spec.JitterPercent)
+	}
+}
+
 // start queues new instances' first probes evenly over their interval, so
-// a thousand new instances do not all probe in the same instant.
+// a thousand new instances do not all probe in the same instant. An
+// instance's two probes start together (they share its connection, and
+// go out in one write once it is kept).
 func (a *Aggregator) start(fresh []*instance, now time.Time) {
 	var targets []*target
 	for _, inst := range fresh {
@@ -175,9 +190,12 @@ func (a *Aggregator) start(fresh []*instance, now time.Time) {
 			a.firstOnce.Do(func() { close(a.firstDone) })
 		}
 	}
-	for k, t := range targets {
-		offset := time.Duration(int64(t.spec.Interval) * int64(k) / int64(len(targets)))
-		a.sched.add(t, now.Add(offset))
+	for k, inst := range fresh {
+		for _, t := range []*target{inst.live, inst.ready} {
+			if t != nil {
+				a.sched.add(t, now.Add(time.Duration(int64(t.spec.Interval)*int64(k)/int64(len(fresh)))))
+			}
+		}
 	}
 }
 

@@ -32,18 +32,37 @@ func (a *Aggregator) worker() {
 }
 
 // dispatch starts a due probe: on the poller when its connection is there,
-// else on a worker. It is called by the scheduler's goroutine.
-func (a *Aggregator) dispatch(ctx context.Context, t *target) bool {
+// else on a worker. sib, the instance's other probe (only ever set for
+// probes on the poller), goes along: in one write with t when it can,
+// else queued right behind it. It is called by the scheduler's goroutine.
+func (a *Aggregator) dispatch(ctx context.Context, t, sib *target) bool {
 	if t.async == nil {
 		return a.toWorker(ctx, workItem{t: t})
 	}
 	if !a.acquire(t) {
+		if sib != nil {
+			a.acquire(sib) // queues it too: the instance is busy
+		}
 		return true
+	}
+	if sib != nil {
+		if a.startPair(t, sib) {
+			return true
+		}
+		a.queueBehind(sib)
 	}
 	if a.startAsync(t) {
 		return true
 	}
 	return a.toWorker(ctx, workItem{t: t, held: true})
+}
+
+// queueBehind queues t to run after the probe its instance is busy with.
+func (a *Aggregator) queueBehind(t *target) {
+	inst := t.inst
+	inst.mu.Lock()
+	inst.queued.push(t)
+	inst.mu.Unlock()
 }
 
 func (a *Aggregator) toWorker(ctx context.Context, w workItem) bool {
@@ -95,11 +114,7 @@ func (a *Aggregator) startAsync(t *target) bool {
 	if t.async == nil {
 		return false
 	}
-	t.flight.Req = t.req
-	t.flight.Deadline = time.Now().Add(t.spec.Timeout)
-	start := a.clock.Now()
-	t.flightStart = start
-	late := a.late(t, start) // before Start: once it runs, Done may requeue t
+	late := a.prepareFlight(t, a.clock.Now()) // before Start: once it runs, Done may requeue t
 	if !t.async.Start(&t.flight) {
 		return false
 	}
@@ -107,10 +122,44 @@ func (a *Aggregator) startAsync(t *target) bool {
 	return true
 }
 
+// startPair starts t and sib, its instance's other probe, on the poller in
+// one write; false means nothing started. The instance is busy for t; on
+// success it stays busy until both finished.
+func (a *Aggregator) startPair(t, sib *target) bool {
+	inst := t.inst
+	start := a.clock.Now()
+	late := a.prepareFlight(t, start)
+	sibLate := a.prepareFlight(sib, start)
+	inst.mu.Lock()
+	inst.pairOut = 2 // before Start: both may finish before it returns
+	inst.mu.Unlock()
+	if !t.async.StartPair(&t.flight, &sib.flight) {
+		inst.mu.Lock()
+		inst.pairOut = 0
+		inst.mu.Unlock()
+		return false
+	}
+	a.count(late)
+	a.count(sibLate)
+	return true
+}
+
+// prepareFlight readies t's flight to start now and reports whether that
+// is late.
+func (a *Aggregator) prepareFlight(t *target, start time.Time) (late bool) {
+	t.flight.Req = t.req
+	t.flight.Deadline = time.Now().Add(t.spec.Timeout)
+	t.flightStart = start
+	return a.late(t, start)
+}
+
 // flightDone finishes a probe the poller ran and starts the instance's
-// next one, if any fell due meanwhile.
+// next one, if any fell due meanwhile (once both probes of a pair are done).
 func (a *Aggregator) flightDone(t *target) {
 	a.finish(t, t.flightStart, &t.flight.Resp, true) // the poller commits after its round
+	if a.pairStillOut(t.inst) {
+		return
+	}
 	next := a.next(t.inst)
 	if next == nil || a.startAsync(next) {
 		return
@@ -125,6 +174,19 @@ func (a *Aggregator) flightDone(t *target) {
 			a.work <- w
 		}()
 	}
+}
+
+// pairStillOut counts one flight of a pipelined pair done and reports
+// whether the other is still out (it then carries on the instance's busy
+// mark).
+func (a *Aggregator) pairStillOut(inst *instance) bool {
+	inst.mu.Lock()
+	defer inst.mu.Unlock()
+	if inst.pairOut == 0 {
+		return false
+	}
+	inst.pairOut--
+	return inst.pairOut > 0
 }
 
 // next returns the probe of inst queued behind the one that just finished,
@@ -237,12 +299,9 @@ func (a *Aggregator) finish(t *target, start time.Time, resp *probe.Response, co
 		t.first = false
 		a.firstResult()
 	}
-	next := t.due.Add(jittered(t.m.interval(&t.spec.Timing), t.spec.JitterPercent))
-	if next.Before(now) {
-		next = now
-	}
+	next, lo, hi := t.nextDue(now)
 	inst.mu.Unlock()
-	a.sched.add(t, next)
+	a.sched.addNear(t, next, lo, hi)
 	a.completed(commitLater)
 }
 

@@ -13,20 +13,44 @@ import (
 type scheduler struct {
 	clock  Clock
 	window time.Duration // how early a probe may start so that one wakeup serves many
-	// dispatch starts a due probe; false means ctx ended first.
-	dispatch func(ctx context.Context, t *target) bool
+	// dispatch starts a due probe, and with it sib, its instance's other
+	// probe, when that was taken out to go along (nil: not); false means
+	// ctx ended first.
+	dispatch func(ctx context.Context, t, sib *target) bool
 	mu       sync.Mutex
 	q        dueHeap
 	wake     chan struct{}
 }
 
-func newScheduler(clock Clock, window time.Duration, dispatch func(context.Context, *target) bool) *scheduler {
+func newScheduler(clock Clock, window time.Duration, dispatch func(context.Context, *target, *target) bool) *scheduler {
 	return &scheduler{clock: clock, window: window, dispatch: dispatch, wake: make(chan struct{}, 1)}
 }
 
 // add queues t to run at due. Adding a queued target moves it.
-func (s *scheduler) add(t *target, due time.Time) {
+func (s *scheduler) add(t *target, due time.Time) { s.addNear(t, due, due, due) }
+
+// addNear queues t to run at due, or at the time within [lo, hi] nearest
+// its queued sibling's next run, so that the two fall due together and go
+// out in one write (see takeSiblingLocked). A sibling due before lo runs
+// again about an interval later; that is the run t meets. Only the probe
+// that leads (its sibling runs less than half an interval after it) moves,
+// so the gap closes by up to the jitter span each round instead of both
+// moving alike; a sibling on another rhythm is left alone.
+func (s *scheduler) addNear(t *target, due, lo, hi time.Time) {
 	s.mu.Lock()
+	if sib := t.sibling; sib != nil && sib.heapIdx >= 0 {
+		d := sib.due
+		if d.Before(lo) {
+			d = d.Add(t.spec.Interval)
+		}
+		switch {
+		case d.Before(lo):
+		case !d.After(hi):
+			due = d
+		case d.Sub(lo) < t.spec.Interval/2:
+			due = hi
+		}
+	}
 	t.due, t.dueKey = due, due.UnixNano()
 	if t.heapIdx >= 0 {
 		s.q.fix(t.heapIdx)
@@ -66,7 +90,7 @@ func (s *scheduler) nextDue(t *target) time.Time {
 func (s *scheduler) run(ctx context.Context) {
 	timer := s.clock.NewTimer(time.Hour)
 	defer timer.Stop()
-	var batch []*target
+	var batch []duePair
 	for {
 		now := s.clock.Now()
 		s.mu.Lock()
@@ -74,18 +98,19 @@ func (s *scheduler) run(ctx context.Context) {
 		// wakeup serves every probe of the next window and none starts late
 		// for the sake of batching.
 		for horizon := now.Add(s.window).UnixNano(); len(s.q) > 0 && s.q[0].key <= horizon; {
-			batch = append(batch, s.q.remove(0))
+			t := s.q.remove(0)
+			batch = append(batch, duePair{t, s.takeSiblingLocked(t)})
 		}
 		wake, idle := now.Add(time.Hour), len(s.q) == 0
 		if !idle {
 			wake = s.q[0].t.due
 		}
 		s.mu.Unlock()
-		for i, t := range batch {
-			if !s.dispatch(ctx, t) {
+		for i, d := range batch {
+			if !s.dispatch(ctx, d.t, d.sib) {
 				return
 			}
-			batch[i] = nil
+			batch[i] = duePair{}
 		}
 		batch = batch[:0]
 		if idle || wake.After(now) {
@@ -100,12 +125,60 @@ func (s *scheduler) run(ctx context.Context) {
 	}
 }
 
-// jittered lengthens d by up to percent of it, at random.
-func jittered(d time.Duration, percent int) time.Duration {
-	if percent <= 0 || d <= 0 {
-		return d
+// duePair is a probe to start, with its instance's other probe when that
+// goes along.
+type duePair struct{ t, sib *target }
+
+// takeSiblingLocked takes t's sibling (its instance's other probe, on the
+// same connection) out of the queue when it falls due within its jitter
+// span or the window after t: both then go out in one write. The sibling's
+// schedule moves to t's, and both draw their next jitter together, so
+// they stay together: never later than planned, and each probe's period
+// stays within [interval, interval + jitter] with the same mean. s.mu is
+// held.
+func (s *scheduler) takeSiblingLocked(t *target) *target {
+	sib := t.sibling
+	if sib == nil || sib.heapIdx < 0 || sib.dueKey > t.dueKey+int64(max(s.window, sib.pairSpan)) {
+		return nil
 	}
-	return d + time.Duration(rand.Int64N(int64(d)*int64(percent)/100+1))
+	s.q.remove(sib.heapIdx)
+	sib.due, sib.dueKey = t.due, t.dueKey
+	u := 1 - rand.Float64() // (0, 1]: zero means no draw
+	t.jitterDraw, sib.jitterDraw = u, u
+	return sib
+}
+
+// nextDue is when t runs next: its interval after its due, lengthened by
+// up to its jitter percent at random (the draw shared with its sibling
+// when they went out together), and not before now. [lo, hi] is the span
+// the interval and jitter allow from now on, within which the scheduler
+// may move it to meet its sibling. The instance is busy for t.
+func (t *target) nextDue(now time.Time) (due, lo, hi time.Time) {
+	iv := t.m.interval(&t.spec.Timing)
+	span := jitterSpan(iv, t.spec.JitterPercent)
+	u := t.jitterDraw
+	if u == 0 {
+		u = rand.Float64()
+	}
+	t.jitterDraw = 0
+	lo = latest(t.due.Add(iv), now)
+	due = latest(t.due.Add(iv+time.Duration(u*float64(span))), now)
+	return due, lo, lo.Add(span)
+}
+
+// jitterSpan is percent of d: how much jitter may lengthen it.
+func jitterSpan(d time.Duration, percent int) time.Duration {
+	if percent <= 0 || d <= 0 {
+		return 0
+	}
+	return d * time.Duration(percent) / 100
+}
+
+func latest(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return b
+	}
+	return a
 }
 
 // dueHeap is a 4-ary min-heap of targets by due time, written out rather

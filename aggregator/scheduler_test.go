@@ -87,7 +87,7 @@ func TestSchedulerStartsTheNextWindowEarly(t *testing.T) {
 	}
 	got := make(chan started, 16)
 	ids := map[*target]int{}
-	s := newScheduler(clock, 10*time.Millisecond, func(_ context.Context, tg *target) bool {
+	s := newScheduler(clock, 10*time.Millisecond, func(_ context.Context, tg, _ *target) bool {
 		got <- started{ids[tg], clock.Now()}
 		return true
 	})
@@ -172,5 +172,117 @@ func TestBothProbesCanWaitBehindARunningOne(t *testing.T) {
 	inst.mu.Unlock()
 	if busy {
 		t.Fatal("instance still busy with nothing to run")
+	}
+}
+
+// siblings returns an instance's two probes, paired as apply pairs them
+// (interval 1s, jitter 10%: a span of 100ms).
+func siblings() (a, b *target) {
+	spec := &upstreams.Probe{Timing: upstreams.Timing{Interval: time.Second, JitterPercent: 10}}
+	a, b = &target{heapIdx: -1, spec: spec}, &target{heapIdx: -1, spec: spec}
+	a.sibling, b.sibling = b, a
+	a.pairSpan, b.pairSpan = 100*time.Millisecond, 100*time.Millisecond
+	return a, b
+}
+
+// A probe's sibling due within its jitter span goes along, its schedule
+// moved to the probe's, and both draw one jitter; one due later stays.
+func TestSchedulerTakesTheSiblingDueWithinItsSpan(t *testing.T) {
+	s := newScheduler(RealClock{}, 10*time.Millisecond, nil)
+	a, b := siblings()
+	s.add(a, t0)
+	s.add(b, t0.Add(80*time.Millisecond))
+	s.mu.Lock()
+	first := s.q.remove(0)
+	sib := s.takeSiblingLocked(first)
+	s.mu.Unlock()
+	if first != a || sib != b || b.heapIdx != -1 || len(s.q) != 0 {
+		t.Fatalf("took %p with %p, heap %d: want a with b", first, sib, len(s.q))
+	}
+	if !b.due.Equal(t0) || b.dueKey != t0.UnixNano() || a.jitterDraw == 0 || a.jitterDraw != b.jitterDraw {
+		t.Fatalf("b due %s, draws %v %v: want b moved to a's due and one shared draw", b.due.Sub(t0), a.jitterDraw, b.jitterDraw)
+	}
+
+	c, d := siblings()
+	s.add(c, t0)
+	s.add(d, t0.Add(150*time.Millisecond))
+	s.mu.Lock()
+	first = s.q.remove(0)
+	sib = s.takeSiblingLocked(first)
+	s.mu.Unlock()
+	if first != c || sib != nil || d.heapIdx < 0 {
+		t.Fatalf("a sibling due 150ms later (span 100ms) was taken along")
+	}
+}
+
+// addNear moves the probe that leads to meet its sibling's next run, within
+// what its interval and jitter allow; the probe that follows stays.
+func TestSchedulerMovesTheLeadingProbeToItsSibling(t *testing.T) {
+	iv, span := time.Second, 100*time.Millisecond
+	cases := []struct {
+		name    string
+		sibDue  time.Duration // the queued sibling's due, from t0
+		due     time.Duration // t's own pick, from t0; t's span is [iv, iv+span]
+		wantDue time.Duration
+	}{
+		{"sibling within the span: meet it", iv + 40*time.Millisecond, iv + 90*time.Millisecond, iv + 40*time.Millisecond},
+		{"sibling's run after the queued one is within the span", 30 * time.Millisecond, iv + 90*time.Millisecond, iv + 30*time.Millisecond},
+		{"sibling a little later: as late as allowed", iv + 300*time.Millisecond, iv + 20*time.Millisecond, iv + span},
+		{"sibling leads (runs again before t's span): t stays", iv - 300*time.Millisecond, iv + 20*time.Millisecond, iv + 20*time.Millisecond},
+		{"sibling more than half an interval later: it leads, t stays", iv + 700*time.Millisecond, iv + 20*time.Millisecond, iv + 20*time.Millisecond},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newScheduler(RealClock{}, 10*time.Millisecond, nil)
+			a, b := siblings()
+			s.add(b, t0.Add(tc.sibDue))
+			s.addNear(a, t0.Add(tc.due), t0.Add(iv), t0.Add(iv+span))
+			if got := s.nextDue(a).Sub(t0); got != tc.wantDue {
+				t.Fatalf("t due at +%s, want +%s", got, tc.wantDue)
+			}
+		})
+	}
+}
+
+// Two siblings that start far apart (a slow first round) come together
+// within twenty intervals and then stay together, each still running once per
+// interval plus jitter.
+func TestSiblingsConverge(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	for trial := range 200 {
+		s := newScheduler(RealClock{}, 10*time.Millisecond, nil)
+		a, b := siblings()
+		gap := time.Duration(rng.Int64N(int64(time.Second)))
+		s.add(a, t0)
+		s.add(b, t0.Add(gap))
+		together := -1
+		for round := 0; round < 60; round++ {
+			s.mu.Lock()
+			first := s.q.remove(0)
+			sib := s.takeSiblingLocked(first)
+			s.mu.Unlock()
+			ran := []*target{first}
+			if sib != nil {
+				ran = append(ran, sib)
+				if together < 0 {
+					together = round
+				}
+			} else if together >= 0 {
+				t.Fatalf("trial %d: siblings together at round %d came apart at %d", trial, together, round)
+			}
+			for _, tg := range ran {
+				prev := tg.due
+				next, lo, hi := tg.nextDue(prev)
+				s.addNear(tg, next, lo, hi)
+				if p := s.nextDue(tg).Sub(prev); p < time.Second || p > 1100*time.Millisecond {
+					t.Fatalf("trial %d round %d: period %s outside [1s, 1.1s]", trial, round, p)
+				}
+			}
+		}
+		// The gap, at most half an interval either way, closes by the
+		// leader's full span less the follower's jitter: 50ms a cycle on average.
+		if together < 0 || together > 40 {
+			t.Fatalf("trial %d: siblings %s apart first went together at round %d", trial, gap, together)
+		}
 	}
 }

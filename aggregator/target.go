@@ -23,6 +23,7 @@ type instance struct {
 	since    time.Time
 	override *Override
 	busy     bool        // a probe of this instance is running
+	pairOut  int         // flights of a pipelined pair not yet finished
 	queued   targetQueue // probes that fell due while busy, in order
 	removed  bool
 	checkers []probe.Checker // one per distinct probe address
@@ -71,7 +72,13 @@ type target struct {
 	req     *probe.Request
 	checker probe.Checker
 	async   probe.AsyncChecker // nil: this probe always blocks a worker
-	eval    dialect.Evaluator
+	// sibling is the instance's other probe when both can go out together
+	// on one connection (same address, both on the poller); pairSpan is
+	// how long before its own due this probe may go along with it: its
+	// jitter span.
+	sibling  *target
+	pairSpan time.Duration
+	eval     dialect.Evaluator
 
 	// Guarded by the instance's mu.
 	m       machine
@@ -82,6 +89,7 @@ type target struct {
 	// Owned by whoever runs the probe (the instance is busy for it).
 	flight      probe.Flight
 	flightStart time.Time
+	jitterDraw  float64 // drawn with the sibling for the next period, in (0, 1]; 0: none
 
 	// Guarded by the scheduler's mu.
 	due     time.Time

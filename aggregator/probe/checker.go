@@ -32,6 +32,8 @@ type Stats struct {
 	Reused       uint64 // probes sent on an already open connection
 	StaleRetries uint64 // reused connections found dead and redialed in-probe
 	Failures     uint64 // probes that ended with Response.Err
+	Pipelined    uint64 // pairs of probes sent in one write, the second pipelined
+	NoPipelining bool   // the server dropped a pipelined request: one at a time since
 }
 
 // StatsReporter is implemented by every Checker this package returns.
@@ -40,7 +42,7 @@ type StatsReporter interface {
 }
 
 type counters struct {
-	dials, probes, reused, staleRetries, failures atomic.Uint64
+	dials, probes, reused, staleRetries, failures, pipelined atomic.Uint64
 }
 
 func (c *counters) snapshot() Stats {
@@ -50,6 +52,7 @@ func (c *counters) snapshot() Stats {
 		Reused:       c.reused.Load(),
 		StaleRetries: c.staleRetries.Load(),
 		Failures:     c.failures.Load(),
+		Pipelined:    c.pipelined.Load(),
 	}
 }
 

@@ -23,6 +23,9 @@ type Flight struct {
 	pc      *polledConn
 	start   time.Time
 	heapIdx int // place in the poller's deadline heap while in flight (-1 once taken off)
+	// afterAnswer: the request was pipelined behind another whose answer
+	// has come. Guarded by Poller.mu.
+	afterAnswer bool
 }
 
 // AsyncChecker is implemented by checkers that can run a probe without a
@@ -33,6 +36,12 @@ type AsyncChecker interface {
 	// false, having done nothing, when this probe must run through Check
 	// instead (no connection yet, TLS, or no Poller).
 	Start(f *Flight) bool
+	// StartPair sends both requests in one write, second pipelined behind
+	// first on the same connection, and returns true; both Dones follow.
+	// It returns false, having done nothing, when the pair cannot go out
+	// that way (as for Start, or the server was found not to answer
+	// pipelined requests).
+	StartPair(first, second *Flight) bool
 }
 
 // errWouldBlock ends a parse of the bytes one read returned when the

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/vigilhq/vigil/upstreams"
@@ -26,6 +27,8 @@ type httpChecker struct {
 	piecemeal net.Conn    // a connection whose answer came in pieces: it stays blocking
 	closed    bool
 
+	noPipelining atomic.Bool // the server dropped a pipelined request
+
 	// Last values handed out, so unchanged headers do not allocate.
 	lastContentType strCache
 	lastLocation    strCache
@@ -42,7 +45,11 @@ func newHTTPChecker(hostport string, tlsCfg *tls.Config, opts CheckerOptions) *h
 }
 
 // Stats reports connection counters.
-func (c *httpChecker) Stats() Stats { return c.stats.snapshot() }
+func (c *httpChecker) Stats() Stats {
+	st := c.stats.snapshot()
+	st.NoPipelining = c.noPipelining.Load()
+	return st
+}
 
 // Close closes the connection; a Check in flight fails, later ones too.
 func (c *httpChecker) Close() error {
@@ -125,6 +132,9 @@ func (c *httpChecker) roundTrip(conn net.Conn, req *Request, deadline time.Time,
 	var rd reader
 	rd.reset(conn, s.Buf, req.maxBody)
 	keep, err := c.readResponse(&rd, req, resp)
+	// Bytes past the answer cannot be kept (buffers are not held between
+	// probes), and a server sending them unasked is confused anyway.
+	keep = keep && rd.unread() == 0
 	s.Buf = rd.buf[:0]
 	resp.Latency = time.Since(t0)
 	if err != nil {

@@ -9,7 +9,19 @@ import (
 // served a response joins the poller; probes then go through Start.
 
 // Start runs f on the polled connection, if there is one.
-func (c *httpChecker) Start(f *Flight) bool {
+func (c *httpChecker) Start(f *Flight) bool { return c.startPolled(f, nil) }
+
+// StartPair runs first and second on the polled connection, the second
+// request pipelined behind the first, unless the server was seen to drop
+// pipelined requests.
+func (c *httpChecker) StartPair(first, second *Flight) bool {
+	if c.noPipelining.Load() || second == nil || second.Req == nil || second.Req.kind != "http" {
+		return false
+	}
+	return c.startPolled(first, second)
+}
+
+func (c *httpChecker) startPolled(f, second *Flight) bool {
 	if c.poller == nil || f.Req == nil || f.Req.kind != "http" {
 		return false
 	}
@@ -20,12 +32,29 @@ func (c *httpChecker) Start(f *Flight) bool {
 		return false
 	}
 	f.checker = c
-	if !c.poller.start(pc, f) {
+	n := uint64(1)
+	if second != nil {
+		second.checker = c
+		n = 2
+	}
+	if !c.poller.start(pc, f, second) {
 		return false
 	}
-	c.stats.probes.Add(1)
-	c.stats.reused.Add(1)
+	c.stats.probes.Add(n)
+	c.stats.reused.Add(n)
+	if second != nil {
+		c.stats.pipelined.Add(1)
+	}
 	return true
+}
+
+// stopPipelining makes the checker send one request at a time from now on:
+// a request pipelined behind an answered one got no answer, so the server
+// most likely reads one request per connection read and drops the rest.
+func (c *httpChecker) stopPipelining(log interface{ Warn(string, ...any) }) {
+	if !c.noPipelining.Swap(true) {
+		log.Warn("probe target does not answer pipelined requests; its probes go one at a time from now on", "address", c.hostport)
+	}
 }
 
 // adopt hands conn, which just served a keep-alive response, to the
@@ -105,6 +134,7 @@ func (c *httpChecker) finishOn(conn net.Conn, f *Flight, read []byte, s *Scratch
 	rd.reset(conn, s.Buf, f.Req.maxBody)
 	rd.prefill(read)
 	keep, err := c.readResponse(&rd, f.Req, &f.Resp)
+	keep = keep && rd.unread() == 0 // see roundTrip
 	s.Buf = rd.buf[:0]
 	if err != nil {
 		fail(err)

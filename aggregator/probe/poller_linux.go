@@ -61,10 +61,13 @@ type polledConn struct {
 	checker *httpChecker
 	// Guarded by Poller.mu.
 	fd      int     // -1 once dropped
-	flight  *Flight // the probe in flight on it
+	flight  *Flight // the probe whose answer comes next
+	second  *Flight // a probe pipelined behind flight, or nil
 	writing bool    // start is writing to it outside the lock
 	reading bool    // the loop is reading it outside the lock
 	closeFD int     // a descriptor dropped while in use, closed after (-1: none)
+
+	iov [2]syscall.Iovec // start's, while writing a pair
 }
 
 const (
@@ -155,42 +158,75 @@ func (p *Poller) openLocked() error {
 	return nil
 }
 
-// start registers f on pc and writes its request. It returns false, having
-// done nothing that needs undoing by the caller, when the probe must run
-// the blocking way: the connection is gone or the write did not go through
-// whole (the connection is then dropped, so the blocking path redials).
-func (p *Poller) start(pc *polledConn, f *Flight) bool {
+// start registers f on pc and writes its request; with second, both
+// requests go out in one write, second's pipelined behind f's (one segment,
+// one wakeup of the server, usually one read for both answers). It returns
+// false, having done nothing that needs undoing by the caller, when the
+// probes must run the blocking way: the connection is gone or the write
+// did not go through whole (the connection is then dropped, so the
+// blocking path redials).
+func (p *Poller) start(pc *polledConn, f, second *Flight) bool {
 	now := time.Now()
 	// Once the request is out, the answer may come, Done run and f be
 	// started again before this returns: nothing below reads f's fields.
 	raw, deadline := f.Req.raw, f.Deadline
+	size := len(raw)
 	p.mu.Lock()
+	for pc.writing && pc.flight == nil && pc.fd >= 0 && !p.closing {
+		// The last request's answer came and was done with before its
+		// writer took the lock to say the write returned (this start may
+		// come from that answer's Done): wait for it, rather than send
+		// this probe the blocking way on a new connection.
+		p.mu.Unlock()
+		runtime.Gosched()
+		p.mu.Lock()
+	}
 	if p.closing || pc.fd < 0 || pc.flight != nil || pc.writing {
 		p.mu.Unlock()
 		return false
 	}
-	pc.flight, f.pc, f.start = f, pc, now
+	p.flyLocked(pc, f, now)
+	if second != nil {
+		p.flyLocked(pc, second, now)
+		size += len(second.Req.raw)
+		deadline = earliest(deadline, second.Deadline)
+		pc.iov[0] = iovec(raw)
+		pc.iov[1] = iovec(second.Req.raw)
+	}
 	pc.writing = true // the descriptor stays open until the write returns
 	fd := pc.fd
-	p.inFlight++
-	p.deadline.push(f)
 	p.mu.Unlock()
 
-	n, err := rawsys.Write(fd, raw)
+	var n int
+	var err error
+	if second == nil {
+		n, err = rawsys.Write(fd, raw)
+	} else {
+		n, err = rawsys.Writev(fd, pc.iov[:])
+	}
 
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	pc.writing = false
+	pc.iov = [2]syscall.Iovec{}
 	p.releaseLocked(pc)
-	if err != nil || n != len(raw) {
-		if pc.flight != f { // the loop already took it over; Done follows
+	if err != nil || n != size {
+		if pc.flight != f { // the loop already took f over; Done follows
+			if second != nil && (pc.flight == second || pc.second == second) {
+				// Not (wholly) sent: it times out on the dropped connection.
+				p.dropLocked(pc)
+			}
 			return true
 		}
 		// A dead keep-alive connection (reset, broken pipe) or a full
 		// socket buffer: let the blocking path redial, as it retries a
 		// stale connection.
-		p.unflyLocked(f)
-		p.landedLocked()
+		for _, g := range []*Flight{f, second} {
+			if g != nil {
+				p.unflyLocked(g)
+				p.landedLocked()
+			}
+		}
 		p.dropLocked(pc)
 		return false
 	}
@@ -198,6 +234,32 @@ func (p *Poller) start(pc *polledConn, f *Flight) bool {
 		p.wakeLocked()
 	}
 	return true
+}
+
+// flyLocked puts f in flight on pc, behind any flight already there.
+// p.mu is held.
+func (p *Poller) flyLocked(pc *polledConn, f *Flight, now time.Time) {
+	if pc.flight == nil {
+		pc.flight = f
+	} else {
+		pc.second = f
+	}
+	f.pc, f.start, f.afterAnswer = pc, now, false
+	p.inFlight++
+	p.deadline.push(f)
+}
+
+func iovec(b []byte) syscall.Iovec {
+	v := syscall.Iovec{Base: &b[0]}
+	v.SetLen(len(b))
+	return v
+}
+
+func earliest(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
 }
 
 // detach takes pc away: its descriptor is shut down, and the loop closes it
@@ -272,14 +334,20 @@ func (p *Poller) releaseLocked(pc *polledConn) {
 	}
 }
 
-// unflyLocked takes f off its connection and the deadline heap. It stays
+// unflyLocked takes f off its connection and the deadline heap; a flight
+// pipelined behind it becomes the one whose answer comes next. f stays
 // counted in flight until landed, after its Done returned. p.mu is held.
 func (p *Poller) unflyLocked(f *Flight) {
 	if f.heapIdx >= 0 {
 		p.deadline.remove(f.heapIdx)
 	}
-	if f.pc != nil && f.pc.flight == f {
-		f.pc.flight = nil
+	if pc := f.pc; pc != nil {
+		switch f {
+		case pc.flight:
+			pc.flight, pc.second = pc.second, nil
+		case pc.second:
+			pc.second = nil
+		}
 	}
 }
 
@@ -378,8 +446,9 @@ func (p *Poller) block() (int, error) {
 	return n, err
 }
 
-// readable reads what arrived on fd and finishes its flight; it reports
-// whether it called Done.
+// readable reads what arrived on fd and finishes the flights it answers
+// (two when a pipelined pair's answers came together); it reports whether
+// it called Done.
 func (p *Poller) readable(fd int32) bool {
 	p.mu.Lock()
 	pc := p.conns[fd]
@@ -412,8 +481,25 @@ func (p *Poller) readable(fd int32) bool {
 		p.handover(pc, f, nil, true)
 		return false
 	}
+	finished := false
+	for data := p.raw[:n]; ; {
+		rest, next, done := p.answer(pc, f, data)
+		finished = finished || done
+		if next == nil || len(rest) == 0 {
+			return finished
+		}
+		f, data = next, rest
+	}
+}
+
+// answer parses f's answer from data, what was read of it, and finishes
+// f. It returns the bytes read past the answer and the flight pipelined
+// behind f that they begin to answer (nil: none, or the connection is
+// gone and that flight was handed over). done reports whether f's Done
+// was called.
+func (p *Poller) answer(pc *polledConn, f *Flight, data []byte) (rest []byte, next *Flight, done bool) {
 	c := f.checker
-	p.src.b = p.raw[:n]
+	p.src.b = data
 	var rd reader
 	rd.reset(&p.src, p.scratch.Buf, f.Req.maxBody)
 	f.Resp = Response{}
@@ -421,9 +507,10 @@ func (p *Poller) readable(fd int32) bool {
 	p.scratch.Buf = rd.buf[:0]
 	p.scratch.Trim()
 	if errors.Is(perr, errWouldBlock) {
-		p.handover(pc, f, p.raw[:n], false)
-		return false
+		p.handover(pc, f, data, false)
+		return nil, nil, false
 	}
+	rest = data[rd.total-rd.unread():]
 	f.Resp.Latency = time.Since(f.start)
 	if perr != nil {
 		var ioe *ioError
@@ -435,18 +522,28 @@ func (p *Poller) readable(fd int32) bool {
 	}
 	p.mu.Lock()
 	p.unflyLocked(f)
-	if perr != nil || !keep || len(p.src.b) > 0 { // bytes beyond the answer: confused server
+	next = pc.flight
+	if next != nil {
+		next.afterAnswer = true
+	}
+	broken := perr != nil || !keep || len(rest) > 0 && next == nil // bytes beyond the answers: confused server
+	if broken {
 		p.dropLocked(pc)
 	}
 	p.mu.Unlock()
-	p.done(f)
-	return true
+	p.done(f) // f's body lives in the scratch buffer: done with it before the next parse
+	if broken && next != nil {
+		p.handover(pc, next, nil, true) // its request may be lost with the connection: send it again
+		next = nil
+	}
+	return rest, next, true
 }
 
 // handover finishes f the blocking way on a goroutine of its own: on the
 // connection itself with the bytes already read (an answer in pieces), or,
-// with retry, on a new connection (the kept one was closed). The
-// connection leaves the poller either way.
+// with retry, on a new connection (the kept one was closed). A flight
+// pipelined behind f goes along and is sent again on a new connection
+// after it. The connection leaves the poller either way.
 func (p *Poller) handover(pc *polledConn, f *Flight, read []byte, retry bool) {
 	c := f.checker
 	var conn net.Conn
@@ -459,10 +556,16 @@ func (p *Poller) handover(pc *polledConn, f *Flight, read []byte, retry bool) {
 		runtime.Gosched()
 		p.mu.Lock()
 	}
-	if f.heapIdx >= 0 {
-		p.deadline.remove(f.heapIdx)
+	second := pc.second
+	if second == f {
+		second = nil
 	}
-	pc.flight = nil
+	for _, g := range []*Flight{f, second} {
+		if g != nil {
+			p.unflyLocked(g)
+		}
+	}
+	pc.flight, pc.second = nil, nil
 	if !retry && pc.fd >= 0 {
 		conn, convErr = p.toNetConnLocked(pc)
 	} else {
@@ -483,14 +586,26 @@ func (p *Poller) handover(pc *polledConn, f *Flight, read []byte, retry bool) {
 			c.stats.failures.Add(1)
 		default:
 			c.finishOn(conn, f, pending, s)
+			if second != nil {
+				c.drop(conn) // the second answer is still coming on it
+			}
 		}
 		if !retry {
 			f.Resp.Latency = time.Since(f.start)
 		}
 		f.Done(f)
+		if second != nil {
+			second.Resp = Response{}
+			c.stats.staleRetries.Add(1)
+			c.Check(second.Req, second.Deadline, s, &second.Resp)
+			second.Done(second)
+		}
 		p.afterRound()
 		p.mu.Lock()
 		p.landedLocked()
+		if second != nil {
+			p.landedLocked()
+		}
 		p.mu.Unlock()
 	}()
 }
@@ -533,6 +648,18 @@ func (p *Poller) expire(now time.Time) (finished bool) {
 				p.mu.Unlock()
 				continue
 			}
+		}
+		if f.afterAnswer && f.pc.fd >= 0 {
+			// Pipelined behind a request that was answered, and not
+			// answered itself: the server most likely drops pipelined
+			// requests. The probe gets a try of its own, with a full
+			// timeout, and the checker stops pipelining.
+			f.checker.stopPipelining(p.log)
+			p.unflyLocked(f)
+			f.start, f.Deadline = now, now.Add(f.Deadline.Sub(f.start))
+			p.mu.Unlock()
+			p.handover(f.pc, f, nil, true)
+			continue
 		}
 		budget := f.Deadline.Sub(f.start)
 		p.unflyLocked(f)

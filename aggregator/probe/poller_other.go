@@ -21,7 +21,7 @@ func NewPoller(*slog.Logger, func()) *Poller { return &Poller{} }
 // Close does nothing.
 func (p *Poller) Close() {}
 
-func (p *Poller) attach(*httpChecker, int) *polledConn { return nil }
-func (p *Poller) start(*polledConn, *Flight) bool      { return false }
-func (p *Poller) detach(*polledConn)                   {}
-func dupConn(net.Conn) (int, error)                    { return -1, errors.New("no poller on this platform") }
+func (p *Poller) attach(*httpChecker, int) *polledConn     { return nil }
+func (p *Poller) start(*polledConn, *Flight, *Flight) bool { return false }
+func (p *Poller) detach(*polledConn)                       {}
+func dupConn(net.Conn) (int, error)                        { return -1, errors.New("no poller on this platform") }

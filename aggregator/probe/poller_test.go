@@ -234,3 +234,47 @@ func TestPollerCloseTwice(t *testing.T) {
 		t.Fatalf("after Close: polled=%v %+v", polled, r)
 	}
 }
+
+// A Done that starts the next probe at once (the aggregator runs an
+// instance's queued probe from the Done of the one before) finds the
+// connection free even when the answer beat the request's writer, another
+// goroutine, back to the lock: every probe stays on the one kept
+// connection.
+func TestPollerDoneStartsTheNextProbe(t *testing.T) {
+	srv := newRawServer(t, serveEach(okResponse))
+	pt := newPolledTarget(t, srv.addr(), "/")
+	pt.probe(t, probeTimeout)
+	var blocked atomic.Int32
+	var b Flight
+	bDone := make(chan Response, 1)
+	b.Done = func(f *Flight) { bDone <- f.Resp }
+	pt.f.Done = func(f *Flight) { // on the poller's goroutine
+		if f.Resp.Err != nil {
+			t.Errorf("first probe: %v", f.Resp.Err)
+		}
+		b.Req, b.Deadline = pt.req, time.Now().Add(probeTimeout)
+		if !pt.c.(AsyncChecker).Start(&b) {
+			blocked.Add(1)
+			var r Response
+			pt.c.Check(pt.req, b.Deadline, &Scratch{}, &r)
+			bDone <- r
+		}
+	}
+	for i := range 200 {
+		pt.f.Req, pt.f.Deadline = pt.req, time.Now().Add(probeTimeout)
+		if !pt.c.(AsyncChecker).Start(&pt.f) { // written from this goroutine
+			t.Fatalf("round %d: not started on the poller", i)
+		}
+		select {
+		case r := <-bDone:
+			if r.Err != nil {
+				t.Fatalf("round %d: second probe: %v", i, r.Err)
+			}
+		case <-time.After(2 * probeTimeout):
+			t.Fatalf("round %d: second probe not done", i)
+		}
+	}
+	if st := stats(t, pt.c); blocked.Load() != 0 || st.Dials != 1 || srv.accepts.Load() != 1 {
+		t.Fatalf("%d probes went the blocking way, stats %+v, accepts %d: want all on the one connection", blocked.Load(), st, srv.accepts.Load())
+	}
+}

@@ -50,6 +50,9 @@ func (rd *reader) prefill(b []byte) {
 	rd.total += len(b)
 }
 
+// unread is how many bytes were read past what the parse consumed.
+func (rd *reader) unread() int { return rd.w - rd.r }
+
 // fill reads more bytes into buf[w:], compacting or growing first when the
 // buffer is full. It returns nil when at least one byte arrived.
 func (rd *reader) fill() error {

@@ -49,9 +49,10 @@ func (c *httpChecker) readResponse(rd *reader, req *Request, resp *Response) (ke
 		return false, err
 	}
 	resp.Body = body
-	// Bytes past the body cannot be kept: buffers are not held between
-	// probes, and a server sending them is confused anyway.
-	return !f.close && rd.r == rd.w, nil
+	// keep: the server lets the connection serve another request. Bytes
+	// read past the body (rd.unread) are the caller's to judge: the answer
+	// to a pipelined request, or a confused server.
+	return !f.close, nil
 }
 
 // readHead reads a status line and headers. hb counts header bytes.

@@ -38,6 +38,20 @@ func Write(fd int, b []byte) (int, error) {
 	return int(n), nil
 }
 
+// Writev writes the buffers iov points at to the non-blocking fd in one
+// system call (on TCP, one segment when they fit) and returns how much
+// went out.
+func Writev(fd int, iov []syscall.Iovec) (int, error) {
+	if len(iov) == 0 {
+		return 0, nil
+	}
+	n, _, e := syscall.RawSyscall(syscall.SYS_WRITEV, uintptr(fd), uintptr(unsafe.Pointer(&iov[0])), uintptr(len(iov)))
+	if e != 0 {
+		return -1, e
+	}
+	return int(n), nil
+}
+
 // EpollWaitNow takes the ready events of the epoll set epfd without
 // waiting.
 func EpollWaitNow(epfd int, events []syscall.EpollEvent) (int, error) {

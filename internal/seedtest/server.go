@@ -17,6 +17,7 @@ type Server struct {
 	raw      []byte
 	requests atomic.Int64
 	accepts  atomic.Int64
+	batched  atomic.Int64
 	wg       sync.WaitGroup
 	conns    sync.Map
 }
@@ -51,6 +52,10 @@ func (s *Server) SetRaw(raw []byte) {
 
 // Requests is how many requests were answered.
 func (s *Server) Requests() int64 { return s.requests.Load() }
+
+// Batched is how many requests arrived in the same read as the one before
+// them on their connection (pipelined, sent together).
+func (s *Server) Batched() int64 { return s.batched.Load() }
 
 // Accepts is how many connections were accepted.
 func (s *Server) Accepts() int64 { return s.accepts.Load() }
@@ -91,6 +96,9 @@ func (s *Server) handle(c net.Conn) {
 			if len(bytes.TrimRight(line, "\r\n")) == 0 {
 				break
 			}
+		}
+		if br.Buffered() > 0 {
+			s.batched.Add(1)
 		}
 		s.mu.Lock()
 		raw := s.raw

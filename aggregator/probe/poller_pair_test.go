@@ -1,0 +1,231 @@
+//go:build linux
+
+package probe
+
+import (
+	"bufio"
+	"fmt"
+	"net"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/vigilhq/vigil/upstreams"
+)
+
+// pairTarget is one checker on a Poller with two probes of the same
+// instance, /live and /ready, as the aggregator pairs them.
+type pairTarget struct {
+	p         *Poller
+	c         Checker
+	live, rdy polledFlight
+}
+
+type polledFlight struct {
+	req  *Request
+	f    Flight
+	done chan Response
+}
+
+func newPairTarget(t *testing.T, addr string) *pairTarget {
+	t.Helper()
+	p := NewPoller(nil, nil)
+	pt := &pairTarget{p: p, c: mustChecker(t, upstreams.KindHTTP, "http", addr, CheckerOptions{Poller: p})}
+	t.Cleanup(p.Close) // after the checker's Close
+	for path, pf := range map[string]*polledFlight{"/live": &pt.live, "/ready": &pt.rdy} {
+		pf.req = mustRequest(t, httpProbe(path), addr, RequestOptions{})
+		pf.done = make(chan Response, 1)
+		pf.f.Done = func(f *Flight) {
+			r := f.Resp
+			r.Body = append([]byte(nil), r.Body...)
+			pf.done <- r
+		}
+	}
+	// The first probe dials the blocking way; the connection then joins
+	// the poller.
+	var r Response
+	pt.c.Check(pt.live.req, time.Now().Add(probeTimeout), &Scratch{}, &r)
+	if r.Err != nil {
+		t.Fatalf("first probe: %v", r.Err)
+	}
+	return pt
+}
+
+// startPair starts both probes in one write; false: not on the poller.
+func (pt *pairTarget) startPair(timeout time.Duration) bool {
+	for _, pf := range []*polledFlight{&pt.live, &pt.rdy} {
+		pf.f.Req, pf.f.Deadline = pf.req, time.Now().Add(timeout)
+	}
+	return pt.c.(AsyncChecker).StartPair(&pt.live.f, &pt.rdy.f)
+}
+
+func (pf *polledFlight) wait(t *testing.T, within time.Duration) Response {
+	t.Helper()
+	select {
+	case r := <-pf.done:
+		return r
+	case <-time.After(within):
+		t.Fatalf("Done not called within %s", within)
+		return Response{}
+	}
+}
+
+// pathAnswer answers with the request's path as the body.
+func pathAnswer(requestLine string, extra string) string {
+	path := strings.Fields(requestLine + " ? ?")[1]
+	return fmt.Sprintf("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n%s\r\n%s", len(path), extra, path)
+}
+
+// A pair goes out in one write and each probe gets its own answer, whether
+// the server answers both at once or one after the other.
+func TestPollerPairSendsBothRequestsInOneWrite(t *testing.T) {
+	for _, together := range []bool{true, false} {
+		t.Run(fmt.Sprintf("answers together=%v", together), func(t *testing.T) {
+			var sameRead, pairs atomic.Int32
+			srv := newRawServer(t, func(conn net.Conn, br *bufio.Reader) {
+				for {
+					first := readRequest(br)
+					if first == "" {
+						return
+					}
+					if br.Buffered() == 0 { // a single request (the first probe)
+						conn.Write([]byte(pathAnswer(first, "")))
+						continue
+					}
+					sameRead.Add(1) // the second request came in the same read
+					second := readRequest(br)
+					pairs.Add(1)
+					if together {
+						conn.Write([]byte(pathAnswer(first, "") + pathAnswer(second, "")))
+						continue
+					}
+					conn.Write([]byte(pathAnswer(first, "")))
+					time.Sleep(50 * time.Millisecond)
+					conn.Write([]byte(pathAnswer(second, "")))
+				}
+			})
+			pt := newPairTarget(t, srv.addr())
+			for i := range 5 {
+				if !pt.startPair(probeTimeout) {
+					t.Fatalf("pair %d not started on the poller", i)
+				}
+				live, rdy := pt.live.wait(t, 2*probeTimeout), pt.rdy.wait(t, 2*probeTimeout)
+				if live.Err != nil || string(live.Body) != "/live" || rdy.Err != nil || string(rdy.Body) != "/ready" {
+					t.Fatalf("pair %d: live %q %v, ready %q %v", i, live.Body, live.Err, rdy.Body, rdy.Err)
+				}
+				if live.Latency <= 0 || rdy.Latency < live.Latency && !together {
+					t.Fatalf("pair %d: latencies %s and %s", i, live.Latency, rdy.Latency)
+				}
+			}
+			st := stats(t, pt.c)
+			if st.Pipelined != 5 || st.Probes != 11 || st.Dials != 1 || srv.accepts.Load() != 1 || st.NoPipelining {
+				t.Fatalf("stats %+v, accepts %d: want 5 pairs on the one connection", st, srv.accepts.Load())
+			}
+			if sameRead.Load() != 5 {
+				t.Fatalf("the server read %d of 5 pairs in one read", sameRead.Load())
+			}
+		})
+	}
+}
+
+// A server that reads one request per read and drops the rest never
+// answers the pipelined one. That probe is not failed: it gets a try of its
+// own with a full timeout, and the checker stops pipelining.
+func TestPollerPairToAServerThatDropsPipelinedRequests(t *testing.T) {
+	srv := newRawServer(t, func(conn net.Conn, _ *bufio.Reader) {
+		buf := make([]byte, 4096)
+		for {
+			n, err := conn.Read(buf)
+			if err != nil {
+				return
+			}
+			line, _, _ := strings.Cut(string(buf[:n]), "\r\n")
+			conn.Write([]byte(pathAnswer(line, "")))
+		}
+	})
+	pt := newPairTarget(t, srv.addr())
+	const timeout = 300 * time.Millisecond
+	start := time.Now()
+	if !pt.startPair(timeout) {
+		t.Fatal("pair not started on the poller")
+	}
+	live, rdy := pt.live.wait(t, probeTimeout), pt.rdy.wait(t, probeTimeout)
+	if live.Err != nil || string(live.Body) != "/live" {
+		t.Fatalf("live: %q %v", live.Body, live.Err)
+	}
+	if rdy.Err != nil || string(rdy.Body) != "/ready" {
+		t.Fatalf("ready: %q %v, want it answered on a try of its own", rdy.Body, rdy.Err)
+	}
+	if took := time.Since(start); took < timeout {
+		t.Fatalf("ready answered after %s, before its first try timed out", took)
+	}
+	if st := stats(t, pt.c); !st.NoPipelining {
+		t.Fatalf("stats %+v: pipelining still on", st)
+	}
+	if pt.startPair(probeTimeout) {
+		t.Fatal("a pair started after the server was seen to drop pipelined requests")
+	}
+}
+
+// A server that closes the connection after the first answer: the second
+// probe goes again on a new connection.
+func TestPollerPairWhenTheServerClosesAfterTheFirstAnswer(t *testing.T) {
+	var answers atomic.Int32
+	srv := newRawServer(t, func(conn net.Conn, br *bufio.Reader) {
+		for {
+			line := readRequest(br)
+			if line == "" {
+				return
+			}
+			if answers.Add(1) == 2 { // the pair's first: answer, then close
+				conn.Write([]byte(pathAnswer(line, "Connection: close\r\n")))
+				return
+			}
+			conn.Write([]byte(pathAnswer(line, "")))
+		}
+	})
+	pt := newPairTarget(t, srv.addr())
+	if !pt.startPair(probeTimeout) {
+		t.Fatal("pair not started on the poller")
+	}
+	live, rdy := pt.live.wait(t, 2*probeTimeout), pt.rdy.wait(t, 2*probeTimeout)
+	if live.Err != nil || string(live.Body) != "/live" || rdy.Err != nil || string(rdy.Body) != "/ready" {
+		t.Fatalf("live %q %v, ready %q %v", live.Body, live.Err, rdy.Body, rdy.Err)
+	}
+	if srv.accepts.Load() != 2 {
+		t.Fatalf("%d connections, want the second probe on a new one", srv.accepts.Load())
+	}
+	if stats(t, pt.c).NoPipelining {
+		t.Fatal("a closing server turned pipelining off")
+	}
+}
+
+// The second answer in pieces is finished the blocking way.
+func TestPollerPairSecondAnswerInPieces(t *testing.T) {
+	var answers atomic.Int32
+	srv := newRawServer(t, func(conn net.Conn, br *bufio.Reader) {
+		for {
+			line := readRequest(br)
+			if line == "" {
+				return
+			}
+			a := pathAnswer(line, "")
+			if answers.Add(1) != 3 { // 3: the pair's second
+				conn.Write([]byte(a))
+				continue
+			}
+			conn.Write([]byte(a[:30]))
+			time.Sleep(100 * time.Millisecond)
+			conn.Write([]byte(a[30:]))
+		}
+	})
+	pt := newPairTarget(t, srv.addr())
+	if !pt.startPair(probeTimeout) {
+		t.Fatal("pair not started on the poller")
+	}
+	live, rdy := pt.live.wait(t, 2*probeTimeout), pt.rdy.wait(t, 2*probeTimeout)
+	if live.Err != nil || string(live.Body) != "/live" || rdy.Err != nil || string(rdy.Body) != "/ready" {
+		t.Fatalf("live %q %v, ready %q %v", live.Body, live.Err, rdy.Body, rdy.Err)
+	}
+}
