@@ -293,12 +293,12 @@ func sameTarget(inst *instance, in upstreams.Instance) bool {
 	return inst.inst.Address == in.Address && inst.inst.ProbePort == in.ProbePort
 }
 
-func sameMembers(a, b []Member) bool {
+func sameMembers(a []*Member, b []Member) bool {
 	if len(a) != len(b) {
 		return false
 	}
 	for i := range a {
-		if !reflect.DeepEqual(a[i], b[i]) {
+		if !reflect.DeepEqual(*a[i], b[i]) {
 			return false
 		}
 	}

@@ -41,7 +41,7 @@ func (c *committer) enqueue(cluster string, m Member, ev Event) {
 }
 
 // commit writes everything pending, one store update per cluster.
-func (c *committer) commit() {
+func (c *committer) commit() (wrote bool) {
 	c.flushMu.Lock()
 	defer c.flushMu.Unlock()
 	c.mu.Lock()
@@ -57,6 +57,7 @@ func (c *committer) commit() {
 		}
 		c.store.UpdateMembers(cluster, members, p.events)
 	}
+	return len(batch) > 0
 }
 
 // takeCluster removes and returns what is pending for one cluster. The

@@ -232,11 +232,13 @@ func (a *Aggregator) completed(commitLater bool) {
 }
 
 // afterPollerRound commits what the poller's round enqueued, then counts
-// its probes complete.
-func (a *Aggregator) afterPollerRound() {
+// its probes complete. It reports whether the store changed (subscribers
+// were woken).
+func (a *Aggregator) afterPollerRound() bool {
 	n := a.roundDone.Swap(0) // each counted probe enqueued before it was counted
-	a.commits.commit()
+	wrote := a.commits.commit()
 	a.stats.done.Add(n)
+	return wrote
 }
 
 // begin counts a probe starting now and returns its start time.

@@ -30,12 +30,26 @@ func (o *Override) Active(now time.Time) bool {
 }
 
 // ClusterSnapshot is one immutable version of a cluster's membership.
-// Members are sorted by ID. Never modify a snapshot you were handed.
+// Members are sorted by ID. Never modify a snapshot you were handed, nor a
+// member in it: snapshots share the members that did not change, so a
+// change copies one member and the pointer list, not every member.
 type ClusterSnapshot struct {
 	Name    string
 	Version uint64 // store-wide sequence number of the change that made it
 	Spec    *upstreams.Cluster
-	Members []Member
+	Members []*Member
+}
+
+// NewSnapshot returns a snapshot of spec's cluster holding members (sorted
+// by ID here), outside any Store (version 0): for building what a
+// publisher would from a membership given by hand.
+func NewSnapshot(spec *upstreams.Cluster, members []Member) *ClusterSnapshot {
+	sortMembers(members)
+	ptrs := make([]*Member, len(members))
+	for i := range members {
+		ptrs[i] = &members[i]
+	}
+	return &ClusterSnapshot{Name: spec.Name, Spec: spec, Members: ptrs}
 }
 
 // Counts returns how many members are in each status.
@@ -62,7 +76,7 @@ func (c *ClusterSnapshot) Member(id string) (*Member, bool) {
 		}
 	}
 	if lo < len(c.Members) && c.Members[lo].ID == id {
-		return &c.Members[lo], true
+		return c.Members[lo], true
 	}
 	return nil, false
 }

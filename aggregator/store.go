@@ -78,11 +78,11 @@ func (s *Store) EventsAfter(seq uint64) ([]Event, bool) {
 // ID), recording events. It is how clusters appear and how instances are
 // added or removed.
 func (s *Store) PutCluster(spec *upstreams.Cluster, members []Member, events []Event) *ClusterSnapshot {
-	sortMembers(members)
+	snap := NewSnapshot(spec, members)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.version++
-	snap := &ClusterSnapshot{Name: spec.Name, Version: s.version, Spec: spec, Members: members}
+	snap.Version = s.version
 	s.clusters[spec.Name] = snap
 	s.publishLocked(snap, "", events)
 	return snap
@@ -115,14 +115,13 @@ func (s *Store) UpdateMember(cluster, id string, update func(m *Member) (ev *Eve
 	if !found {
 		return false
 	}
-	m := old.Members[idx]
+	m := *old.Members[idx]
 	ev, changed := update(&m)
 	if !changed {
 		return false
 	}
-	members := make([]Member, len(old.Members))
-	copy(members, old.Members)
-	members[idx] = m
+	members := slices.Clone(old.Members)
+	members[idx] = &m
 	var events []Event
 	if ev != nil {
 		events = []Event{*ev}
@@ -132,9 +131,11 @@ func (s *Store) UpdateMember(cluster, id string, update func(m *Member) (ev *Eve
 }
 
 // UpdateMembers replaces several members of one cluster (matched by ID;
-// unknown IDs are skipped) and records events, copying the member list
-// once: a burst of transitions in one cluster costs O(cluster), not
-// O(cluster) per transition. It returns how many members it replaced.
+// unknown IDs are skipped) and records events, copying the pointer list
+// once: a burst of transitions in one cluster costs O(cluster) pointers,
+// not O(cluster) per transition. The new snapshot keeps pointers into
+// members, which the caller must not change afterwards. It returns how
+// many members it replaced.
 func (s *Store) UpdateMembers(cluster string, members []Member, events []Event) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -142,12 +143,11 @@ func (s *Store) UpdateMembers(cluster string, members []Member, events []Event) 
 	if !ok {
 		return 0
 	}
-	next := make([]Member, len(old.Members))
-	copy(next, old.Members)
+	next := slices.Clone(old.Members)
 	n := 0
 	for i := range members {
 		if idx, found := memberIndex(next, members[i].ID); found {
-			next[idx] = members[i]
+			next[idx] = &members[i] // members is the caller's to give away
 			n++
 		}
 	}
@@ -159,15 +159,15 @@ func (s *Store) UpdateMembers(cluster string, members []Member, events []Event) 
 }
 
 // replaceLocked publishes a new snapshot of old's cluster. s.mu is held.
-func (s *Store) replaceLocked(old *ClusterSnapshot, members []Member, events []Event) {
+func (s *Store) replaceLocked(old *ClusterSnapshot, members []*Member, events []Event) {
 	s.version++
 	snap := &ClusterSnapshot{Name: old.Name, Version: s.version, Spec: old.Spec, Members: members}
 	s.clusters[old.Name] = snap
 	s.publishLocked(snap, "", events)
 }
 
-func memberIndex(ms []Member, id string) (int, bool) {
-	return slices.BinarySearchFunc(ms, id, func(m Member, id string) int {
+func memberIndex(ms []*Member, id string) (int, bool) {
+	return slices.BinarySearchFunc(ms, id, func(m *Member, id string) int {
 		switch {
 		case m.ID < id:
 			return -1

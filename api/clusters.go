@@ -64,7 +64,7 @@ func (s *Server) handleCluster(w http.ResponseWriter, r *http.Request) {
 	}
 	v := clusterDetailView{clusterView: newClusterView(c), Instances: make([]instanceView, len(c.Members))}
 	for i := range c.Members {
-		m := &c.Members[i]
+		m := c.Members[i]
 		iv := newInstanceView(m)
 		if !withProbes {
 			v.Instances[i] = iv

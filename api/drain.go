@@ -187,7 +187,7 @@ func (s *Server) handleUndrainCluster(w http.ResponseWriter, r *http.Request) {
 	}
 	done := []string{}
 	for i := range c.Members {
-		m := &c.Members[i]
+		m := c.Members[i]
 		if m.Override == nil {
 			continue
 		}

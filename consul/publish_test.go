@@ -177,7 +177,7 @@ func TestFailRecoverRemoveLeavesOthersAlone(t *testing.T) {
 
 	// Removed from config: the aggregator puts the cluster without it.
 	snap, _ := f.store.Cluster("frr")
-	f.store.PutCluster(spec, []aggregator.Member{snap.Members[1]}, nil)
+	f.store.PutCluster(spec, []aggregator.Member{*snap.Members[1]}, nil)
 	eventually(t, opts.BatchWindow+slack, "removed instance deregistered", func() error {
 		return allPorts(client, "frr-web").are(22002, 30001, 30002)
 	})

@@ -220,7 +220,7 @@ func (p *Publisher) putCluster(snap *aggregator.ClusterSnapshot) {
 	old := p.byCluster[snap.Name]
 	ids := make(map[string]struct{}, len(snap.Members))
 	for i := range snap.Members {
-		d := newDesired(snap, &snap.Members[i])
+		d := newDesired(snap, snap.Members[i])
 		ids[d.id] = struct{}{}
 		if cur, ok := p.desired[d.id]; ok && cur.equal(d) {
 			continue

@@ -13,13 +13,18 @@ import (
 // assignment. Shared endpoints are never modified after they are built.
 type endpointMemo []memoEntry
 
+// memoEntry is a member (immutable, shared by the snapshots in which it
+// did not change) and the endpoint built from it.
 type memoEntry struct {
-	id      string
-	address string
-	weight  uint32
-	status  aggregator.Status
-	reason  string
-	ep      *endpointv3.LbEndpoint
+	m  *aggregator.Member
+	ep *endpointv3.LbEndpoint
+}
+
+// samePublished reports whether an endpoint built from a shows b as well:
+// the fields an endpoint carries are equal.
+func samePublished(a, b *aggregator.Member) bool {
+	return a == b || a.ID == b.ID && a.Address == b.Address && max(a.Weight, 1) == max(b.Weight, 1) &&
+		a.Status == b.Status && a.Reason == b.Reason
 }
 
 // sameAssignment reports whether a and b have equal content. Endpoints

@@ -25,6 +25,10 @@ type localityKey struct {
 	region, zone, subZone string
 }
 
+func memberLocality(m *aggregator.Member) localityKey {
+	return localityKey{priority: m.Priority, region: m.Region, zone: m.Zone, subZone: m.SubZone}
+}
+
 func compareLocality(a, b localityKey) int {
 	switch {
 	case a.priority != b.priority:
@@ -67,13 +71,13 @@ func buildAssignment(c *aggregator.ClusterSnapshot, prev endpointMemo, build end
 		return cla, memo
 	}
 
-	keys := make([]localityKey, len(c.Members))
 	distinct := make([]localityKey, 0, 4)
 	var seen map[localityKey]struct{} // once there are many localities
-	for i := range c.Members {
-		m := &c.Members[i]
-		k := localityKey{priority: m.Priority, region: m.Region, zone: m.Zone, subZone: m.SubZone}
-		keys[i] = k
+	for _, m := range c.Members {
+		k := memberLocality(m)
+		if len(distinct) > 0 && k == distinct[len(distinct)-1] {
+			continue
+		}
 		if seen == nil && len(distinct) > 8 {
 			seen = make(map[localityKey]struct{}, 64)
 			for _, d := range distinct {
@@ -108,24 +112,23 @@ func buildAssignment(c *aggregator.ClusterSnapshot, prev endpointMemo, build end
 		}
 	}
 	p := 0 // walks prev alongside the members: both are sorted by ID
-	for i := range c.Members {
-		m := &c.Members[i]
+	for _, m := range c.Members {
 		g := 0
 		if len(distinct) > 1 {
-			g, _ = slices.BinarySearchFunc(distinct, keys[i], compareLocality)
+			g, _ = slices.BinarySearchFunc(distinct, memberLocality(m), compareLocality)
 		}
-		e := memoEntry{id: m.ID, address: m.Address, weight: max(m.Weight, 1), status: m.Status, reason: m.Reason}
-		for p < len(prev) && prev[p].id < m.ID {
+		e := memoEntry{m: m}
+		for p < len(prev) && prev[p].m.ID < m.ID {
 			p++
 		}
-		if p < len(prev) && prev[p].id == m.ID && prev[p].address == e.address && prev[p].weight == e.weight &&
-			prev[p].status == e.status && prev[p].reason == e.reason {
+		weight := max(m.Weight, 1)
+		if p < len(prev) && samePublished(prev[p].m, m) {
 			e.ep = prev[p].ep
 		} else {
-			e.ep = build(m, e.weight)
+			e.ep = build(m, weight)
 		}
 		memo = append(memo, e)
-		sums[g] += uint64(e.weight)
+		sums[g] += uint64(weight)
 		if groups[g].LbEndpoints == nil {
 			groups[g].LbEndpoints = make([]*endpointv3.LbEndpoint, 0, len(c.Members)/len(distinct)+1)
 		}

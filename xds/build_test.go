@@ -32,7 +32,7 @@ func TestBuildAssignmentMapsStatusLocalityAndWeight(t *testing.T) {
 	ms[2].Zone, ms[2].Region, ms[2].SubZone = "z2", "r1", "rack7"
 	ms[3].Priority = 7 // a gap: published as priority 1
 	ms[4].Priority = 7
-	snap := &aggregator.ClusterSnapshot{Name: "web", Spec: spec, Members: ms}
+	snap := aggregator.NewSnapshot(spec, ms)
 
 	cla := xds.BuildAssignment(snap)
 	if err := xds.Validate(cla); err != nil {
@@ -207,7 +207,7 @@ func benchSnapshot(n int) *aggregator.ClusterSnapshot {
 			aggregator.Statuses[i%len(aggregator.Statuses)])
 		ms[i].Zone = fmt.Sprintf("z%d", i%3)
 	}
-	return &aggregator.ClusterSnapshot{Name: "bench", Spec: &upstreams.Cluster{Name: "bench"}, Members: ms}
+	return aggregator.NewSnapshot(&upstreams.Cluster{Name: "bench"}, ms)
 }
 
 // BenchmarkBuildAssignment times building one cluster's assignment.
@@ -230,7 +230,7 @@ func TestBuildAssignmentManyLocalities(t *testing.T) {
 		m.Zone = fmt.Sprintf("z%02d", i%20)
 		ms = append(ms, m)
 	}
-	cla := xds.BuildAssignment(&aggregator.ClusterSnapshot{Name: "many", Spec: &upstreams.Cluster{Name: "many"}, Members: ms})
+	cla := xds.BuildAssignment(aggregator.NewSnapshot(&upstreams.Cluster{Name: "many"}, ms))
 	if len(cla.GetEndpoints()) != 20 {
 		t.Fatalf("got %d localities, want 20", len(cla.GetEndpoints()))
 	}

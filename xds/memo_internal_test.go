@@ -3,6 +3,7 @@ package xds
 import (
 	"fmt"
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
+	"slices"
 	"testing"
 
 	"google.golang.org/protobuf/proto"
@@ -20,14 +21,16 @@ func memoSnapshot(n int) *aggregator.ClusterSnapshot {
 			Status: aggregator.StatusHealthy, Reason: "ok",
 		}
 	}
-	return &aggregator.ClusterSnapshot{Name: "c", Spec: &upstreams.Cluster{Name: "c"}, Members: ms}
+	return aggregator.NewSnapshot(&upstreams.Cluster{Name: "c"}, ms)
 }
 
 // withStatus is snap with member i's status changed, sharing the rest, as
 // Store.UpdateMember makes it.
 func withStatus(snap *aggregator.ClusterSnapshot, i int, st aggregator.Status) *aggregator.ClusterSnapshot {
-	ms := append([]aggregator.Member(nil), snap.Members...)
-	ms[i].Status = st
+	ms := slices.Clone(snap.Members)
+	m := *ms[i]
+	m.Status = st
+	ms[i] = &m
 	return &aggregator.ClusterSnapshot{Name: snap.Name, Spec: snap.Spec, Members: ms}
 }
 
@@ -106,8 +109,7 @@ func sameWire(t testing.TB, a, b proto.Message) bool {
 // two priorities.
 func mixedSnapshot(n int) *aggregator.ClusterSnapshot {
 	snap := memoSnapshot(n)
-	for i := range snap.Members {
-		m := &snap.Members[i]
+	for i, m := range snap.Members { // not yet shared: changed in place
 		m.Status = aggregator.Statuses[i%len(aggregator.Statuses)]
 		m.Reason = fmt.Sprintf("readiness: reason %d", i)
 		m.Region = fmt.Sprintf("r%d", i%2)

@@ -17,8 +17,8 @@ import (
 func TestPublisherKeepsAnEDSNameThatMoves(t *testing.T) {
 	c := newCaches("test-", slogAdapter{l: discardLogger()})
 	p := newPublisher(c, true)
-	member := func(addr string) []aggregator.Member {
-		return []aggregator.Member{{Instance: upstreams.Instance{ID: addr, Address: addr, Weight: 1}, Status: aggregator.StatusHealthy}}
+	member := func(addr string) []*aggregator.Member {
+		return []*aggregator.Member{{Instance: upstreams.Instance{ID: addr, Address: addr, Weight: 1}, Status: aggregator.StatusHealthy}}
 	}
 	oldSpec := &upstreams.Cluster{Name: "old", XDS: upstreams.XDSOptions{EDSServiceName: "svc"}}
 	newSpec := &upstreams.Cluster{Name: "new", XDS: upstreams.XDSOptions{EDSServiceName: "svc"}}

@@ -30,7 +30,7 @@ import (
 // goroutine of the poller's own, and the connection stays blocking).
 type Poller struct {
 	log        *slog.Logger
-	afterRound func() // after the Done calls of a round (or of a handover)
+	afterRound func() bool // after the Done calls of a round (or of a handover); true: it woke other goroutines
 
 	mu         sync.Mutex
 	epfd       int      // -1 until the first connection joins
@@ -78,14 +78,15 @@ const (
 
 // NewPoller returns a Poller. afterRound (may be nil) runs on the poller's
 // goroutine after each round of Done calls, so that work they leave, such
-// as a store commit, is done once for all of them. The Poller holds no
-// descriptor until a connection joins; Close releases them.
-func NewPoller(log *slog.Logger, afterRound func()) *Poller {
+// as a store commit, is done once for all of them; it reports whether that
+// work woke other goroutines (the poller then yields to them). The Poller
+// holds no descriptor until a connection joins; Close releases them.
+func NewPoller(log *slog.Logger, afterRound func() bool) *Poller {
 	if log == nil {
 		log = slog.Default()
 	}
 	if afterRound == nil {
-		afterRound = func() {}
+		afterRound = func() bool { return false }
 	}
 	p := &Poller{log: log, afterRound: afterRound, epfd: -1, conns: make(map[int32]*polledConn)}
 	p.idle = sync.NewCond(&p.mu)
@@ -375,10 +376,7 @@ func (p *Poller) landedLocked() {
 func (p *Poller) loop() {
 	defer close(p.loopDone)
 	for {
-		n, err := rawsys.EpollWaitNow(p.epfd, p.events)
-		if n == 0 && err == nil {
-			n, err = p.block()
-		}
+		n, err := p.block()
 		if err != nil && !errors.Is(err, syscall.EINTR) {
 			p.log.Error("probe poller: epoll_wait failed; failing its probes", "error", err)
 			n = 0
@@ -393,8 +391,7 @@ func (p *Poller) loop() {
 				finished++
 			}
 		}
-		if p.expire(time.Now()) || finished > 0 {
-			p.afterRound()
+		if (p.expire(time.Now()) || finished > 0) && p.afterRound() {
 			// While answers keep coming the loop never blocks, and Go
 			// would let it run out its time slice while the goroutines
 			// its round woke (the xDS publisher, the event stream) wait
@@ -416,10 +413,11 @@ func (p *Poller) loop() {
 	}
 }
 
-// block waits until an event or the earliest deadline. The wait parks the
-// loop's goroutine in Go's poller (the epoll set is registered there), so
-// no thread sits in epoll_wait and a wakeup costs what any network read's
-// does.
+// block takes the ready events, waiting for one or the earliest deadline
+// when there are none. The wait parks the loop's goroutine in Go's poller
+// (the epoll set is registered there), so no thread sits in epoll_wait and
+// a wakeup costs what any network read's does; the first look is the
+// non-blocking epoll_wait that the wait starts with.
 func (p *Poller) block() (int, error) {
 	p.mu.Lock()
 	wait := pollIdle
@@ -430,7 +428,9 @@ func (p *Poller) block() (int, error) {
 	p.sleeping, p.wakeAt = true, at
 	p.mu.Unlock()
 	n, err := 0, error(nil)
-	if wait > 0 {
+	if wait <= 0 {
+		n, err = rawsys.EpollWaitNow(p.epfd, p.events)
+	} else {
 		p.epFile.SetReadDeadline(at)
 		rerr := p.epRaw.Read(func(fd uintptr) bool {
 			n, err = rawsys.EpollWaitNow(int(fd), p.events)

@@ -16,7 +16,7 @@ type Poller struct{}
 type polledConn struct{ flight *Flight }
 
 // NewPoller returns a Poller that adopts nothing.
-func NewPoller(*slog.Logger, func()) *Poller { return &Poller{} }
+func NewPoller(*slog.Logger, func() bool) *Poller { return &Poller{} }
 
 // Close does nothing.
 func (p *Poller) Close() {}

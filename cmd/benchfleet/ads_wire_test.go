@@ -28,7 +28,7 @@ func TestScanAssignmentMatchesFullDecode(t *testing.T) {
 			Status: aggregator.Statuses[i%len(aggregator.Statuses)], Reason: fmt.Sprintf("reason %d", i),
 		}
 	}
-	cla := xds.BuildAssignment(&aggregator.ClusterSnapshot{Name: "c", Spec: &upstreams.Cluster{Name: "c"}, Members: ms})
+	cla := xds.BuildAssignment(aggregator.NewSnapshot(&upstreams.Cluster{Name: "c"}, ms))
 	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(cla)
 	if err != nil {
 		t.Fatal(err)
