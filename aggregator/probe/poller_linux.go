@@ -376,7 +376,7 @@ func (p *Poller) landedLocked() {
 func (p *Poller) loop() {
 	defer close(p.loopDone)
 	for {
-		n, err := p.block()
+		n, parked, err := p.block()
 		if err != nil && !errors.Is(err, syscall.EINTR) {
 			p.log.Error("probe poller: epoll_wait failed; failing its probes", "error", err)
 			n = 0
@@ -391,11 +391,13 @@ func (p *Poller) loop() {
 				finished++
 			}
 		}
-		if (p.expire(time.Now()) || finished > 0) && p.afterRound() {
+		if (p.expire(time.Now()) || finished > 0) && (p.afterRound() || !parked) {
 			// While answers keep coming the loop never blocks, and Go
 			// would let it run out its time slice while the goroutines
-			// its round woke (the xDS publisher, the event stream) wait
-			// for a processor: let them run now.
+			// its round or the network woke (the xDS publisher, gRPC
+			// streams, the event stream) wait for a processor: let them
+			// run now. A loop that waited for this round yields only if
+			// its commit woke someone.
 			runtime.Gosched()
 		}
 		p.mu.Lock()
@@ -414,11 +416,12 @@ func (p *Poller) loop() {
 }
 
 // block takes the ready events, waiting for one or the earliest deadline
-// when there are none. The wait parks the loop's goroutine in Go's poller
-// (the epoll set is registered there), so no thread sits in epoll_wait and
-// a wakeup costs what any network read's does; the first look is the
-// non-blocking epoll_wait that the wait starts with.
-func (p *Poller) block() (int, error) {
+// when there are none (parked reports that it waited). The wait parks the
+// loop's goroutine in Go's poller (the epoll set is registered there), so
+// no thread sits in epoll_wait and a wakeup costs what any network read's
+// does; the first look is the non-blocking epoll_wait that the wait starts
+// with.
+func (p *Poller) block() (n int, parked bool, err error) {
 	p.mu.Lock()
 	wait := pollIdle
 	if len(p.deadline) > 0 {
@@ -427,15 +430,17 @@ func (p *Poller) block() (int, error) {
 	at := time.Now().Add(wait)
 	p.sleeping, p.wakeAt = true, at
 	p.mu.Unlock()
-	n, err := 0, error(nil)
 	if wait <= 0 {
 		n, err = rawsys.EpollWaitNow(p.epfd, p.events)
 	} else {
 		p.epFile.SetReadDeadline(at)
+		looks := 0
 		rerr := p.epRaw.Read(func(fd uintptr) bool {
+			looks++
 			n, err = rawsys.EpollWaitNow(int(fd), p.events)
 			return n != 0 || err != nil // false: wait until the set is readable
 		})
+		parked = looks > 1
 		if rerr != nil && !errors.Is(rerr, os.ErrDeadlineExceeded) && err == nil {
 			n, err = 0, rerr
 		}
@@ -443,7 +448,7 @@ func (p *Poller) block() (int, error) {
 	p.mu.Lock()
 	p.sleeping = false
 	p.mu.Unlock()
-	return n, err
+	return n, parked, err
 }
 
 // readable reads what arrived on fd and finishes the flights it answers

@@ -168,24 +168,23 @@ func TestPollerPairToAServerThatDropsPipelinedRequests(t *testing.T) {
 	}
 }
 
-// A server that closes the connection after the first answer: the second
-// probe goes again on a new connection.
-func TestPollerPairWhenTheServerClosesAfterTheFirstAnswer(t *testing.T) {
-	var answers atomic.Int32
-	srv := newRawServer(t, func(conn net.Conn, br *bufio.Reader) {
-		for {
-			line := readRequest(br)
-			if line == "" {
+// serveNumbered answers each request on a connection through answer,
+// which gets the request's number across connections (from 1) and its
+// request line; answer returns false to close the connection.
+func serveNumbered(answer func(n int32, line string, conn net.Conn) bool) func(net.Conn, *bufio.Reader) {
+	var count atomic.Int32
+	return func(conn net.Conn, br *bufio.Reader) {
+		for line := readRequest(br); line != ""; line = readRequest(br) {
+			if !answer(count.Add(1), line, conn) {
 				return
 			}
-			if answers.Add(1) == 2 { // the pair's first: answer, then close
-				conn.Write([]byte(pathAnswer(line, "Connection: close\r\n")))
-				return
-			}
-			conn.Write([]byte(pathAnswer(line, "")))
 		}
-	})
-	pt := newPairTarget(t, srv.addr())
+	}
+}
+
+// pairAnswered starts a pair and checks that each probe got its own answer.
+func (pt *pairTarget) pairAnswered(t *testing.T) {
+	t.Helper()
 	if !pt.startPair(probeTimeout) {
 		t.Fatal("pair not started on the poller")
 	}
@@ -193,6 +192,21 @@ func TestPollerPairWhenTheServerClosesAfterTheFirstAnswer(t *testing.T) {
 	if live.Err != nil || string(live.Body) != "/live" || rdy.Err != nil || string(rdy.Body) != "/ready" {
 		t.Fatalf("live %q %v, ready %q %v", live.Body, live.Err, rdy.Body, rdy.Err)
 	}
+}
+
+// A server that closes the connection after the first answer: the second
+// probe goes again on a new connection.
+func TestPollerPairWhenTheServerClosesAfterTheFirstAnswer(t *testing.T) {
+	srv := newRawServer(t, serveNumbered(func(n int32, line string, conn net.Conn) bool {
+		if n == 2 { // the pair's first: answer, then close
+			conn.Write([]byte(pathAnswer(line, "Connection: close\r\n")))
+			return false
+		}
+		conn.Write([]byte(pathAnswer(line, "")))
+		return true
+	}))
+	pt := newPairTarget(t, srv.addr())
+	pt.pairAnswered(t)
 	if srv.accepts.Load() != 2 {
 		t.Fatalf("%d connections, want the second probe on a new one", srv.accepts.Load())
 	}
@@ -203,29 +217,17 @@ func TestPollerPairWhenTheServerClosesAfterTheFirstAnswer(t *testing.T) {
 
 // The second answer in pieces is finished the blocking way.
 func TestPollerPairSecondAnswerInPieces(t *testing.T) {
-	var answers atomic.Int32
-	srv := newRawServer(t, func(conn net.Conn, br *bufio.Reader) {
-		for {
-			line := readRequest(br)
-			if line == "" {
-				return
-			}
-			a := pathAnswer(line, "")
-			if answers.Add(1) != 3 { // 3: the pair's second
-				conn.Write([]byte(a))
-				continue
-			}
-			conn.Write([]byte(a[:30]))
-			time.Sleep(100 * time.Millisecond)
-			conn.Write([]byte(a[30:]))
+	srv := newRawServer(t, serveNumbered(func(n int32, line string, conn net.Conn) bool {
+		a := pathAnswer(line, "")
+		if n != 3 { // 3: the pair's second
+			conn.Write([]byte(a))
+			return true
 		}
-	})
+		conn.Write([]byte(a[:30]))
+		time.Sleep(100 * time.Millisecond)
+		conn.Write([]byte(a[30:]))
+		return true
+	}))
 	pt := newPairTarget(t, srv.addr())
-	if !pt.startPair(probeTimeout) {
-		t.Fatal("pair not started on the poller")
-	}
-	live, rdy := pt.live.wait(t, 2*probeTimeout), pt.rdy.wait(t, 2*probeTimeout)
-	if live.Err != nil || string(live.Body) != "/live" || rdy.Err != nil || string(rdy.Body) != "/ready" {
-		t.Fatalf("live %q %v, ready %q %v", live.Body, live.Err, rdy.Body, rdy.Err)
-	}
+	pt.pairAnswered(t)
 }
