@@ -41,7 +41,9 @@ func (a *Aggregator) dispatch(ctx context.Context, t, sib *target) bool {
 	}
 	if !a.acquire(t) {
 		if sib != nil {
-			a.acquire(sib) // queues it too: the instance is busy
+			// Queued too, unless the instance went idle meanwhile (t ran
+			// and finished already): then it runs now.
+			return a.dispatch(ctx, sib, nil)
 		}
 		return true
 	}
