@@ -66,8 +66,6 @@ type polledConn struct {
 	writing bool    // start is writing to it outside the lock
 	reading bool    // the loop is reading it outside the lock
 	closeFD int     // a descriptor dropped while in use, closed after (-1: none)
-
-	iov [2]syscall.Iovec // start's, while writing a pair
 }
 
 const (
@@ -172,6 +170,7 @@ func (p *Poller) start(pc *polledConn, f, second *Flight) bool {
 	// started again before this returns: nothing below reads f's fields.
 	raw, deadline := f.Req.raw, f.Deadline
 	size := len(raw)
+	var iov [2]syscall.Iovec // a pair's two requests; stays on the stack
 	p.mu.Lock()
 	for pc.writing && pc.flight == nil && pc.fd >= 0 && !p.closing {
 		// The last request's answer came and was done with before its
@@ -191,8 +190,7 @@ func (p *Poller) start(pc *polledConn, f, second *Flight) bool {
 		p.flyLocked(pc, second, now)
 		size += len(second.Req.raw)
 		deadline = earliest(deadline, second.Deadline)
-		pc.iov[0] = iovec(raw)
-		pc.iov[1] = iovec(second.Req.raw)
+		iov[0], iov[1] = iovec(raw), iovec(second.Req.raw)
 	}
 	pc.writing = true // the descriptor stays open until the write returns
 	fd := pc.fd
@@ -203,13 +201,12 @@ func (p *Poller) start(pc *polledConn, f, second *Flight) bool {
 	if second == nil {
 		n, err = rawsys.Write(fd, raw)
 	} else {
-		n, err = rawsys.Writev(fd, pc.iov[:])
+		n, err = rawsys.Writev(fd, iov[:])
 	}
 
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	pc.writing = false
-	pc.iov = [2]syscall.Iovec{}
 	p.releaseLocked(pc)
 	if err != nil || n != size {
 		if pc.flight != f { // the loop already took f over; Done follows

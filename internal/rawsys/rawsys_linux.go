@@ -19,11 +19,7 @@ func Read(fd int, b []byte) (int, error) {
 	if len(b) == 0 {
 		return 0, nil
 	}
-	n, _, e := syscall.RawSyscall(syscall.SYS_READ, uintptr(fd), uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
-	if e != 0 {
-		return -1, e
-	}
-	return int(n), nil
+	return rawIO(syscall.SYS_READ, fd, unsafe.Pointer(&b[0]), len(b))
 }
 
 // Write writes b to the non-blocking fd and returns how much went out.
@@ -31,11 +27,7 @@ func Write(fd int, b []byte) (int, error) {
 	if len(b) == 0 {
 		return 0, nil
 	}
-	n, _, e := syscall.RawSyscall(syscall.SYS_WRITE, uintptr(fd), uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
-	if e != 0 {
-		return -1, e
-	}
-	return int(n), nil
+	return rawIO(syscall.SYS_WRITE, fd, unsafe.Pointer(&b[0]), len(b))
 }
 
 // Writev writes the buffers iov points at to the non-blocking fd in one
@@ -45,11 +37,17 @@ func Writev(fd int, iov []syscall.Iovec) (int, error) {
 	if len(iov) == 0 {
 		return 0, nil
 	}
-	n, _, e := syscall.RawSyscall(syscall.SYS_WRITEV, uintptr(fd), uintptr(unsafe.Pointer(&iov[0])), uintptr(len(iov)))
+	return rawIO(syscall.SYS_WRITEV, fd, unsafe.Pointer(&iov[0]), len(iov))
+}
+
+// rawIO makes the read-like system call trap on fd with the buffer (or
+// vector) p of n elements.
+func rawIO(trap uintptr, fd int, p unsafe.Pointer, n int) (int, error) {
+	r, _, e := syscall.RawSyscall(trap, uintptr(fd), uintptr(p), uintptr(n))
 	if e != 0 {
 		return -1, e
 	}
-	return int(n), nil
+	return int(r), nil
 }
 
 // EpollWaitNow takes the ready events of the epoll set epfd without
