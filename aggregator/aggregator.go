@@ -23,8 +23,14 @@ type Options struct {
 	// close together are dispatched by one wakeup (default 10ms with the
 	// real clock, 0 with a Clock given, so fake-clock tests stay exact).
 	DispatchWindow time.Duration
-	Logger         *slog.Logger // nil: slog.Default()
-	Observer       Observer     // nil: no metrics
+	// DispatchGrid is the spacing of the instants that jittered probes
+	// fall due at (default 50ms with the real clock, 0 with a Clock given):
+	// a probe's next run is drawn among the grid's instants within its
+	// interval-plus-jitter range, so probes of many instances share a
+	// wakeup. Negative: no grid.
+	DispatchGrid time.Duration
+	Logger       *slog.Logger // nil: slog.Default()
+	Observer     Observer     // nil: no metrics
 	// Checkers tune probe connections (TLS roots, dial timeout).
 	Checkers probe.CheckerOptions
 	// BlockingProbes runs every probe on a worker goroutine that waits for
@@ -36,6 +42,10 @@ type Options struct {
 // DefaultDispatchWindow batches probe dispatch with the real clock: a
 // wakeup starts every probe due in the next 10 ms (1% of a 1 s interval).
 const DefaultDispatchWindow = 10 * time.Millisecond
+
+// DefaultDispatchGrid lets a 1 s interval with 10% jitter run after 1.00,
+// 1.05 or 1.10 s: a wakeup every 50 ms starts every probe due then.
+const DefaultDispatchGrid = 50 * time.Millisecond
 
 // Aggregator schedules probes of every instance, runs their state machines
 // and publishes each instance's status into the Store.
@@ -95,6 +105,9 @@ func New(opts Options) *Aggregator {
 		if opts.DispatchWindow == 0 {
 			opts.DispatchWindow = DefaultDispatchWindow
 		}
+		if opts.DispatchGrid == 0 {
+			opts.DispatchGrid = DefaultDispatchGrid
+		}
 	}
 	if opts.Store == nil {
 		opts.Store = NewStore(0)
@@ -114,7 +127,7 @@ func New(opts Options) *Aggregator {
 		a.poller = probe.NewPoller(opts.Logger, a.afterPollerRound)
 		a.checkerOpts.Poller = a.poller
 	}
-	a.sched = newScheduler(opts.Clock, opts.DispatchWindow, a.dispatch)
+	a.sched = newScheduler(opts.Clock, opts.DispatchWindow, opts.DispatchGrid, a.dispatch)
 	return a
 }
 

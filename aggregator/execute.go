@@ -303,7 +303,7 @@ func (a *Aggregator) finish(t *target, start time.Time, resp *probe.Response, co
 		t.first = false
 		a.firstResult()
 	}
-	next, lo, hi := t.nextDue(now)
+	next, lo, hi := t.nextDue(now, a.sched.grid)
 	inst.mu.Unlock()
 	a.sched.addNear(t, next, lo, hi)
 	a.completed(commitLater)

@@ -13,6 +13,7 @@ import (
 type scheduler struct {
 	clock  Clock
 	window time.Duration // how early a probe may start so that one wakeup serves many
+	grid   time.Duration // jittered due times land on multiples of it (0: anywhere); see nextDue
 	// dispatch starts a due probe, and with it sib, its instance's other
 	// probe, when that was taken out to go along (nil: not); false means
 	// ctx ended first.
@@ -22,8 +23,8 @@ type scheduler struct {
 	wake     chan struct{}
 }
 
-func newScheduler(clock Clock, window time.Duration, dispatch func(context.Context, *target, *target) bool) *scheduler {
-	return &scheduler{clock: clock, window: window, dispatch: dispatch, wake: make(chan struct{}, 1)}
+func newScheduler(clock Clock, window, grid time.Duration, dispatch func(context.Context, *target, *target) bool) *scheduler {
+	return &scheduler{clock: clock, window: window, grid: grid, dispatch: dispatch, wake: make(chan struct{}, 1)}
 }
 
 // add queues t to run at due. Adding a queued target moves it.
@@ -150,10 +151,15 @@ func (s *scheduler) takeSiblingLocked(t *target) *target {
 
 // nextDue is when t runs next: its interval after its due, lengthened by
 // up to its jitter percent at random (the draw shared with its sibling
-// when they went out together), and not before now. [lo, hi] is the span
-// the interval and jitter allow from now on, within which the scheduler
-// may move it to meet its sibling. The instance is busy for t.
-func (t *target) nextDue(now time.Time) (due, lo, hi time.Time) {
+// when they went out together), and not before now. With a grid, the draw
+// moves to the nearest multiple of grid within that range, so that probes of
+// many instances fall due at the same instants and one wakeup starts them
+// all; the period stays within [interval, interval + jitter], with the same
+// mean. A range holding fewer than two instants (jitter under the grid's
+// spacing) is drawn from as a whole: the grid never removes the jitter. [lo, hi] is the span the interval and jitter allow from now on,
+// within which the scheduler may move it to meet its sibling. The instance
+// is busy for t.
+func (t *target) nextDue(now time.Time, grid time.Duration) (due, lo, hi time.Time) {
 	iv := t.m.interval(&t.spec.Timing)
 	span := jitterSpan(iv, t.spec.JitterPercent)
 	u := t.jitterDraw
@@ -162,8 +168,31 @@ func (t *target) nextDue(now time.Time) (due, lo, hi time.Time) {
 	}
 	t.jitterDraw = 0
 	lo = latest(t.due.Add(iv), now)
+	hi = lo.Add(span)
 	due = latest(t.due.Add(iv+time.Duration(u*float64(span))), now)
-	return due, lo, lo.Add(span)
+	if first, last, ok := gridPoints(lo, hi, grid); ok {
+		// Rounded to the nearest instant, the two ends get half the
+		// share of the instants between them: periods spread less than
+		// the draw itself, so detection's tail gets no longer.
+		steps := int64(last.Sub(first) / grid)
+		i := min(max((due.Sub(first)+grid/2)/grid, 0), time.Duration(steps))
+		return first.Add(i * grid), first, last
+	}
+	return due, lo, hi
+}
+
+// gridPoints returns the first and last multiples of grid (counted from
+// the Unix epoch, so every target shares them) within [lo, hi]; ok is false
+// when there are fewer than two, or no grid.
+func gridPoints(lo, hi time.Time, grid time.Duration) (first, last time.Time, ok bool) {
+	if grid <= 0 {
+		return lo, hi, false
+	}
+	g := int64(grid)
+	up := (g - lo.UnixNano()%g) % g // lo to the next multiple; Add keeps the monotonic reading
+	first = lo.Add(time.Duration(up))
+	last = hi.Add(-time.Duration(hi.UnixNano() % g))
+	return first, last, last.After(first)
 }
 
 // jitterSpan is percent of d: how much jitter may lengthen it.

@@ -16,7 +16,7 @@ import (
 func TestDueHeapOrderUnderMovesAndRemovals(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	base := time.Unix(1_700_000_000, 0)
-	s := newScheduler(RealClock{}, 0, nil)
+	s := newScheduler(RealClock{}, 0, 0, nil)
 	var all []*target
 	for i := range 500 {
 		tg := &target{heapIdx: -1}
@@ -64,7 +64,7 @@ func TestDueHeapOrderUnderMovesAndRemovals(t *testing.T) {
 // jitter) later.
 func BenchmarkDueHeapCycle(b *testing.B) {
 	rng := rand.New(rand.NewPCG(3, 4))
-	s := newScheduler(RealClock{}, 0, nil)
+	s := newScheduler(RealClock{}, 0, 0, nil)
 	base := time.Unix(1_700_000_000, 0)
 	for range 20000 {
 		s.add(&target{heapIdx: -1}, base.Add(time.Duration(rng.IntN(1000))*time.Millisecond))
@@ -87,7 +87,7 @@ func TestSchedulerStartsTheNextWindowEarly(t *testing.T) {
 	}
 	got := make(chan started, 16)
 	ids := map[*target]int{}
-	s := newScheduler(clock, 10*time.Millisecond, func(_ context.Context, tg, _ *target) bool {
+	s := newScheduler(clock, 10*time.Millisecond, 0, func(_ context.Context, tg, _ *target) bool {
 		got <- started{ids[tg], clock.Now()}
 		return true
 	})
@@ -188,7 +188,7 @@ func siblings() (a, b *target) {
 // A probe's sibling due within its jitter span goes along, its schedule
 // moved to the probe's, and both draw one jitter; one due later stays.
 func TestSchedulerTakesTheSiblingDueWithinItsSpan(t *testing.T) {
-	s := newScheduler(RealClock{}, 10*time.Millisecond, nil)
+	s := newScheduler(RealClock{}, 10*time.Millisecond, 0, nil)
 	a, b := siblings()
 	s.add(a, t0)
 	s.add(b, t0.Add(80*time.Millisecond))
@@ -233,7 +233,7 @@ func TestSchedulerMovesTheLeadingProbeToItsSibling(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			s := newScheduler(RealClock{}, 10*time.Millisecond, nil)
+			s := newScheduler(RealClock{}, 10*time.Millisecond, 0, nil)
 			a, b := siblings()
 			s.add(b, t0.Add(tc.sibDue))
 			s.addNear(a, t0.Add(tc.due), t0.Add(iv), t0.Add(iv+span))
@@ -245,12 +245,18 @@ func TestSchedulerMovesTheLeadingProbeToItsSibling(t *testing.T) {
 }
 
 // Two siblings that start far apart (a slow first round) come together
-// within twenty intervals and then stay together, each still running once per
-// interval plus jitter.
+// within forty intervals and then stay together, each still running once per
+// interval plus jitter, with or without a dispatch grid.
 func TestSiblingsConverge(t *testing.T) {
+	for _, grid := range []time.Duration{0, 50 * time.Millisecond} {
+		t.Run("grid="+grid.String(), func(t *testing.T) { siblingsConverge(t, grid) })
+	}
+}
+
+func siblingsConverge(t *testing.T, grid time.Duration) {
 	rng := rand.New(rand.NewPCG(3, 4))
 	for trial := range 200 {
-		s := newScheduler(RealClock{}, 10*time.Millisecond, nil)
+		s := newScheduler(RealClock{}, 10*time.Millisecond, grid, nil)
 		a, b := siblings()
 		gap := time.Duration(rng.Int64N(int64(time.Second)))
 		s.add(a, t0)
@@ -272,7 +278,7 @@ func TestSiblingsConverge(t *testing.T) {
 			}
 			for _, tg := range ran {
 				prev := tg.due
-				next, lo, hi := tg.nextDue(prev)
+				next, lo, hi := tg.nextDue(prev, grid)
 				s.addNear(tg, next, lo, hi)
 				if p := s.nextDue(tg).Sub(prev); p < time.Second || p > 1100*time.Millisecond {
 					t.Fatalf("trial %d round %d: period %s outside [1s, 1.1s]", trial, round, p)
@@ -284,5 +290,75 @@ func TestSiblingsConverge(t *testing.T) {
 		if together < 0 || together > 40 {
 			t.Fatalf("trial %d: siblings %s apart first went together at round %d", trial, gap, together)
 		}
+	}
+}
+
+// With a grid, a probe's next run lands on a multiple of the grid within
+// [interval, interval + jitter] after its last due, every such instant is
+// drawn (the two ends half as often), and the mean period stays
+// interval + jitter/2. A jitter under the
+// grid's spacing is drawn as before: the grid does not take it away.
+func TestGridKeepsThePeriodWithinIntervalAndJitter(t *testing.T) {
+	const grid = 50 * time.Millisecond
+	for _, tc := range []struct {
+		jitter   int
+		instants int // grid instants in [1s, 1s + jitter] from an on-grid due
+	}{{10, 3}, {25, 6}} {
+		spec := &upstreams.Probe{Timing: upstreams.Timing{Interval: time.Second, JitterPercent: tc.jitter}}
+		tg := &target{heapIdx: -1, spec: spec}
+		span := jitterSpan(time.Second, tc.jitter)
+		tg.due = t0.Add(13 * time.Millisecond) // off the grid at first
+		seen := map[time.Duration]int{}
+		var sum time.Duration
+		const runs = 3000
+		for i := range runs {
+			prev := tg.due
+			due, lo, hi := tg.nextDue(prev, grid)
+			if due.UnixNano()%int64(grid) != 0 {
+				t.Fatalf("jitter %d%%: due %s is off the %s grid", tc.jitter, due.Format(time.StampNano), grid)
+			}
+			if lo.After(due) || due.After(hi) || lo.UnixNano()%int64(grid) != 0 || hi.UnixNano()%int64(grid) != 0 {
+				t.Fatalf("jitter %d%%: range [%s, %s] around %s", tc.jitter, lo, hi, due)
+			}
+			p := due.Sub(prev)
+			if p < time.Second || p > time.Second+span {
+				t.Fatalf("jitter %d%%: period %s outside [1s, %s]", tc.jitter, p, time.Second+span)
+			}
+			if i > 0 {
+				seen[p]++
+				sum += p
+			}
+			tg.due = due
+		}
+		if len(seen) != tc.instants {
+			t.Fatalf("jitter %d%%: periods drawn %v, want %d distinct", tc.jitter, seen, tc.instants)
+		}
+		// The draw rounds to the nearest instant: each end gets half the
+		// share of an instant between them (no heavier tail than without).
+		inner := float64(runs-1) / float64(tc.instants-1)
+		for _, end := range []time.Duration{time.Second, time.Second + span} {
+			if share := float64(seen[end]) / inner; share < 0.4 || share > 0.6 {
+				t.Fatalf("jitter %d%%: period %s drawn %d times, %.2f of an inner instant's share, want 0.5", tc.jitter, end, seen[end], share)
+			}
+		}
+		mean := sum / (runs - 1)
+		if want := time.Second + span/2; mean < want-5*time.Millisecond || mean > want+5*time.Millisecond {
+			t.Fatalf("jitter %d%%: mean period %s, want %s", tc.jitter, mean, want)
+		}
+	}
+	spec := &upstreams.Probe{Timing: upstreams.Timing{Interval: time.Second, JitterPercent: 2}}
+	tg := &target{heapIdx: -1, spec: spec, due: t0.Add(13 * time.Millisecond)}
+	seen := map[time.Duration]int{}
+	for range 100 {
+		due, _, _ := tg.nextDue(tg.due, grid)
+		p := due.Sub(tg.due)
+		if p < time.Second || p > 1020*time.Millisecond {
+			t.Fatalf("jitter 2%%: period %s outside [1s, 1.02s]", p)
+		}
+		seen[p]++
+		tg.due = due
+	}
+	if len(seen) < 50 {
+		t.Fatalf("jitter 2%%: %d distinct periods in 100 runs: the grid took the jitter away", len(seen))
 	}
 }
