@@ -48,7 +48,7 @@ func (s *scheduler) addNear(t *target, due, lo, hi time.Time) {
 		case d.Before(lo):
 		case !d.After(hi):
 			due = d
-		case d.Sub(lo) < t.spec.Interval/2:
+		case d.Sub(lo) <= t.spec.Interval/2: // at exactly half (a grid makes it common) one of the two must lead
 			due = hi
 		}
 	}
