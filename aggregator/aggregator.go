@@ -25,9 +25,9 @@ type Options struct {
 	DispatchWindow time.Duration
 	// DispatchGrid is the spacing of the instants that jittered probes
 	// fall due at (default 50ms with the real clock, 0 with a Clock given):
-	// a probe's next run is drawn among the grid's instants within its
-	// interval-plus-jitter range, so probes of many instances share a
-	// wakeup. Negative: no grid.
+	// a probe's jittered next run is rounded to the nearest of the grid's
+	// instants within its interval-plus-jitter range, so probes of many
+	// instances share a wakeup. Negative: no grid.
 	DispatchGrid time.Duration
 	Logger       *slog.Logger // nil: slog.Default()
 	Observer     Observer     // nil: no metrics

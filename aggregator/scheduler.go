@@ -152,13 +152,14 @@ func (s *scheduler) takeSiblingLocked(t *target) *target {
 // nextDue is when t runs next: its interval after its due, lengthened by
 // up to its jitter percent at random (the draw shared with its sibling
 // when they went out together), and not before now. With a grid, the draw
-// moves to the nearest multiple of grid within that range, so that probes of
-// many instances fall due at the same instants and one wakeup starts them
-// all; the period stays within [interval, interval + jitter], with the same
-// mean. A range holding fewer than two instants (jitter under the grid's
-// spacing) is drawn from as a whole: the grid never removes the jitter. [lo, hi] is the span the interval and jitter allow from now on,
-// within which the scheduler may move it to meet its sibling. The instance
-// is busy for t.
+// is rounded to the nearest multiple of grid within that range, so that
+// probes of many instances fall due at the same instants and one wakeup
+// starts them all; the period stays within [interval, interval + jitter],
+// with the same mean. A range holding fewer than two instants (jitter
+// under the grid's spacing) is drawn from as a whole: the grid never
+// removes the jitter. [lo, hi] is the span the interval and jitter allow
+// from now on, within which the scheduler may move t to meet its sibling.
+// The instance is busy for t.
 func (t *target) nextDue(now time.Time, grid time.Duration) (due, lo, hi time.Time) {
 	iv := t.m.interval(&t.spec.Timing)
 	span := jitterSpan(iv, t.spec.JitterPercent)
@@ -174,8 +175,8 @@ func (t *target) nextDue(now time.Time, grid time.Duration) (due, lo, hi time.Ti
 		// Rounded to the nearest instant, the two ends get half the
 		// share of the instants between them: periods spread less than
 		// the draw itself, so detection's tail gets no longer.
-		steps := int64(last.Sub(first) / grid)
-		i := min(max((due.Sub(first)+grid/2)/grid, 0), time.Duration(steps))
+		steps := last.Sub(first) / grid // a count, as are i and the quotient below
+		i := min(max((due.Sub(first)+grid/2)/grid, 0), steps)
 		return first.Add(i * grid), first, last
 	}
 	return due, lo, hi
