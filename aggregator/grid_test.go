@@ -34,6 +34,8 @@ func TestRealClockProbesFallDueOnTheGrid(t *testing.T) {
 			ctx, cancel := context.WithCancel(context.Background())
 			done := make(chan struct{})
 			go func() { defer close(done); agg.Run(ctx) }()
+			// Stopped also when a check below fails.
+			t.Cleanup(func() { cancel(); <-done })
 			time.Sleep(time.Second) // about four runs each
 			instants := map[int64]bool{}
 			off, queued := 0, 0
@@ -55,8 +57,6 @@ func TestRealClockProbesFallDueOnTheGrid(t *testing.T) {
 					off++
 				}
 			}
-			cancel()
-			<-done
 			if queued < len(insts)/2 {
 				t.Fatalf("only %d of %d instances queued", queued, len(insts))
 			}
