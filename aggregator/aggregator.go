@@ -2,7 +2,6 @@ package aggregator
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -11,14 +10,15 @@ import (
 
 	"github.com/vigilhq/vigil/aggregator/dialect"
 	"github.com/vigilhq/vigil/aggregator/probe"
+	"github.com/vigilhq/vigil/membership"
 	"github.com/vigilhq/vigil/upstreams"
 )
 
 // Options configure an Aggregator.
 type Options struct {
-	Store          *Store // where membership is published (required)
-	Clock          Clock  // nil: the real clock
-	MaxConcurrency int    // blocking probes at once: workers (default 1024); polled ones are not counted
+	Store          *membership.Store // where membership is published (required)
+	Clock          Clock             // nil: the real clock
+	MaxConcurrency int               // blocking probes at once: workers (default 1024); polled ones are not counted
 	// DispatchWindow is how early a probe may start so that probes due
 	// close together are dispatched by one wakeup (default 10ms with the
 	// real clock, 0 with a Clock given, so fake-clock tests stay exact).
@@ -89,9 +89,6 @@ type clusterState struct {
 	instances map[string]*instance
 }
 
-// ErrNotFound is returned for an unknown cluster or instance.
-var ErrNotFound = errors.New("not found")
-
 // New returns an Aggregator. Call Apply, then Run.
 func New(opts Options) *Aggregator {
 	if opts.Logger == nil {
@@ -110,7 +107,7 @@ func New(opts Options) *Aggregator {
 		}
 	}
 	if opts.Store == nil {
-		opts.Store = NewStore(0)
+		opts.Store = membership.NewStore(0)
 	}
 	a := &Aggregator{
 		opts:        opts,
@@ -132,7 +129,7 @@ func New(opts Options) *Aggregator {
 }
 
 // Store is where the aggregator publishes.
-func (a *Aggregator) Store() *Store { return a.opts.Store }
+func (a *Aggregator) Store() *membership.Store { return a.opts.Store }
 
 // Run probes until ctx is done, then waits for probes in flight and closes
 // every connection.
@@ -205,24 +202,24 @@ func (a *Aggregator) lookup(cluster, id string) (*instance, error) {
 	defer a.mu.RUnlock()
 	c, ok := a.clusters[cluster]
 	if !ok {
-		return nil, fmt.Errorf("cluster %q: %w", cluster, ErrNotFound)
+		return nil, fmt.Errorf("cluster %q: %w", cluster, membership.ErrNotFound)
 	}
 	inst, ok := c.instances[id]
 	if !ok {
-		return nil, fmt.Errorf("instance %q of cluster %q: %w", id, cluster, ErrNotFound)
+		return nil, fmt.Errorf("instance %q of cluster %q: %w", id, cluster, membership.ErrNotFound)
 	}
 	return inst, nil
 }
 
 // Instance returns the details of one instance.
-func (a *Aggregator) Instance(cluster, id string) (InstanceDetail, error) {
+func (a *Aggregator) Instance(cluster, id string) (membership.InstanceDetail, error) {
 	inst, err := a.lookup(cluster, id)
 	if err != nil {
-		return InstanceDetail{}, err
+		return membership.InstanceDetail{}, err
 	}
 	inst.mu.Lock()
 	defer inst.mu.Unlock()
-	d := InstanceDetail{Member: inst.member()}
+	d := membership.InstanceDetail{Member: inst.member()}
 	if inst.live != nil {
 		d.Liveness = inst.live.state(a.sched.nextDue(inst.live))
 	}
@@ -234,7 +231,7 @@ func (a *Aggregator) Instance(cluster, id string) (InstanceDetail, error) {
 
 // SetOverride sets (o != nil) or clears (o == nil) a manual drain. It
 // records an override event and republishes the instance's status.
-func (a *Aggregator) SetOverride(cluster, id string, o *Override) error {
+func (a *Aggregator) SetOverride(cluster, id string, o *membership.Override) error {
 	inst, err := a.lookup(cluster, id)
 	if err != nil {
 		return err

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/vigilhq/vigil/internal/seedtest"
+	"github.com/vigilhq/vigil/membership"
 	"github.com/vigilhq/vigil/upstreams"
 )
 
@@ -40,13 +41,13 @@ func testThresholdTiming(t *testing.T, blocking bool) {
 	got := h.transitions()
 	want := []struct {
 		at       time.Duration
-		from, to Status
+		from, to membership.Status
 		reason   string
 	}{
-		{0, StatusUnhealthy, StatusHealthy, "readiness: 200 ready (1 in a row)"},
-		{3 * time.Second, StatusHealthy, StatusUnhealthy, "readiness: 503 not_ready, checks.queue=unavailable (3 in a row)"},
-		{13 * time.Second, StatusUnhealthy, StatusHealthy, "readiness: 200 ready (2 in a row)"},
-		{14 * time.Second, StatusHealthy, StatusDraining, "readiness: 503 not_ready draining"},
+		{0, membership.StatusUnhealthy, membership.StatusHealthy, "readiness: 200 ready (1 in a row)"},
+		{3 * time.Second, membership.StatusHealthy, membership.StatusUnhealthy, "readiness: 503 not_ready, checks.queue=unavailable (3 in a row)"},
+		{13 * time.Second, membership.StatusUnhealthy, membership.StatusHealthy, "readiness: 200 ready (2 in a row)"},
+		{14 * time.Second, membership.StatusHealthy, membership.StatusDraining, "readiness: 503 not_ready draining"},
 	}
 	if len(got) != len(want) {
 		t.Fatalf("got %d transitions, want %d: %+v", len(got), len(want), got)
@@ -58,7 +59,7 @@ func testThresholdTiming(t *testing.T, blocking bool) {
 				w.at, w.from, w.to, w.reason)
 		}
 	}
-	if m := h.member("engine", "e1"); m.Status != StatusDraining {
+	if m := h.member("engine", "e1"); m.Status != membership.StatusDraining {
 		t.Errorf("store says %s", m.Status)
 	}
 	// One keep-alive connection served every probe.
@@ -73,19 +74,19 @@ func TestEverySeedFormatEndToEnd(t *testing.T) {
 	cases := []struct {
 		seed    seedtest.Response
 		dialect upstreams.Dialect
-		want    Status
+		want    membership.Status
 	}{
-		{seedtest.DynamoFrontendNoWorkers, upstreams.DialectDynamo, StatusUnhealthy},
-		{seedtest.DynamoFrontendHealthy, upstreams.DialectDynamo, StatusHealthy},
-		{seedtest.DynamoWorkerNotReady, upstreams.DialectDynamo, StatusUnhealthy},
-		{seedtest.DynamoWorkerReady, upstreams.DialectAuto, StatusHealthy},
-		{seedtest.HealthzDraining, upstreams.DialectHealthz, StatusDraining},
-		{seedtest.HealthzNotReady, upstreams.DialectAuto, StatusUnhealthy},
-		{seedtest.NativeLinkWarning, upstreams.DialectNativeLink, StatusDegraded},
-		{seedtest.NativeLinkFailed, upstreams.DialectAuto, StatusUnhealthy},
-		{seedtest.NativeLinkEmpty, upstreams.DialectNativeLink, StatusHealthy},
-		{seedtest.AMSDALSuccess, upstreams.DialectAMSDAL, StatusHealthy},
-		{seedtest.AMSDALError, upstreams.DialectAMSDAL, StatusUnhealthy},
+		{seedtest.DynamoFrontendNoWorkers, upstreams.DialectDynamo, membership.StatusUnhealthy},
+		{seedtest.DynamoFrontendHealthy, upstreams.DialectDynamo, membership.StatusHealthy},
+		{seedtest.DynamoWorkerNotReady, upstreams.DialectDynamo, membership.StatusUnhealthy},
+		{seedtest.DynamoWorkerReady, upstreams.DialectAuto, membership.StatusHealthy},
+		{seedtest.HealthzDraining, upstreams.DialectHealthz, membership.StatusDraining},
+		{seedtest.HealthzNotReady, upstreams.DialectAuto, membership.StatusUnhealthy},
+		{seedtest.NativeLinkWarning, upstreams.DialectNativeLink, membership.StatusDegraded},
+		{seedtest.NativeLinkFailed, upstreams.DialectAuto, membership.StatusUnhealthy},
+		{seedtest.NativeLinkEmpty, upstreams.DialectNativeLink, membership.StatusHealthy},
+		{seedtest.AMSDALSuccess, upstreams.DialectAMSDAL, membership.StatusHealthy},
+		{seedtest.AMSDALError, upstreams.DialectAMSDAL, membership.StatusUnhealthy},
 	}
 	h := newHarness(t)
 	var insts []upstreams.Instance
@@ -122,17 +123,17 @@ func TestLivenessFailureBeatsReadiness(t *testing.T) {
 		Liveness: live, Readiness: httpProbe("/health", upstreams.DialectDynamo),
 		Instances: []upstreams.Instance{{ID: "w1", Address: srv.Addr()}}})
 	h.settle(0, 2) // both probes start together at t0: liveness fails, readiness passes
-	if m := h.member("w", "w1"); m.Status != StatusHealthy {
+	if m := h.member("w", "w1"); m.Status != membership.StatusHealthy {
 		t.Fatalf("after one liveness failure: %s (%s), want HEALTHY", m.Status, m.Reason)
 	}
 	// Liveness keeps failing, readiness passing: the instance falls on the third.
 	h.advance(time.Second, 2)
-	if m := h.member("w", "w1"); m.Status != StatusHealthy {
+	if m := h.member("w", "w1"); m.Status != membership.StatusHealthy {
 		t.Fatalf("after two liveness failures: %s (%s), want HEALTHY", m.Status, m.Reason)
 	}
 	h.advance(time.Second, 2)
 	m := h.member("w", "w1")
-	if m.Status != StatusUnhealthy || !strings.HasPrefix(m.Reason, "liveness: ") || !strings.HasSuffix(m.Reason, "(3 in a row)") {
+	if m.Status != membership.StatusUnhealthy || !strings.HasPrefix(m.Reason, "liveness: ") || !strings.HasSuffix(m.Reason, "(3 in a row)") {
 		t.Errorf("got %s %q, want UNHEALTHY from liveness", m.Status, m.Reason)
 	}
 	d, err := h.agg.Instance("w", "w1")
@@ -171,7 +172,7 @@ func TestAnInstancesProbesGoOutTogether(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d.Member.Status != StatusHealthy || d.Liveness.ConsecutiveSuccesses != 6 || d.Readiness.ConsecutiveSuccesses != 6 ||
+	if d.Member.Status != membership.StatusHealthy || d.Liveness.ConsecutiveSuccesses != 6 || d.Readiness.ConsecutiveSuccesses != 6 ||
 		!d.Liveness.NextProbe.Equal(d.Readiness.NextProbe) {
 		t.Fatalf("detail: %s, liveness %+v, readiness %+v", d.Member.Status, d.Liveness, d.Readiness)
 	}
@@ -198,14 +199,14 @@ func TestApplyKeepsUnchangedInstances(t *testing.T) {
 	h.apply(cluster(ia, ib))
 	after := h.member("api", "a")
 	dueAfter, _ := h.agg.Instance("api", "a")
-	if after.Status != StatusHealthy || !after.Since.Equal(before.Since) || after.Weight != 5 {
+	if after.Status != membership.StatusHealthy || !after.Since.Equal(before.Since) || after.Weight != 5 {
 		t.Errorf("a after reload: %+v (before %+v)", after, before)
 	}
 	if !dueAfter.Readiness.NextProbe.Equal(dueBefore.Readiness.NextProbe) {
 		t.Errorf("a's schedule moved: %v -> %v", dueBefore.Readiness.NextProbe, dueAfter.Readiness.NextProbe)
 	}
-	added := h.store.Events(EventQuery{Instance: "b", Limit: 100})
-	if len(added) == 0 || added[len(added)-1].Kind != EventAdded || added[len(added)-1].To != StatusUnhealthy {
+	added := h.store.Events(membership.EventQuery{Instance: "b", Limit: 100})
+	if len(added) == 0 || added[len(added)-1].Kind != membership.EventAdded || added[len(added)-1].To != membership.StatusUnhealthy {
 		t.Errorf("b's first event %+v, want added as its initial status", added)
 	}
 	h.advance(time.Second, 2)
@@ -213,18 +214,18 @@ func TestApplyKeepsUnchangedInstances(t *testing.T) {
 		t.Errorf("a reconnected: %d accepts", a.Accepts())
 	}
 	h.apply(cluster(ib))
-	if _, ok := func() (*Member, bool) { c, _ := h.store.Cluster("api"); return c.Member("a") }(); ok {
+	if _, ok := func() (*membership.Member, bool) { c, _ := h.store.Cluster("api"); return c.Member("a") }(); ok {
 		t.Error("a still published after removal")
 	}
-	evs := h.store.Events(EventQuery{Cluster: "api"})
-	if len(evs) == 0 || evs[0].Kind != EventRemoved || evs[0].Instance != "a" {
+	evs := h.store.Events(membership.EventQuery{Cluster: "api"})
+	if len(evs) == 0 || evs[0].Kind != membership.EventRemoved || evs[0].Instance != "a" {
 		t.Errorf("newest event %+v, want a removed", evs[0])
 	}
 	h.apply()
 	if len(h.store.Clusters()) != 0 {
 		t.Error("cluster still published after removal")
 	}
-	if _, err := h.agg.Instance("api", "b"); !errors.Is(err, ErrNotFound) {
+	if _, err := h.agg.Instance("api", "b"); !errors.Is(err, membership.ErrNotFound) {
 		t.Errorf("removed instance lookup: %v", err)
 	}
 }
@@ -237,29 +238,29 @@ func TestManualDrainOverridesProbesUntilTTL(t *testing.T) {
 		Readiness: httpProbe("/readyz", upstreams.DialectHealthz),
 		Instances: []upstreams.Instance{{ID: "a", Address: srv.Addr()}}})
 	h.settle(0, 1)
-	err := h.agg.SetOverride("api", "a", &Override{Reason: "kernel upgrade", By: "alice", Expires: t0.Add(10 * time.Second)})
+	err := h.agg.SetOverride("api", "a", &membership.Override{Reason: "kernel upgrade", By: "alice", Expires: t0.Add(10 * time.Second)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	m := h.member("api", "a")
-	if m.Status != StatusDraining || m.Override == nil || m.Reason != "manual drain: kernel upgrade" {
+	if m.Status != membership.StatusDraining || m.Override == nil || m.Reason != "manual drain: kernel upgrade" {
 		t.Fatalf("after drain: %+v", m)
 	}
 	h.advance(time.Second, 1)
-	if m := h.member("api", "a"); m.Status != StatusDraining {
+	if m := h.member("api", "a"); m.Status != membership.StatusDraining {
 		t.Fatalf("passing probe ended the drain: %s", m.Status)
 	}
 	for range 9 {
 		h.advance(time.Second, 1)
 	}
-	if m := h.member("api", "a"); m.Status != StatusHealthy || m.Override != nil {
+	if m := h.member("api", "a"); m.Status != membership.StatusHealthy || m.Override != nil {
 		t.Fatalf("after ttl: %+v", m)
 	}
 	evs := h.transitions()
-	if len(evs) != 3 || evs[1].Kind != EventOverride || evs[1].By != "alice" || evs[2].By != "ttl" {
+	if len(evs) != 3 || evs[1].Kind != membership.EventOverride || evs[1].By != "alice" || evs[2].By != "ttl" {
 		t.Errorf("events: %+v", evs)
 	}
-	if err := h.agg.SetOverride("api", "nope", nil); !errors.Is(err, ErrNotFound) {
+	if err := h.agg.SetOverride("api", "nope", nil); !errors.Is(err, membership.ErrNotFound) {
 		t.Errorf("unknown instance: %v", err)
 	}
 }
@@ -297,12 +298,12 @@ func TestManualDrainSurvivesAProbeChange(t *testing.T) {
 		Readiness: httpProbe("/readyz", upstreams.DialectHealthz),
 		Instances: []upstreams.Instance{{ID: "a", Address: srv.Addr()}, {ID: "b", Address: srv.Addr()}}}
 	h.apply(c)
-	if err := h.agg.SetOverride("api", "a", &Override{Reason: "maintenance"}); err != nil {
+	if err := h.agg.SetOverride("api", "a", &membership.Override{Reason: "maintenance"}); err != nil {
 		t.Fatal(err)
 	}
 	c.Readiness = httpProbe("/readyz", upstreams.DialectAuto)
 	h.apply(c)
-	if m := h.member("api", "a"); m.Status != StatusDraining || m.Override == nil {
+	if m := h.member("api", "a"); m.Status != membership.StatusDraining || m.Override == nil {
 		t.Fatalf("after probe change: %+v", m)
 	}
 	h.clock.Advance(time.Second)
@@ -320,10 +321,10 @@ func TestManualDrainSurvivesAProbeChange(t *testing.T) {
 		}
 	}
 	h.agg.commits.commit() // a result is enqueued with its record; the poller commits after its round
-	if m := h.member("api", "a"); m.Status != StatusDraining {
+	if m := h.member("api", "a"); m.Status != membership.StatusDraining {
 		t.Errorf("passing probe ended the carried drain: %s", m.Status)
 	}
-	if m := h.member("api", "b"); m.Status != StatusHealthy {
+	if m := h.member("api", "b"); m.Status != membership.StatusHealthy {
 		t.Errorf("b: %s", m.Status)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/vigilhq/vigil/aggregator/probe"
+	"github.com/vigilhq/vigil/membership"
 	"github.com/vigilhq/vigil/upstreams"
 )
 
@@ -62,7 +63,7 @@ func (a *Aggregator) Apply(clusters []upstreams.Cluster) error {
 					was.mu.Lock()
 					if was.override.Active(now) {
 						o := *was.override
-						inst.override, inst.status, inst.reason = &o, StatusDraining, "manual drain: "+o.Reason
+						inst.override, inst.status, inst.reason = &o, membership.StatusDraining, "manual drain: "+o.Reason
 					}
 					was.mu.Unlock()
 				}
@@ -92,7 +93,7 @@ func (a *Aggregator) Apply(clusters []upstreams.Cluster) error {
 	}
 	for name, prev := range old {
 		if _, ok := next[name]; !ok {
-			var events []Event
+			var events []membership.Event
 			for _, inst := range prev.instances {
 				events = append(events, removedEvent(inst, now))
 			}
@@ -113,7 +114,7 @@ func (a *Aggregator) newInstance(spec *upstreams.Cluster, in upstreams.Instance,
 	inst := &instance{cluster: spec.Name, spec: spec, inst: in, since: now,
 		status: initialStatus(spec.InitialStatus), reason: "no probe result yet"}
 	byAddr := map[string]probe.Checker{}
-	build := func(name ProbeName, p *upstreams.Probe) (*target, error) {
+	build := func(name membership.ProbeName, p *upstreams.Probe) (*target, error) {
 		if p == nil {
 			return nil, nil
 		}
@@ -144,8 +145,8 @@ func (a *Aggregator) newInstance(spec *upstreams.Cluster, in upstreams.Instance,
 		return t, nil
 	}
 	var err error
-	if inst.live, err = build(Liveness, spec.Liveness); err == nil {
-		inst.ready, err = build(Readiness, spec.Readiness)
+	if inst.live, err = build(membership.Liveness, spec.Liveness); err == nil {
+		inst.ready, err = build(membership.Readiness, spec.Readiness)
 	}
 	if err != nil {
 		inst.closeCheckers()
@@ -238,8 +239,8 @@ func (a *Aggregator) publishCluster(cs *clusterState, prev *clusterState, now ti
 	for _, in := range cs.spec.Instances {
 		defs[in.ID] = in
 	}
-	var events []Event
-	members := make([]Member, 0, len(ids))
+	var events []membership.Event
+	members := make([]membership.Member, 0, len(ids))
 	locked := make([]*instance, 0, len(ids))
 	for _, id := range ids {
 		inst := cs.instances[id]
@@ -249,7 +250,7 @@ func (a *Aggregator) publishCluster(cs *clusterState, prev *clusterState, now ti
 		inst.spec = cs.spec
 		members = append(members, inst.member())
 		if prev == nil || prev.instances[id] != inst {
-			events = append(events, Event{Time: now, Kind: EventAdded, Cluster: inst.cluster, Instance: id,
+			events = append(events, membership.Event{Time: now, Kind: membership.EventAdded, Cluster: inst.cluster, Instance: id,
 				Address: inst.inst.Address, From: inst.status, To: inst.status, Reason: "added"})
 		}
 	}
@@ -275,8 +276,8 @@ func (a *Aggregator) publishCluster(cs *clusterState, prev *clusterState, now ti
 	}
 }
 
-func removedEvent(inst *instance, now time.Time) Event {
-	return Event{Time: now, Kind: EventRemoved, Cluster: inst.cluster, Instance: inst.inst.ID,
+func removedEvent(inst *instance, now time.Time) membership.Event {
+	return membership.Event{Time: now, Kind: membership.EventRemoved, Cluster: inst.cluster, Instance: inst.inst.ID,
 		Address: inst.inst.Address, From: inst.status, To: inst.status, Reason: "removed from config"}
 }
 
@@ -293,7 +294,7 @@ func sameTarget(inst *instance, in upstreams.Instance) bool {
 	return inst.inst.Address == in.Address && inst.inst.ProbePort == in.ProbePort
 }
 
-func sameMembers(a []*Member, b []Member) bool {
+func sameMembers(a []*membership.Member, b []membership.Member) bool {
 	if len(a) != len(b) {
 		return false
 	}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/vigilhq/vigil/internal/seedtest"
+	"github.com/vigilhq/vigil/membership"
 	"github.com/vigilhq/vigil/upstreams"
 )
 
@@ -75,9 +76,9 @@ func TestBadBackendsDoNotHurtGoodOnes(t *testing.T) {
 	}
 	for id, reason := range want {
 		m := h.member("mixed", id)
-		wantStatus := StatusUnhealthy
+		wantStatus := membership.StatusUnhealthy
 		if id == "a-good" {
-			wantStatus = StatusHealthy
+			wantStatus = membership.StatusHealthy
 		}
 		if m.Status != wantStatus || !strings.Contains(m.Reason, reason) {
 			t.Errorf("%s: %s %q, want %s containing %q", id, m.Status, m.Reason, wantStatus, reason)

@@ -4,6 +4,7 @@ package aggregator
 
 import (
 	"github.com/vigilhq/vigil/internal/benchproc"
+	"github.com/vigilhq/vigil/membership"
 
 	"context"
 	"fmt"
@@ -68,7 +69,7 @@ func benchCluster(addrs []string, interval time.Duration) upstreams.Cluster {
 // check and requeue. cpu-us/op is the process's CPU per probe.
 func BenchmarkProbeOnce(b *testing.B) {
 	addrs := aggBenchServers(b, 1)
-	a := New(Options{Store: NewStore(0), Logger: slog.New(slog.DiscardHandler), BlockingProbes: true})
+	a := New(Options{Store: membership.NewStore(0), Logger: slog.New(slog.DiscardHandler), BlockingProbes: true})
 	if err := a.Apply([]upstreams.Cluster{benchCluster(addrs, time.Second)}); err != nil {
 		b.Fatal(err)
 	}
@@ -133,7 +134,7 @@ func BenchmarkAggregatorSteady(b *testing.B) {
 // ends and returns it once its first round is done.
 func steadyAggregator(b *testing.B, n int) *Aggregator {
 	addrs := aggBenchServers(b, n)
-	a := New(Options{Store: NewStore(0), Logger: slog.New(slog.DiscardHandler)})
+	a := New(Options{Store: membership.NewStore(0), Logger: slog.New(slog.DiscardHandler)})
 	if err := a.Apply([]upstreams.Cluster{benchCluster(addrs, time.Second)}); err != nil {
 		b.Fatal(err)
 	}
@@ -155,16 +156,16 @@ func steadyAggregator(b *testing.B, n int) *Aggregator {
 // exist: a change must cost O(its cluster), whatever else the store holds.
 func BenchmarkUpdateMemberAmongClusters(b *testing.B) {
 	ids := make([]string, 1000)
-	members := make([]Member, len(ids))
+	members := make([]membership.Member, len(ids))
 	for i := range ids {
 		ids[i] = fmt.Sprintf("i%04d", i)
-		members[i] = Member{Instance: upstreams.Instance{ID: ids[i], Address: fmt.Sprintf("10.0.%d.%d:80", i/256, i%256)},
-			Status: StatusHealthy}
+		members[i] = membership.Member{Instance: upstreams.Instance{ID: ids[i], Address: fmt.Sprintf("10.0.%d.%d:80", i/256, i%256)},
+			Status: membership.StatusHealthy}
 	}
 	for _, clusters := range []int{1, 10} {
-		s := NewStore(1000)
+		s := membership.NewStore(1000)
 		for c := range clusters {
-			s.PutCluster(&upstreams.Cluster{Name: fmt.Sprintf("c%02d", c)}, append([]Member(nil), members...), nil)
+			s.PutCluster(&upstreams.Cluster{Name: fmt.Sprintf("c%02d", c)}, append([]membership.Member(nil), members...), nil)
 		}
 		for range 3 {
 			sub := s.Subscribe(1024)
@@ -174,11 +175,11 @@ func BenchmarkUpdateMemberAmongClusters(b *testing.B) {
 			b.ReportAllocs()
 			i := 0
 			for b.Loop() {
-				st := StatusHealthy
+				st := membership.StatusHealthy
 				if i%2 == 1 {
-					st = StatusUnhealthy
+					st = membership.StatusUnhealthy
 				}
-				ok := s.UpdateMember("c00", ids[i%len(ids)], func(m *Member) (*Event, bool) {
+				ok := s.UpdateMember("c00", ids[i%len(ids)], func(m *membership.Member) (*membership.Event, bool) {
 					m.Status = st
 					return nil, true
 				})

@@ -1,6 +1,10 @@
 package aggregator
 
-import "sync"
+import (
+	"sync"
+
+	"github.com/vigilhq/vigil/membership"
+)
 
 // committer batches member writes into the store. A writer enqueues its
 // instance's new member and then commits; whoever commits takes everything
@@ -11,28 +15,28 @@ import "sync"
 // Lock order: instance.mu, then committer.flushMu, then committer.mu, then
 // the store's.
 type committer struct {
-	store   *Store
+	store   *membership.Store
 	flushMu sync.Mutex // held while a batch is written, and by Apply
 	mu      sync.Mutex // guards pending
 	pending map[string]*pendingCluster
 }
 
 type pendingCluster struct {
-	members map[string]Member // latest member per ID
-	events  []Event           // in the order they happened
+	members map[string]membership.Member // latest member per ID
+	events  []membership.Event           // in the order they happened
 }
 
-func newCommitter(store *Store) *committer {
+func newCommitter(store *membership.Store) *committer {
 	return &committer{store: store, pending: make(map[string]*pendingCluster)}
 }
 
 // enqueue records a member change. The caller holds the instance's mu, so
 // changes of one instance are enqueued in order.
-func (c *committer) enqueue(cluster string, m Member, ev Event) {
+func (c *committer) enqueue(cluster string, m membership.Member, ev membership.Event) {
 	c.mu.Lock()
 	p := c.pending[cluster]
 	if p == nil {
-		p = &pendingCluster{members: make(map[string]Member)}
+		p = &pendingCluster{members: make(map[string]membership.Member)}
 		c.pending[cluster] = p
 	}
 	p.members[m.ID] = m
@@ -51,7 +55,7 @@ func (c *committer) commit() (wrote bool) {
 	}
 	c.mu.Unlock()
 	for cluster, p := range batch {
-		members := make([]Member, 0, len(p.members))
+		members := make([]membership.Member, 0, len(p.members))
 		for _, m := range p.members {
 			members = append(members, m)
 		}
@@ -62,7 +66,7 @@ func (c *committer) commit() (wrote bool) {
 
 // takeCluster removes and returns what is pending for one cluster. The
 // caller holds flushMu (Apply, about to write the whole cluster).
-func (c *committer) takeCluster(cluster string) []Event {
+func (c *committer) takeCluster(cluster string) []membership.Event {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	p := c.pending[cluster]

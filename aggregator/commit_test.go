@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/vigilhq/vigil/internal/seedtest"
+	"github.com/vigilhq/vigil/membership"
 	"github.com/vigilhq/vigil/upstreams"
 )
 
@@ -17,7 +18,7 @@ import (
 // writes ever undoes a reload.
 func TestConcurrentTransitionsAndReloads(t *testing.T) {
 	srv := seedtest.NewServer(t, seedtest.HealthzReady)
-	store := NewStore(100000)
+	store := membership.NewStore(100000)
 	agg := New(Options{Store: store, MaxConcurrency: 64, Logger: slog.New(slog.DiscardHandler)})
 	p := httpProbe("/readyz", upstreams.DialectHealthz)
 	p.Interval, p.UnhealthyInterval, p.Timeout, p.JitterPercent = 20*time.Millisecond, 20*time.Millisecond, 500*time.Millisecond, 10
@@ -37,7 +38,7 @@ func TestConcurrentTransitionsAndReloads(t *testing.T) {
 	go func() { defer close(done); agg.Run(ctx) }()
 	defer func() { cancel(); <-done }()
 
-	waitAll := func(want Status, weight uint32) {
+	waitAll := func(want membership.Status, weight uint32) {
 		t.Helper()
 		deadline := time.Now().Add(20 * time.Second)
 		for {
@@ -58,7 +59,7 @@ func TestConcurrentTransitionsAndReloads(t *testing.T) {
 			time.Sleep(5 * time.Millisecond)
 		}
 	}
-	waitAll(StatusHealthy, 1)
+	waitAll(membership.StatusHealthy, 1)
 	for round := uint32(2); round <= 6; round++ {
 		if round%2 == 0 {
 			srv.Set(seedtest.HealthzNotReady)
@@ -71,18 +72,18 @@ func TestConcurrentTransitionsAndReloads(t *testing.T) {
 			t.Fatal(err)
 		}
 		if round%2 == 0 {
-			waitAll(StatusUnhealthy, round)
+			waitAll(membership.StatusUnhealthy, round)
 		} else {
-			waitAll(StatusHealthy, round)
+			waitAll(membership.StatusHealthy, round)
 		}
 	}
 	// Each instance's transitions chain: every event starts where the last ended.
-	evs := store.Events(EventQuery{Limit: 100000})
-	last := map[string]Status{}
+	evs := store.Events(membership.EventQuery{Limit: 100000})
+	last := map[string]membership.Status{}
 	count := map[string]int{}
 	for i := len(evs) - 1; i >= 0; i-- { // oldest first
 		ev := evs[i]
-		if ev.Kind != EventTransition {
+		if ev.Kind != membership.EventTransition {
 			continue
 		}
 		if prev, ok := last[ev.Instance]; ok && prev != ev.From {
@@ -92,7 +93,7 @@ func TestConcurrentTransitionsAndReloads(t *testing.T) {
 		count[ev.Instance]++
 	}
 	for id, n := range count {
-		if n != 6 || last[id] != StatusUnhealthy {
+		if n != 6 || last[id] != membership.StatusUnhealthy {
 			t.Errorf("%s: %d transitions ending %s, want 6 ending UNHEALTHY", id, n, last[id])
 		}
 	}

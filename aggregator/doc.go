@@ -1,5 +1,5 @@
 // Package aggregator probes instances, reads their responses in each
-// dialect, runs the rise/fall state machines that decide every instance's
-// published status, and keeps the versioned membership store that
-// publishers (xds, consul, api) read and subscribe to.
+// dialect and runs the rise/fall state machines that decide every
+// instance's status, which it writes into a membership.Store. Publishers
+// read that store; they never import this package.
 package aggregator

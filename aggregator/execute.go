@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/vigilhq/vigil/aggregator/probe"
+	"github.com/vigilhq/vigil/membership"
 )
 
 // lateAfter is how far behind schedule a probe may start before it counts as late.
@@ -278,7 +279,7 @@ func (a *Aggregator) finish(t *target, start time.Time, resp *probe.Response, co
 		a.completed(commitLater)
 		return
 	}
-	t.record(ProbeResult{
+	t.record(membership.ProbeResult{
 		Time:       start,
 		HTTPStatus: resp.StatusCode,
 		LatencyMS:  float64(resp.Latency.Microseconds()) / 1000,
@@ -289,7 +290,7 @@ func (a *Aggregator) finish(t *target, start time.Time, resp *probe.Response, co
 	// Liveness is presumed fine until unhealthy_threshold failures (as a
 	// Kubernetes failureThreshold applies from the start); readiness starts
 	// not ready unless initial_status says healthy.
-	presumed := t.name == Liveness || inst.presumedHealthy()
+	presumed := t.name == membership.Liveness || inst.presumedHealthy()
 	t.m.step(v.Outcome, uint32(t.spec.HealthyThreshold), uint32(t.spec.UnhealthyThreshold), presumed)
 	now := a.clock.Now()
 	a.expireOverrideLocked(inst, now)
@@ -320,10 +321,10 @@ func (a *Aggregator) republishLocked(inst *instance, now time.Time, commitLater 
 	from := inst.status
 	inst.status, inst.since = status, now
 	inst.reason = reason()
-	if status == StatusDraining && inst.override.Active(now) {
+	if status == membership.StatusDraining && inst.override.Active(now) {
 		inst.reason = "manual drain: " + inst.override.Reason
 	}
-	ev := Event{Time: now, Kind: EventTransition, From: from, To: status, Reason: inst.reason}
+	ev := membership.Event{Time: now, Kind: membership.EventTransition, From: from, To: status, Reason: inst.reason}
 	if commitLater {
 		a.enqueueMemberLocked(inst, ev)
 	} else {
@@ -335,14 +336,14 @@ func (a *Aggregator) republishLocked(inst *instance, now time.Time, commitLater 
 
 // publishMemberLocked writes inst's member into the store with ev and
 // returns once it is there. inst.mu is held.
-func (a *Aggregator) publishMemberLocked(inst *instance, ev Event) {
+func (a *Aggregator) publishMemberLocked(inst *instance, ev membership.Event) {
 	a.enqueueMemberLocked(inst, ev)
 	a.commits.commit()
 }
 
 // enqueueMemberLocked queues inst's member with ev for the next commit.
 // inst.mu is held.
-func (a *Aggregator) enqueueMemberLocked(inst *instance, ev Event) {
+func (a *Aggregator) enqueueMemberLocked(inst *instance, ev membership.Event) {
 	ev.Cluster, ev.Instance, ev.Address = inst.cluster, inst.inst.ID, inst.inst.Address
 	a.commits.enqueue(inst.cluster, inst.member(), ev)
 }
@@ -369,7 +370,7 @@ func (a *Aggregator) overrideChangedLocked(inst *instance, now time.Time, by, wh
 		inst.status, inst.since = status, now
 		inst.reason = why
 	}
-	a.publishMemberLocked(inst, Event{Time: now, Kind: EventOverride, From: from, To: status, Reason: why, By: by})
+	a.publishMemberLocked(inst, membership.Event{Time: now, Kind: membership.EventOverride, From: from, To: status, Reason: why, By: by})
 }
 
 func (i *instance) presumedHealthy() bool { return i.spec.InitialStatus == "healthy" }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/vigilhq/vigil/internal/seedtest"
+	"github.com/vigilhq/vigil/membership"
 	"github.com/vigilhq/vigil/upstreams"
 )
 
@@ -21,7 +22,7 @@ func TestRealClockProbesFallDueOnTheGrid(t *testing.T) {
 		onGrid bool
 	}{{0, true}, {-1, false}} {
 		t.Run(fmt.Sprint("grid=", tc.grid), func(t *testing.T) {
-			agg := New(Options{Store: NewStore(0), MaxConcurrency: 8, DispatchGrid: tc.grid})
+			agg := New(Options{Store: membership.NewStore(0), MaxConcurrency: 8, DispatchGrid: tc.grid})
 			probe := httpProbe("/readyz", upstreams.DialectHealthz)
 			probe.Interval, probe.JitterPercent = 200*time.Millisecond, 50 // jitter span 100 ms: three instants
 			var insts []upstreams.Instance

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/vigilhq/vigil/internal/fakeclock"
+	"github.com/vigilhq/vigil/membership"
 	"github.com/vigilhq/vigil/upstreams"
 )
 
@@ -20,11 +21,11 @@ var t0 = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 type harness struct {
 	t     *testing.T
 	clock fakeClock
-	store *Store
+	store *membership.Store
 	agg   *Aggregator
-	sub   *Subscription
+	sub   *membership.Subscription
 	mu    sync.Mutex
-	evs   []Event
+	evs   []membership.Event
 }
 
 func newHarness(t *testing.T) *harness { return newHarnessWith(t, false) }
@@ -33,7 +34,7 @@ func newHarness(t *testing.T) *harness { return newHarnessWith(t, false) }
 // (workers only, no poller) when blocking is set.
 func newHarnessWith(t *testing.T, blocking bool) *harness {
 	t.Helper()
-	h := &harness{t: t, clock: fakeClock{fakeclock.New(t0)}, store: NewStore(1000)}
+	h := &harness{t: t, clock: fakeClock{fakeclock.New(t0)}, store: membership.NewStore(1000)}
 	h.agg = New(Options{Store: h.store, Clock: h.clock, MaxConcurrency: 8, BlockingProbes: blocking})
 	h.sub = h.store.Subscribe(10000)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -73,7 +74,7 @@ func (h *harness) advance(d time.Duration, n int) {
 }
 
 // transitions drains the subscription and returns transition events so far.
-func (h *harness) transitions() []Event {
+func (h *harness) transitions() []membership.Event {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for {
@@ -81,7 +82,7 @@ func (h *harness) transitions() []Event {
 		case <-h.sub.C():
 			b := h.sub.Next()
 			for _, ev := range b.Events {
-				if ev.Kind == EventTransition || ev.Kind == EventOverride {
+				if ev.Kind == membership.EventTransition || ev.Kind == membership.EventOverride {
 					h.evs = append(h.evs, ev)
 				}
 			}
@@ -90,10 +91,10 @@ func (h *harness) transitions() []Event {
 		}
 		break
 	}
-	return append([]Event(nil), h.evs...)
+	return append([]membership.Event(nil), h.evs...)
 }
 
-func (h *harness) member(cluster, id string) Member {
+func (h *harness) member(cluster, id string) membership.Member {
 	h.t.Helper()
 	c, ok := h.store.Cluster(cluster)
 	if !ok {

@@ -3,7 +3,7 @@ package aggregator
 import (
 	"time"
 
-	"github.com/vigilhq/vigil/aggregator/dialect"
+	"github.com/vigilhq/vigil/membership"
 	"github.com/vigilhq/vigil/upstreams"
 )
 
@@ -37,13 +37,13 @@ type machine struct {
 //   - unhealthy_threshold failures in a row fail a passing or draining probe;
 //     from the initial phase one failure is enough, unless the instance
 //     starts presumed healthy (initial_status: healthy).
-func (m *machine) step(o dialect.Outcome, rise, fall uint32, presumedHealthy bool) bool {
+func (m *machine) step(o membership.Outcome, rise, fall uint32, presumedHealthy bool) bool {
 	before := m.phase
 	switch o {
-	case dialect.OutcomePass, dialect.OutcomeDegraded:
+	case membership.OutcomePass, membership.OutcomeDegraded:
 		m.successes++
 		m.failures = 0
-		m.degraded = o == dialect.OutcomeDegraded
+		m.degraded = o == membership.OutcomeDegraded
 		switch m.phase {
 		case phaseInitial:
 			m.phase = phasePassing
@@ -52,7 +52,7 @@ func (m *machine) step(o dialect.Outcome, rise, fall uint32, presumedHealthy boo
 				m.phase = phasePassing
 			}
 		}
-	case dialect.OutcomeDrain:
+	case membership.OutcomeDrain:
 		m.successes, m.failures = 0, 0
 		m.phase = phaseDraining
 	default:
@@ -89,15 +89,15 @@ func (m *machine) run() uint32 {
 // manual override > liveness failed > drain > readiness failed >
 // readiness degraded > healthy. Before its first verdict the instance shows
 // its initial status. live or ready may be nil (that probe is absent).
-func publishedStatus(live, ready *machine, initial upstreams.InitialStatus, overridden bool) Status {
+func publishedStatus(live, ready *machine, initial upstreams.InitialStatus, overridden bool) membership.Status {
 	if overridden {
-		return StatusDraining
+		return membership.StatusDraining
 	}
 	if live != nil && live.phase == phaseFailing {
-		return StatusUnhealthy
+		return membership.StatusUnhealthy
 	}
 	if (ready != nil && ready.phase == phaseDraining) || (live != nil && live.phase == phaseDraining) {
-		return StatusDraining
+		return membership.StatusDraining
 	}
 	primary := ready
 	if primary == nil {
@@ -108,22 +108,22 @@ func publishedStatus(live, ready *machine, initial upstreams.InitialStatus, over
 	}
 	switch primary.phase {
 	case phaseFailing:
-		return StatusUnhealthy
+		return membership.StatusUnhealthy
 	case phasePassing:
 		if primary.degraded {
-			return StatusDegraded
+			return membership.StatusDegraded
 		}
-		return StatusHealthy
+		return membership.StatusHealthy
 	}
 	return initialStatus(initial)
 }
 
-func initialStatus(s upstreams.InitialStatus) Status {
+func initialStatus(s upstreams.InitialStatus) membership.Status {
 	switch s {
 	case upstreams.InitialHealthy:
-		return StatusHealthy
+		return membership.StatusHealthy
 	case upstreams.InitialUnknown:
-		return StatusUnknown
+		return membership.StatusUnknown
 	}
-	return StatusUnhealthy
+	return membership.StatusUnhealthy
 }

@@ -5,24 +5,24 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vigilhq/vigil/aggregator/dialect"
+	"github.com/vigilhq/vigil/membership"
 	"github.com/vigilhq/vigil/upstreams"
 )
 
 // Outcome letters: P pass, D degraded, X drain, F fail.
-func outcomes(s string) []dialect.Outcome {
-	var out []dialect.Outcome
+func outcomes(s string) []membership.Outcome {
+	var out []membership.Outcome
 	for _, c := range s {
-		out = append(out, map[rune]dialect.Outcome{'P': dialect.OutcomePass, 'D': dialect.OutcomeDegraded,
-			'X': dialect.OutcomeDrain, 'F': dialect.OutcomeFail}[c])
+		out = append(out, map[rune]membership.Outcome{'P': membership.OutcomePass, 'D': membership.OutcomeDegraded,
+			'X': membership.OutcomeDrain, 'F': membership.OutcomeFail}[c])
 	}
 	return out
 }
 
 // Status letters: H healthy, G degraded, R draining, U unhealthy, ? unknown.
-func statusLetter(s Status) string {
-	return map[Status]string{StatusHealthy: "H", StatusDegraded: "G", StatusDraining: "R",
-		StatusUnhealthy: "U", StatusUnknown: "?"}[s]
+func statusLetter(s membership.Status) string {
+	return map[membership.Status]string{membership.StatusHealthy: "H", membership.StatusDegraded: "G", membership.StatusDraining: "R",
+		membership.StatusUnhealthy: "U", membership.StatusUnknown: "?"}[s]
 }
 
 // TestReadinessThresholds runs readiness-only sequences with rise 2, fall 3
@@ -75,18 +75,18 @@ func TestLivenessAndReadinessTogether(t *testing.T) {
 		live      string
 		ready     string
 		overrided bool
-		want      Status
+		want      membership.Status
 	}{
-		{"both pass", "P", "P", false, StatusHealthy},
-		{"liveness failed beats drain", "PFFF", "X", false, StatusUnhealthy},
-		{"liveness failed beats ready", "PFFF", "P", false, StatusUnhealthy},
-		{"liveness flapping does not matter", "PFF", "P", false, StatusHealthy},
-		{"drain beats readiness failed", "P", "FFFX", false, StatusDraining},
-		{"readiness failed", "P", "PFFF", false, StatusUnhealthy},
-		{"degraded", "P", "D", false, StatusDegraded},
-		{"override beats everything", "PFFF", "P", true, StatusDraining},
-		{"liveness only, no readiness result yet", "P", "", false, StatusUnhealthy},
-		{"liveness starts presumed fine", "F", "P", false, StatusHealthy},
+		{"both pass", "P", "P", false, membership.StatusHealthy},
+		{"liveness failed beats drain", "PFFF", "X", false, membership.StatusUnhealthy},
+		{"liveness failed beats ready", "PFFF", "P", false, membership.StatusUnhealthy},
+		{"liveness flapping does not matter", "PFF", "P", false, membership.StatusHealthy},
+		{"drain beats readiness failed", "P", "FFFX", false, membership.StatusDraining},
+		{"readiness failed", "P", "PFFF", false, membership.StatusUnhealthy},
+		{"degraded", "P", "D", false, membership.StatusDegraded},
+		{"override beats everything", "PFFF", "P", true, membership.StatusDraining},
+		{"liveness only, no readiness result yet", "P", "", false, membership.StatusUnhealthy},
+		{"liveness starts presumed fine", "F", "P", false, membership.StatusHealthy},
 	}
 	for _, c := range cases {
 		var live, ready machine
@@ -102,8 +102,8 @@ func TestLivenessAndReadinessTogether(t *testing.T) {
 	}
 	// A cluster with only a liveness probe leaves initial on its first pass.
 	var live machine
-	live.step(dialect.OutcomePass, 2, 3, false)
-	if got := publishedStatus(&live, nil, upstreams.InitialUnknown, false); got != StatusHealthy {
+	live.step(membership.OutcomePass, 2, 3, false)
+	if got := publishedStatus(&live, nil, upstreams.InitialUnknown, false); got != membership.StatusHealthy {
 		t.Errorf("liveness only: got %s", got)
 	}
 }
@@ -114,11 +114,11 @@ func TestIntervalFollowsThePhase(t *testing.T) {
 	if got := m.interval(&timing); got != time.Second {
 		t.Errorf("initial: %v", got)
 	}
-	m.step(dialect.OutcomeFail, 2, 3, false)
+	m.step(membership.OutcomeFail, 2, 3, false)
 	if got := m.interval(&timing); got != 10*time.Second {
 		t.Errorf("failing: %v", got)
 	}
-	m.step(dialect.OutcomeDrain, 2, 3, false)
+	m.step(membership.OutcomeDrain, 2, 3, false)
 	if got := m.interval(&timing); got != time.Second {
 		t.Errorf("draining: %v", got)
 	}

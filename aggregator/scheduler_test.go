@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/vigilhq/vigil/internal/fakeclock"
+	"github.com/vigilhq/vigil/membership"
 	"github.com/vigilhq/vigil/upstreams"
 )
 
@@ -137,7 +138,7 @@ func TestSchedulerStartsTheNextWindowEarly(t *testing.T) {
 // queue it behind the instance's running probe while the other probe
 // already waits there. Neither may be lost: both run, in order.
 func TestBothProbesCanWaitBehindARunningOne(t *testing.T) {
-	a := New(Options{Store: NewStore(0), Clock: fakeClock{fakeclock.New(t0)}})
+	a := New(Options{Store: membership.NewStore(0), Clock: fakeClock{fakeclock.New(t0)}})
 	c := upstreams.Cluster{Name: "c", Liveness: httpProbe("/livez", upstreams.DialectStatus),
 		Readiness: httpProbe("/readyz", upstreams.DialectStatus),
 		Instances: []upstreams.Instance{{ID: "i", Address: "127.0.0.1:1"}}}

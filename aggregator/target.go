@@ -6,6 +6,7 @@ import (
 
 	"github.com/vigilhq/vigil/aggregator/dialect"
 	"github.com/vigilhq/vigil/aggregator/probe"
+	"github.com/vigilhq/vigil/membership"
 	"github.com/vigilhq/vigil/upstreams"
 )
 
@@ -18,10 +19,10 @@ type instance struct {
 	inst     upstreams.Instance
 	live     *target
 	ready    *target
-	status   Status
+	status   membership.Status
 	reason   string
 	since    time.Time
-	override *Override
+	override *membership.Override
 	busy     bool        // a probe of this instance is running
 	pairOut  int         // flights of a pipelined pair not yet finished
 	queued   targetQueue // probes that fell due while busy, in order
@@ -67,7 +68,7 @@ func (q *targetQueue) clear() { *q = targetQueue{} }
 // target is one probe (liveness or readiness) of one instance.
 type target struct {
 	inst    *instance
-	name    ProbeName
+	name    membership.ProbeName
 	spec    *upstreams.Probe
 	req     *probe.Request
 	checker probe.Checker
@@ -82,7 +83,7 @@ type target struct {
 
 	// Guarded by the instance's mu.
 	m       machine
-	hist    [HistorySize]ProbeResult
+	hist    [membership.HistorySize]membership.ProbeResult
 	histN   int
 	histPos int // where the next result goes
 
@@ -98,28 +99,28 @@ type target struct {
 	first   bool
 }
 
-func (t *target) record(r ProbeResult) {
+func (t *target) record(r membership.ProbeResult) {
 	t.hist[t.histPos] = r
-	t.histPos = (t.histPos + 1) % HistorySize
-	if t.histN < HistorySize {
+	t.histPos = (t.histPos + 1) % membership.HistorySize
+	if t.histN < membership.HistorySize {
 		t.histN++
 	}
 }
 
 // history returns results newest first.
-func (t *target) history() []ProbeResult {
-	out := make([]ProbeResult, t.histN)
+func (t *target) history() []membership.ProbeResult {
+	out := make([]membership.ProbeResult, t.histN)
 	for i := range out {
-		out[i] = t.hist[(t.histPos-1-i+2*HistorySize)%HistorySize]
+		out[i] = t.hist[(t.histPos-1-i+2*membership.HistorySize)%membership.HistorySize]
 	}
 	return out
 }
 
-func (t *target) state(next time.Time) *ProbeState {
+func (t *target) state(next time.Time) *membership.ProbeState {
 	if t == nil {
 		return nil
 	}
-	return &ProbeState{
+	return &membership.ProbeState{
 		Probe:                t.name,
 		State:                t.m.phase.String(),
 		ConsecutiveSuccesses: int(t.m.successes),
@@ -130,8 +131,8 @@ func (t *target) state(next time.Time) *ProbeState {
 }
 
 // member is the instance as published. Caller holds i.mu.
-func (i *instance) member() Member {
-	return Member{Instance: i.inst, Status: i.status, Reason: i.reason, Since: i.since, Override: i.override}
+func (i *instance) member() membership.Member {
+	return membership.Member{Instance: i.inst, Status: i.status, Reason: i.reason, Since: i.since, Override: i.override}
 }
 
 func (i *instance) machines() (live, ready *machine) {

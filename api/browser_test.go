@@ -12,7 +12,7 @@ import (
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 
-	"github.com/vigilhq/vigil/aggregator"
+	"github.com/vigilhq/vigil/membership"
 )
 
 // findChromium returns a Chromium binary or "" when the machine has none.
@@ -121,7 +121,7 @@ func TestDashboardInChromium(t *testing.T) {
 
 	// web-1 drains (the aggregator's way: a transition in the store); the
 	// page follows over the event stream without a reload.
-	setStatus(fx.store, "web", "web-1", aggregator.StatusDraining, "readiness: draining (healthz)")
+	setStatus(fx.store, "web", "web-1", membership.StatusDraining, "readiness: draining (healthz)")
 	if err := chromedp.Do(bctx, chromedp.WaitVisible(css(web1+`[data-status="DRAINING"]`))); err != nil {
 		t.Fatalf("waiting for web-1 to show DRAINING: %v", err)
 	}

@@ -6,7 +6,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/vigilhq/vigil/aggregator"
+	"github.com/vigilhq/vigil/membership"
 )
 
 func (s *Server) handleSummary(w http.ResponseWriter, _ *http.Request) {
@@ -16,10 +16,10 @@ func (s *Server) handleSummary(w http.ResponseWriter, _ *http.Request) {
 		StartedAt:     s.started,
 		UptimeSeconds: now.Sub(s.started).Round(time.Millisecond).Seconds(),
 		StoreVersion:  s.opts.Store.Version(),
-		Counts:        make(map[string]int, len(aggregator.Statuses)),
+		Counts:        make(map[string]int, len(membership.Statuses)),
 		Draining:      s.ready.draining.Load(),
 	}
-	for _, st := range aggregator.Statuses {
+	for _, st := range membership.Statuses {
 		v.Counts[st.String()] = 0
 	}
 	for _, c := range s.opts.Store.Clusters() {
@@ -100,16 +100,16 @@ func (s *Server) handleInstance(w http.ResponseWriter, r *http.Request) {
 }
 
 // detail asks the aggregator for an instance's probe state.
-func (s *Server) detail(cluster, id string) (aggregator.InstanceDetail, bool) {
+func (s *Server) detail(cluster, id string) (membership.InstanceDetail, bool) {
 	if s.opts.Aggregator == nil {
-		return aggregator.InstanceDetail{}, false
+		return membership.InstanceDetail{}, false
 	}
 	d, err := s.opts.Aggregator.Instance(cluster, id)
 	if err != nil {
-		if !errors.Is(err, aggregator.ErrNotFound) {
+		if !errors.Is(err, membership.ErrNotFound) {
 			s.log.Warn("instance details unavailable", "cluster", cluster, "instance", id, "err", err)
 		}
-		return aggregator.InstanceDetail{}, false
+		return membership.InstanceDetail{}, false
 	}
 	return d, true
 }

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/vigilhq/vigil/aggregator"
+	"github.com/vigilhq/vigil/membership"
 )
 
 const (
@@ -28,17 +28,17 @@ type drainRequest struct {
 type instanceOverrideResult struct {
 	Cluster  string               `json:"cluster"`
 	Instance string               `json:"instance"`
-	Override *aggregator.Override `json:"override"`
+	Override *membership.Override `json:"override"`
 }
 
 type clusterOverrideResult struct {
 	Cluster   string               `json:"cluster"`
 	Instances []string             `json:"instances"` // the instances changed
-	Override  *aggregator.Override `json:"override"`
+	Override  *membership.Override `json:"override"`
 }
 
 // readOverride builds the override a drain call asks for.
-func (s *Server) readOverride(r *http.Request) (*aggregator.Override, error) {
+func (s *Server) readOverride(r *http.Request) (*membership.Override, error) {
 	var req drainRequest
 	dec := json.NewDecoder(io.LimitReader(r.Body, maxBodyBytes))
 	dec.DisallowUnknownFields()
@@ -53,7 +53,7 @@ func (s *Server) readOverride(r *http.Request) (*aggregator.Override, error) {
 		req.Reason = defaultReason
 	}
 	now := s.opts.Now()
-	o := &aggregator.Override{Reason: req.Reason, By: who(r), Since: now}
+	o := &membership.Override{Reason: req.Reason, By: who(r), Since: now}
 	if req.TTL != "" {
 		ttl, err := time.ParseDuration(req.TTL)
 		if err != nil || ttl <= 0 {
@@ -157,7 +157,7 @@ func (s *Server) handleDrainCluster(w http.ResponseWriter, r *http.Request) {
 			// Removed by a concurrent reload, or a real failure: either
 			// way it must not come back on restart.
 			s.forget(name, id)
-			if !errors.Is(err, aggregator.ErrNotFound) {
+			if !errors.Is(err, membership.ErrNotFound) {
 				s.log.Error("applying override failed", "cluster", name, "instance", id, "err", err)
 			}
 			continue
@@ -192,7 +192,7 @@ func (s *Server) handleUndrainCluster(w http.ResponseWriter, r *http.Request) {
 			continue
 		}
 		if err := s.opts.Aggregator.SetOverride(name, m.ID, nil); err != nil {
-			if !errors.Is(err, aggregator.ErrNotFound) {
+			if !errors.Is(err, membership.ErrNotFound) {
 				s.log.Error("clearing override failed", "cluster", name, "instance", m.ID, "err", err)
 			}
 			continue
@@ -228,7 +228,7 @@ func (s *Server) forget(name, id string) {
 }
 
 func (s *Server) overrideFailed(w http.ResponseWriter, name, id string, err error) {
-	if errors.Is(err, aggregator.ErrNotFound) {
+	if errors.Is(err, membership.ErrNotFound) {
 		writeError(w, http.StatusNotFound, "unknown instance "+quote(id)+" in cluster "+quote(name))
 		return
 	}
@@ -237,7 +237,7 @@ func (s *Server) overrideFailed(w http.ResponseWriter, name, id string, err erro
 }
 
 // expiry is how an override's end reads in logs.
-func expiry(o *aggregator.Override) any {
+func expiry(o *membership.Override) any {
 	if o.Expires.IsZero() {
 		return "never"
 	}

@@ -6,11 +6,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vigilhq/vigil/aggregator"
+	"github.com/vigilhq/vigil/membership"
 	"github.com/vigilhq/vigil/overrides"
 )
 
-func member(t *testing.T, store *aggregator.Store, cluster, id string) aggregator.Member {
+func member(t *testing.T, store *membership.Store, cluster, id string) membership.Member {
 	t.Helper()
 	c, ok := store.Cluster(cluster)
 	if !ok {
@@ -55,11 +55,11 @@ func TestDrainWithTTLPersistsAndSurvivesRestart(t *testing.T) {
 		t.Fatalf("persisted override = %+v, %v, %v", got, ok, err)
 	}
 	// Applied: DRAINING, with an override event naming who and why.
-	if m := member(t, fx.store, "web", "web-1"); m.Status != aggregator.StatusDraining || m.Override == nil || m.Override.By != "alice" {
+	if m := member(t, fx.store, "web", "web-1"); m.Status != membership.StatusDraining || m.Override == nil || m.Override.By != "alice" {
 		t.Errorf("web-1 after drain = %+v", m)
 	}
-	evs := fx.store.Events(aggregator.EventQuery{Instance: "web-1", Limit: 1})
-	if len(evs) != 1 || evs[0].Kind != aggregator.EventOverride || evs[0].By != "alice" || evs[0].Reason != "manual drain: kernel upgrade" {
+	evs := fx.store.Events(membership.EventQuery{Instance: "web-1", Limit: 1})
+	if len(evs) != 1 || evs[0].Kind != membership.EventOverride || evs[0].By != "alice" || evs[0].Reason != "manual drain: kernel upgrade" {
 		t.Errorf("override event = %+v", evs)
 	}
 	_, d := fx.get(t, "/api/v1/clusters/web/instances/web-1")
@@ -82,7 +82,7 @@ func TestDrainWithTTLPersistsAndSurvivesRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	fx.advance(5 * time.Minute)
-	store2 := aggregator.NewStore(100)
+	store2 := membership.NewStore(100)
 	seedStore(store2)
 	agg2 := newFakeAggregator(store2, fx.clock)
 	ov2 := openOverrides(t, dir, fx)
@@ -92,22 +92,22 @@ func TestDrainWithTTLPersistsAndSurvivesRestart(t *testing.T) {
 		t.Fatalf("RestoreOverrides = %d, %v; want 2", n, err)
 	}
 	m1 := member(t, store2, "web", "web-1")
-	if m1.Status != aggregator.StatusDraining || m1.Override == nil || m1.Override.Reason != "kernel upgrade" || !m1.Override.Expires.Equal(t0.Add(10*time.Minute)) {
+	if m1.Status != membership.StatusDraining || m1.Override == nil || m1.Override.Reason != "kernel upgrade" || !m1.Override.Expires.Equal(t0.Add(10*time.Minute)) {
 		t.Errorf("web-1 after restart = %+v", m1)
 	}
-	if m := member(t, store2, "web", "web-2"); m.Status != aggregator.StatusDraining {
+	if m := member(t, store2, "web", "web-2"); m.Status != membership.StatusDraining {
 		t.Errorf("web-2 after restart = %+v", m)
 	}
 
 	// Restart again after the ttl: web-1's drain has ended, web-2's holds.
 	fx.advance(6 * time.Minute)
-	store3 := aggregator.NewStore(100)
+	store3 := membership.NewStore(100)
 	seedStore(store3)
 	n, err = RestoreOverrides(ov2, newFakeAggregator(store3, fx.clock), quiet)
 	if err != nil || n != 1 {
 		t.Fatalf("RestoreOverrides after ttl = %d, %v; want 1", n, err)
 	}
-	if m := member(t, store3, "web", "web-1"); m.Status != aggregator.StatusHealthy || m.Override != nil {
+	if m := member(t, store3, "web", "web-1"); m.Status != membership.StatusHealthy || m.Override != nil {
 		t.Errorf("web-1 restored after its ttl: %+v", m)
 	}
 	if entries, _ := ov2.List(); len(entries) != 1 || entries[0].Instance != "web-2" {
@@ -128,7 +128,7 @@ func TestUndrain(t *testing.T) {
 	if code != http.StatusOK || body["override"] != nil {
 		t.Fatalf("undrain: %d %v", code, body)
 	}
-	if m := member(t, fx.store, "web", "web-3"); m.Status != aggregator.StatusUnhealthy || m.Override != nil {
+	if m := member(t, fx.store, "web", "web-3"); m.Status != membership.StatusUnhealthy || m.Override != nil {
 		t.Errorf("web-3 after undrain = %+v (want back to UNHEALTHY)", m)
 	}
 	if _, ok, _ := ov.Get("web", "web-3"); ok {
@@ -151,14 +151,14 @@ func TestDrainCluster(t *testing.T) {
 	}
 	c, _ := fx.store.Cluster("web")
 	for _, m := range c.Members {
-		if m.Status != aggregator.StatusDraining || m.Override == nil || m.Override.By != "carol" {
+		if m.Status != membership.StatusDraining || m.Override == nil || m.Override.By != "carol" {
 			t.Errorf("%s after cluster drain = %+v", m.ID, m)
 		}
 	}
 	if entries, _ := ov.List(); len(entries) != 3 {
 		t.Errorf("persisted = %+v, want 3", entries)
 	}
-	if m := member(t, fx.store, "db", "db-1"); m.Status != aggregator.StatusDegraded {
+	if m := member(t, fx.store, "db", "db-1"); m.Status != membership.StatusDegraded {
 		t.Errorf("db-1 changed by a drain of web: %+v", m)
 	}
 	_, s := fx.get(t, "/api/v1/summary")
@@ -170,7 +170,7 @@ func TestDrainCluster(t *testing.T) {
 	if code != http.StatusOK || len(body["instances"].([]any)) != 3 {
 		t.Fatalf("cluster undrain: %d %v", code, body)
 	}
-	if m := member(t, fx.store, "web", "web-2"); m.Status != aggregator.StatusHealthy || m.Override != nil {
+	if m := member(t, fx.store, "web", "web-2"); m.Status != membership.StatusHealthy || m.Override != nil {
 		t.Errorf("web-2 after cluster undrain = %+v", m)
 	}
 	if entries, _ := ov.List(); len(entries) != 0 {
@@ -217,10 +217,10 @@ func TestRestoreKeepsUnknownInstances(t *testing.T) {
 	fx := newFixture(t, nil)
 	ov := openOverrides(t, t.TempDir(), fx)
 	defer ov.Close()
-	if err := ov.Put("gone", "x", aggregator.Override{Reason: "r", By: "a", Since: t0}); err != nil {
+	if err := ov.Put("gone", "x", membership.Override{Reason: "r", By: "a", Since: t0}); err != nil {
 		t.Fatal(err)
 	}
-	if err := ov.Put("web", "web-1", aggregator.Override{Reason: "r", By: "a", Since: t0}); err != nil {
+	if err := ov.Put("web", "web-1", membership.Override{Reason: "r", By: "a", Since: t0}); err != nil {
 		t.Fatal(err)
 	}
 	n, err := RestoreOverrides(ov, fx.agg, quiet)

@@ -5,7 +5,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/vigilhq/vigil/aggregator"
+	"github.com/vigilhq/vigil/membership"
 )
 
 const (
@@ -16,7 +16,7 @@ const (
 // eventsPage is one page of history, newest first. Next, when present, is
 // the cursor for the following (older) page: pass it as ?before=.
 type eventsPage struct {
-	Events []aggregator.Event `json:"events"`
+	Events []membership.Event `json:"events"`
 	Next   uint64             `json:"next,omitempty"`
 }
 
@@ -24,7 +24,7 @@ type eventsPage struct {
 // since is an RFC 3339 time or a duration back from now ("15m").
 func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	eq := aggregator.EventQuery{
+	eq := membership.EventQuery{
 		Cluster:  q.Get("cluster"),
 		Instance: q.Get("instance"),
 		Limit:    defaultEventLimit,
@@ -63,7 +63,7 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 		page.Next = page.Events[limit-1].Seq
 	}
 	if page.Events == nil {
-		page.Events = []aggregator.Event{}
+		page.Events = []membership.Event{}
 	}
 	writeJSON(w, http.StatusOK, page)
 }

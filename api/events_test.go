@@ -6,20 +6,20 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vigilhq/vigil/aggregator"
+	"github.com/vigilhq/vigil/membership"
 )
 
 // flap makes n transitions on web-1, alternating HEALTHY and UNHEALTHY,
 // and one on db-1 in the middle.
-func flap(store *aggregator.Store, n int) {
+func flap(store *membership.Store, n int) {
 	for i := 0; i < n; i++ {
-		to := aggregator.StatusUnhealthy
+		to := membership.StatusUnhealthy
 		if i%2 == 1 {
-			to = aggregator.StatusHealthy
+			to = membership.StatusHealthy
 		}
 		setStatus(store, "web", "web-1", to, fmt.Sprintf("flap %d", i))
 		if i == n/2 {
-			setStatus(store, "db", "db-1", aggregator.StatusHealthy, "recovered")
+			setStatus(store, "db", "db-1", membership.StatusHealthy, "recovered")
 		}
 	}
 }

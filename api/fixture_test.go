@@ -11,8 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vigilhq/vigil/aggregator"
-	"github.com/vigilhq/vigil/aggregator/dialect"
+	"github.com/vigilhq/vigil/membership"
 	"github.com/vigilhq/vigil/upstreams"
 )
 
@@ -21,47 +20,47 @@ import (
 // to the real store the way the aggregator does (status DRAINING plus an
 // override event with who and why).
 type fakeAggregator struct {
-	store   *aggregator.Store
+	store   *membership.Store
 	now     func() time.Time
 	mu      sync.Mutex
-	details map[string]aggregator.InstanceDetail
-	before  map[string]aggregator.Status // status under an override
+	details map[string]membership.InstanceDetail
+	before  map[string]membership.Status // status under an override
 }
 
-func newFakeAggregator(store *aggregator.Store, now func() time.Time) *fakeAggregator {
-	return &fakeAggregator{store: store, now: now, details: map[string]aggregator.InstanceDetail{}, before: map[string]aggregator.Status{}}
+func newFakeAggregator(store *membership.Store, now func() time.Time) *fakeAggregator {
+	return &fakeAggregator{store: store, now: now, details: map[string]membership.InstanceDetail{}, before: map[string]membership.Status{}}
 }
 
-func (f *fakeAggregator) Instance(cluster, id string) (aggregator.InstanceDetail, error) {
+func (f *fakeAggregator) Instance(cluster, id string) (membership.InstanceDetail, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	d, ok := f.details[cluster+"/"+id]
 	if !ok {
-		return aggregator.InstanceDetail{}, aggregator.ErrNotFound
+		return membership.InstanceDetail{}, membership.ErrNotFound
 	}
 	return d, nil
 }
 
-func (f *fakeAggregator) SetOverride(cluster, id string, o *aggregator.Override) error {
+func (f *fakeAggregator) SetOverride(cluster, id string, o *membership.Override) error {
 	c, ok := f.store.Cluster(cluster)
 	if !ok {
-		return aggregator.ErrNotFound
+		return membership.ErrNotFound
 	}
 	if _, ok := c.Member(id); !ok {
-		return aggregator.ErrNotFound
+		return membership.ErrNotFound
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	key := cluster + "/" + id
-	f.store.UpdateMember(cluster, id, func(m *aggregator.Member) (*aggregator.Event, bool) {
-		ev := &aggregator.Event{Time: f.now(), Kind: aggregator.EventOverride, Cluster: cluster, Instance: id, Address: m.Address, From: m.Status}
+	f.store.UpdateMember(cluster, id, func(m *membership.Member) (*membership.Event, bool) {
+		ev := &membership.Event{Time: f.now(), Kind: membership.EventOverride, Cluster: cluster, Instance: id, Address: m.Address, From: m.Status}
 		if o != nil {
 			if m.Override == nil {
 				f.before[key] = m.Status
 			}
 			cp := *o
 			m.Override = &cp
-			m.Status = aggregator.StatusDraining
+			m.Status = membership.StatusDraining
 			ev.By, ev.Reason = o.By, "manual drain: "+o.Reason
 		} else {
 			if m.Override == nil {
@@ -90,8 +89,8 @@ func probe(path string) *upstreams.Probe {
 	}
 }
 
-func mem(id string, st aggregator.Status, reason string) aggregator.Member {
-	return aggregator.Member{
+func mem(id string, st membership.Status, reason string) membership.Member {
+	return membership.Member{
 		Instance: upstreams.Instance{ID: id, Address: id + ".local:8000", Weight: 1, Zone: "z1", Source: "config"},
 		Status:   st, Reason: reason, Since: t0,
 	}
@@ -100,7 +99,7 @@ func mem(id string, st aggregator.Status, reason string) aggregator.Member {
 // fixture is a store with two clusters, a fake aggregator with probe
 // history for web-1, and a Server in front of them.
 type fixture struct {
-	store *aggregator.Store
+	store *membership.Store
 	agg   *fakeAggregator
 	srv   *Server
 	http  *httptest.Server
@@ -120,41 +119,41 @@ func (fx *fixture) advance(d time.Duration) {
 	fx.nowMu.Unlock()
 }
 
-func seedStore(store *aggregator.Store) {
+func seedStore(store *membership.Store) {
 	store.PutCluster(&upstreams.Cluster{Name: "web", Liveness: probe("/live"), Readiness: probe("/health"), XDS: upstreams.XDSOptions{EDSServiceName: "web-eds"}},
-		[]aggregator.Member{
-			mem("web-1", aggregator.StatusHealthy, "readiness: 200 ready"),
-			mem("web-2", aggregator.StatusHealthy, "readiness: 200 ready"),
-			mem("web-3", aggregator.StatusUnhealthy, "readiness: 503 not_ready, checks.queue=unavailable (3 in a row)"),
+		[]membership.Member{
+			mem("web-1", membership.StatusHealthy, "readiness: 200 ready"),
+			mem("web-2", membership.StatusHealthy, "readiness: 200 ready"),
+			mem("web-3", membership.StatusUnhealthy, "readiness: 503 not_ready, checks.queue=unavailable (3 in a row)"),
 		}, nil)
 	store.PutCluster(&upstreams.Cluster{Name: "db", Readiness: probe("/status")},
-		[]aggregator.Member{mem("db-1", aggregator.StatusDegraded, "readiness: Warning: disk")}, nil)
+		[]membership.Member{mem("db-1", membership.StatusDegraded, "readiness: Warning: disk")}, nil)
 }
 
-func webOneDetail() aggregator.InstanceDetail {
-	var hist []aggregator.ProbeResult
-	for i := 0; i < aggregator.HistorySize; i++ {
-		r := aggregator.ProbeResult{
+func webOneDetail() membership.InstanceDetail {
+	var hist []membership.ProbeResult
+	for i := 0; i < membership.HistorySize; i++ {
+		r := membership.ProbeResult{
 			Time: t0.Add(-time.Duration(i) * 5 * time.Second), HTTPStatus: 200, LatencyMS: float64(2 + i%5),
-			Verdict: dialect.OutcomePass, Reason: "200 ready",
-			Components: []dialect.Component{{Name: "store", Status: "ok"}},
+			Verdict: membership.OutcomePass, Reason: "200 ready",
+			Components: []membership.Component{{Name: "store", Status: "ok"}},
 		}
 		if i == 3 {
-			r.HTTPStatus, r.Verdict, r.Reason = 503, dialect.OutcomeFail, "503 not_ready, checks.queue=unavailable"
-			r.Components = []dialect.Component{{Name: "queue", Status: "unavailable"}}
+			r.HTTPStatus, r.Verdict, r.Reason = 503, membership.OutcomeFail, "503 not_ready, checks.queue=unavailable"
+			r.Components = []membership.Component{{Name: "queue", Status: "unavailable"}}
 		}
 		hist = append(hist, r)
 	}
-	return aggregator.InstanceDetail{
-		Readiness: &aggregator.ProbeState{Probe: aggregator.Readiness, State: "passing", ConsecutiveSuccesses: 3, NextProbe: t0.Add(5 * time.Second), History: hist},
-		Liveness: &aggregator.ProbeState{Probe: aggregator.Liveness, State: "passing", ConsecutiveSuccesses: 9, NextProbe: t0.Add(3 * time.Second),
-			History: []aggregator.ProbeResult{{Time: t0, HTTPStatus: 200, LatencyMS: 1.5, Verdict: dialect.OutcomePass, Reason: "200 live"}}},
+	return membership.InstanceDetail{
+		Readiness: &membership.ProbeState{Probe: membership.Readiness, State: "passing", ConsecutiveSuccesses: 3, NextProbe: t0.Add(5 * time.Second), History: hist},
+		Liveness: &membership.ProbeState{Probe: membership.Liveness, State: "passing", ConsecutiveSuccesses: 9, NextProbe: t0.Add(3 * time.Second),
+			History: []membership.ProbeResult{{Time: t0, HTTPStatus: 200, LatencyMS: 1.5, Verdict: membership.OutcomePass, Reason: "200 live"}}},
 	}
 }
 
 func newFixture(t *testing.T, mod func(*Options)) *fixture {
 	t.Helper()
-	fx := &fixture{store: aggregator.NewStore(1000), now: t0}
+	fx := &fixture{store: membership.NewStore(1000), now: t0}
 	seedStore(fx.store)
 	fx.agg = newFakeAggregator(fx.store, fx.clock)
 	fx.agg.details["web/web-1"] = webOneDetail()
@@ -210,9 +209,9 @@ func (fx *fixture) get(t *testing.T, path string) (int, map[string]any) {
 }
 
 // setStatus makes one transition in the store, as the aggregator would.
-func setStatus(store *aggregator.Store, cluster, id string, to aggregator.Status, reason string) {
-	store.UpdateMember(cluster, id, func(m *aggregator.Member) (*aggregator.Event, bool) {
-		ev := &aggregator.Event{Time: time.Now(), Kind: aggregator.EventTransition, Cluster: cluster, Instance: id, Address: m.Address, From: m.Status, To: to, Reason: reason}
+func setStatus(store *membership.Store, cluster, id string, to membership.Status, reason string) {
+	store.UpdateMember(cluster, id, func(m *membership.Member) (*membership.Event, bool) {
+		ev := &membership.Event{Time: time.Now(), Kind: membership.EventTransition, Cluster: cluster, Instance: id, Address: m.Address, From: m.Status, To: to, Reason: reason}
 		m.Status, m.Reason, m.Since = to, reason, ev.Time
 		return ev, true
 	})

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 
-	"github.com/vigilhq/vigil/aggregator"
+	"github.com/vigilhq/vigil/membership"
 	"github.com/vigilhq/vigil/overrides"
 )
 
@@ -32,7 +32,7 @@ func RestoreOverrides(store *overrides.Store, insp Inspector, logger *slog.Logge
 		switch {
 		case err == nil:
 			applied++
-		case errors.Is(err, aggregator.ErrNotFound):
+		case errors.Is(err, membership.ErrNotFound):
 			logger.Warn("persisted override for an unknown instance kept", "cluster", e.Cluster, "instance", e.Instance)
 		default:
 			errs = append(errs, fmt.Errorf("restore override %s/%s: %w", e.Cluster, e.Instance, err))

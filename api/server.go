@@ -10,21 +10,21 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/vigilhq/vigil/aggregator"
+	"github.com/vigilhq/vigil/membership"
 	"github.com/vigilhq/vigil/overrides"
 )
 
 // Inspector is what the API needs from the aggregator beyond the store:
 // per-instance probe details and manual drains. Both return
-// aggregator.ErrNotFound for an unknown cluster or instance.
+// membership.ErrNotFound for an unknown cluster or instance.
 type Inspector interface {
-	Instance(cluster, id string) (aggregator.InstanceDetail, error)
-	SetOverride(cluster, id string, o *aggregator.Override) error
+	Instance(cluster, id string) (membership.InstanceDetail, error)
+	SetOverride(cluster, id string, o *membership.Override) error
 }
 
 // Options configure a Server. Store is required.
 type Options struct {
-	Store      *aggregator.Store
+	Store      *membership.Store
 	Aggregator Inspector        // nil: no probe details, drains answer 503
 	Overrides  *overrides.Store // nil: drains are not persisted
 	// Token is the bearer token of mutating calls. Empty: they are refused

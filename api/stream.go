@@ -8,7 +8,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/vigilhq/vigil/aggregator"
+	"github.com/vigilhq/vigil/membership"
 )
 
 const (
@@ -76,7 +76,7 @@ func (sw *streamWriter) flush() error {
 
 type streamFilter struct{ cluster, instance string }
 
-func (f streamFilter) match(ev *aggregator.Event) bool {
+func (f streamFilter) match(ev *membership.Event) bool {
 	return (f.cluster == "" || ev.Cluster == f.cluster) && (f.instance == "" || ev.Instance == f.instance)
 }
 
@@ -169,7 +169,7 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
 
 // latestSeq is the sequence number of the newest event in history (0: none).
 func (s *Server) latestSeq() uint64 {
-	evs := s.opts.Store.Events(aggregator.EventQuery{Limit: 1})
+	evs := s.opts.Store.Events(membership.EventQuery{Limit: 1})
 	if len(evs) == 0 {
 		return 0
 	}
@@ -178,7 +178,7 @@ func (s *Server) latestSeq() uint64 {
 
 // writeBatch writes one subscription batch: cluster set changes, a resync
 // if events were dropped, then every event newer than *last.
-func (s *Server) writeBatch(sw *streamWriter, b aggregator.Batch, f streamFilter, known map[string]bool, first bool, last *uint64) {
+func (s *Server) writeBatch(sw *streamWriter, b membership.Batch, f streamFilter, known map[string]bool, first bool, last *uint64) {
 	var added, removed []string
 	for _, c := range b.Changed {
 		if !known[c.Name] {

@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vigilhq/vigil/aggregator"
+	"github.com/vigilhq/vigil/membership"
 )
 
 // sseEvent is one parsed Server-Sent Event.
@@ -116,13 +116,13 @@ func (c *sseClient) expectHello(t *testing.T) map[string]any {
 }
 
 // expectMember reads one membership event and checks it.
-func (c *sseClient) expectMember(t *testing.T, seq uint64, instance string, to aggregator.Status) aggregator.Event {
+func (c *sseClient) expectMember(t *testing.T, seq uint64, instance string, to membership.Status) membership.Event {
 	t.Helper()
 	ev := c.next(t)
 	if ev.Name != "" {
 		t.Fatalf("got %q event %s, want a membership event", ev.Name, ev.Data)
 	}
-	var got aggregator.Event
+	var got membership.Event
 	if err := json.Unmarshal([]byte(ev.Data), &got); err != nil {
 		t.Fatalf("event data %q: %v", ev.Data, err)
 	}
@@ -140,49 +140,49 @@ func TestStreamDeliversAndResumes(t *testing.T) {
 	if h := c.expectHello(t); h["resumed"] != false {
 		t.Errorf("hello = %v", h)
 	}
-	setStatus(fx.store, "web", "web-2", aggregator.StatusUnhealthy, "readiness: 503 (3 in a row)")
-	setStatus(fx.store, "web", "web-3", aggregator.StatusHealthy, "readiness: 200 ready (2 in a row)")
-	ev := c.expectMember(t, 1, "web-2", aggregator.StatusUnhealthy)
-	if ev.From != aggregator.StatusHealthy || ev.Cluster != "web" || ev.Reason != "readiness: 503 (3 in a row)" || ev.Kind != aggregator.EventTransition {
+	setStatus(fx.store, "web", "web-2", membership.StatusUnhealthy, "readiness: 503 (3 in a row)")
+	setStatus(fx.store, "web", "web-3", membership.StatusHealthy, "readiness: 200 ready (2 in a row)")
+	ev := c.expectMember(t, 1, "web-2", membership.StatusUnhealthy)
+	if ev.From != membership.StatusHealthy || ev.Cluster != "web" || ev.Reason != "readiness: 503 (3 in a row)" || ev.Kind != membership.EventTransition {
 		t.Errorf("event 1 = %+v", ev)
 	}
-	c.expectMember(t, 2, "web-3", aggregator.StatusHealthy)
+	c.expectMember(t, 2, "web-3", membership.StatusHealthy)
 	c.close()
 
 	// While disconnected, two more events happen.
-	setStatus(fx.store, "db", "db-1", aggregator.StatusUnhealthy, "x")
-	setStatus(fx.store, "web", "web-1", aggregator.StatusDegraded, "y")
+	setStatus(fx.store, "db", "db-1", membership.StatusUnhealthy, "x")
+	setStatus(fx.store, "web", "web-1", membership.StatusDegraded, "y")
 
 	// Resume after event 2: the two missed ones come first, then live ones.
 	c = openStream(t, url, "2")
 	if h := c.expectHello(t); h["resumed"] != true || h["last_seq"] != 4.0 {
 		t.Errorf("resume hello = %v", h)
 	}
-	c.expectMember(t, 3, "db-1", aggregator.StatusUnhealthy)
-	c.expectMember(t, 4, "web-1", aggregator.StatusDegraded)
-	setStatus(fx.store, "web", "web-1", aggregator.StatusHealthy, "z")
-	c.expectMember(t, 5, "web-1", aggregator.StatusHealthy)
+	c.expectMember(t, 3, "db-1", membership.StatusUnhealthy)
+	c.expectMember(t, 4, "web-1", membership.StatusDegraded)
+	setStatus(fx.store, "web", "web-1", membership.StatusHealthy, "z")
+	c.expectMember(t, 5, "web-1", membership.StatusHealthy)
 
 	// A filtered stream sees only its cluster.
 	f := openStream(t, url+"?cluster=db", "")
 	f.expectHello(t)
-	setStatus(fx.store, "web", "web-2", aggregator.StatusHealthy, "back")
-	setStatus(fx.store, "db", "db-1", aggregator.StatusHealthy, "back")
-	f.expectMember(t, 7, "db-1", aggregator.StatusHealthy)
-	c.expectMember(t, 6, "web-2", aggregator.StatusHealthy)
-	c.expectMember(t, 7, "db-1", aggregator.StatusHealthy)
+	setStatus(fx.store, "web", "web-2", membership.StatusHealthy, "back")
+	setStatus(fx.store, "db", "db-1", membership.StatusHealthy, "back")
+	f.expectMember(t, 7, "db-1", membership.StatusHealthy)
+	c.expectMember(t, 6, "web-2", membership.StatusHealthy)
+	c.expectMember(t, 7, "db-1", membership.StatusHealthy)
 }
 
 func TestStreamResyncs(t *testing.T) {
 	fx := newFixture(t, nil)
-	small := aggregator.NewStore(3) // keeps only 3 events
+	small := membership.NewStore(3) // keeps only 3 events
 	seedStore(small)
 	srv := New(Options{Store: small, Token: "t", Logger: quiet})
 	hs := httptest.NewServer(srv.Handler())
 	defer hs.Close()
 	defer srv.Close()
 	for i := 0; i < 6; i++ {
-		setStatus(small, "web", "web-1", aggregator.Statuses[i%2], "flap")
+		setStatus(small, "web", "web-1", membership.Statuses[i%2], "flap")
 	}
 
 	// Event 1 is long gone: resync, then what history still holds.
@@ -191,9 +191,9 @@ func TestStreamResyncs(t *testing.T) {
 	if ev := c.next(t); ev.Name != "resync" || !strings.Contains(ev.Data, "history_evicted") {
 		t.Fatalf("got %+v, want a resync for evicted history", ev)
 	}
-	c.expectMember(t, 4, "web-1", aggregator.StatusDegraded)
-	c.expectMember(t, 5, "web-1", aggregator.StatusHealthy)
-	c.expectMember(t, 6, "web-1", aggregator.StatusDegraded)
+	c.expectMember(t, 4, "web-1", membership.StatusDegraded)
+	c.expectMember(t, 5, "web-1", membership.StatusHealthy)
+	c.expectMember(t, 6, "web-1", membership.StatusDegraded)
 
 	// An id from an earlier run (beyond the newest): resync, then live.
 	c = openStream(t, fx.http.URL+"/api/v1/events/stream", "999")
@@ -201,8 +201,8 @@ func TestStreamResyncs(t *testing.T) {
 	if ev := c.next(t); ev.Name != "resync" || !strings.Contains(ev.Data, "unknown_event_id") {
 		t.Fatalf("got %+v, want a resync for an unknown id", ev)
 	}
-	setStatus(fx.store, "web", "web-1", aggregator.StatusDraining, "d")
-	c.expectMember(t, 1, "web-1", aggregator.StatusDraining)
+	setStatus(fx.store, "web", "web-1", membership.StatusDraining, "d")
+	c.expectMember(t, 1, "web-1", membership.StatusDraining)
 
 	if code, body := fx.get(t, "/api/v1/events/stream?last_event_id=abc"); code != http.StatusBadRequest {
 		t.Errorf("bad last_event_id: %d %v", code, body)
@@ -233,7 +233,7 @@ func TestStreamAnnouncesClusterChangesAndHeartbeats(t *testing.T) {
 // TestStreamEnds checks that a stream's handler returns when its client
 // goes away and when the server closes.
 func TestStreamEnds(t *testing.T) {
-	store := aggregator.NewStore(10)
+	store := membership.NewStore(10)
 	seedStore(store)
 	srv := New(Options{Store: store, Logger: quiet})
 	returned := make(chan struct{}, 2)
@@ -277,7 +277,7 @@ func TestStreamAnnouncesARemovalInTheFirstBatch(t *testing.T) {
 	s := &Server{}
 	known := map[string]bool{}
 	var last uint64
-	first := aggregator.Batch{Changed: []*aggregator.ClusterSnapshot{{Name: "web"}}, Removed: []string{"db"}}
+	first := membership.Batch{Changed: []*membership.ClusterSnapshot{{Name: "web"}}, Removed: []string{"db"}}
 	s.writeBatch(sw, first, streamFilter{}, known, true, &last)
 	sw.w.Flush()
 	if got := out.String(); !strings.Contains(got, "event: clusters\n") || !strings.Contains(got, `{"added":[],"removed":["db"]}`) {

@@ -3,7 +3,7 @@ package api
 import (
 	"time"
 
-	"github.com/vigilhq/vigil/aggregator"
+	"github.com/vigilhq/vigil/membership"
 	"github.com/vigilhq/vigil/upstreams"
 )
 
@@ -56,19 +56,19 @@ type probeSummary struct {
 	ConsecutiveSuccesses int                     `json:"consecutive_successes"`
 	ConsecutiveFailures  int                     `json:"consecutive_failures"`
 	NextProbe            *time.Time              `json:"next_probe"`
-	Last                 *aggregator.ProbeResult `json:"last"`
+	Last                 *membership.ProbeResult `json:"last"`
 }
 
 // probeDetail adds the recent results, newest first.
 type probeDetail struct {
 	probeSummary
-	History []aggregator.ProbeResult `json:"history"`
+	History []membership.ProbeResult `json:"history"`
 }
 
 type instanceView struct {
 	ID        string               `json:"id"`
 	Address   string               `json:"address"`
-	Status    aggregator.Status    `json:"status"`
+	Status    membership.Status    `json:"status"`
 	Reason    string               `json:"reason"`
 	Since     *time.Time           `json:"since"`
 	Weight    uint32               `json:"weight"`
@@ -78,7 +78,7 @@ type instanceView struct {
 	Priority  uint32               `json:"priority"`
 	Meta      map[string]string    `json:"meta"`
 	Source    string               `json:"source"`
-	Override  *aggregator.Override `json:"override"`
+	Override  *membership.Override `json:"override"`
 	Liveness  *probeSummary        `json:"liveness"`
 	Readiness *probeSummary        `json:"readiness"`
 }
@@ -90,15 +90,15 @@ type instanceDetailView struct {
 	Readiness *probeDetail `json:"readiness"`
 }
 
-func statusCounts(c *aggregator.ClusterSnapshot) map[string]int {
-	out := make(map[string]int, len(aggregator.Statuses))
+func statusCounts(c *membership.ClusterSnapshot) map[string]int {
+	out := make(map[string]int, len(membership.Statuses))
 	for st, n := range c.Counts() {
 		out[st.String()] = n
 	}
 	return out
 }
 
-func overrideCount(c *aggregator.ClusterSnapshot) int {
+func overrideCount(c *membership.ClusterSnapshot) int {
 	n := 0
 	for i := range c.Members {
 		if c.Members[i].Override != nil {
@@ -108,7 +108,7 @@ func overrideCount(c *aggregator.ClusterSnapshot) int {
 	return n
 }
 
-func newClusterView(c *aggregator.ClusterSnapshot) clusterView {
+func newClusterView(c *membership.ClusterSnapshot) clusterView {
 	v := clusterView{
 		Name:      c.Name,
 		EDSName:   c.Name,
@@ -121,16 +121,16 @@ func newClusterView(c *aggregator.ClusterSnapshot) clusterView {
 	if c.Spec != nil {
 		v.EDSName = c.Spec.EDSName()
 		if p := c.Spec.Liveness; p != nil {
-			v.Probes = append(v.Probes, newProbeSpecView(aggregator.Liveness, p))
+			v.Probes = append(v.Probes, newProbeSpecView(membership.Liveness, p))
 		}
 		if p := c.Spec.Readiness; p != nil {
-			v.Probes = append(v.Probes, newProbeSpecView(aggregator.Readiness, p))
+			v.Probes = append(v.Probes, newProbeSpecView(membership.Readiness, p))
 		}
 	}
 	return v
 }
 
-func newProbeSpecView(name aggregator.ProbeName, p *upstreams.Probe) probeSpecView {
+func newProbeSpecView(name membership.ProbeName, p *upstreams.Probe) probeSpecView {
 	return probeSpecView{
 		Probe:              string(name),
 		Kind:               string(p.Kind),
@@ -145,7 +145,7 @@ func newProbeSpecView(name aggregator.ProbeName, p *upstreams.Probe) probeSpecVi
 	}
 }
 
-func newInstanceView(m *aggregator.Member) instanceView {
+func newInstanceView(m *membership.Member) instanceView {
 	v := instanceView{
 		ID:       m.ID,
 		Address:  m.Address,
@@ -167,7 +167,7 @@ func newInstanceView(m *aggregator.Member) instanceView {
 	return v
 }
 
-func newProbeSummary(ps *aggregator.ProbeState) *probeSummary {
+func newProbeSummary(ps *membership.ProbeState) *probeSummary {
 	if ps == nil {
 		return nil
 	}
@@ -184,13 +184,13 @@ func newProbeSummary(ps *aggregator.ProbeState) *probeSummary {
 	return s
 }
 
-func newProbeDetail(ps *aggregator.ProbeState) *probeDetail {
+func newProbeDetail(ps *membership.ProbeState) *probeDetail {
 	if ps == nil {
 		return nil
 	}
 	d := &probeDetail{probeSummary: *newProbeSummary(ps), History: ps.History}
 	if d.History == nil {
-		d.History = []aggregator.ProbeResult{}
+		d.History = []membership.ProbeResult{}
 	}
 	return d
 }

@@ -13,8 +13,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vigilhq/vigil/aggregator"
 	"github.com/vigilhq/vigil/consul"
+	"github.com/vigilhq/vigil/membership"
 	"github.com/vigilhq/vigil/upstreams"
 )
 
@@ -62,10 +62,10 @@ func (w *txnWatch) snapshot() []int {
 func TestWritesAreBatchedInBoundedTransactions(t *testing.T) {
 	a := requireAgent(t)
 	const n = 150
-	var members []aggregator.Member
+	var members []membership.Member
 	var ports []int
 	for i := range n {
-		members = append(members, instance(40000+i, aggregator.StatusHealthy))
+		members = append(members, instance(40000+i, membership.StatusHealthy))
 		ports = append(ports, 40000+i)
 	}
 	watch := &txnWatch{}
@@ -89,7 +89,7 @@ func TestWritesAreBatchedInBoundedTransactions(t *testing.T) {
 
 	before := len(sizes)
 	for i := range 100 {
-		f.set(40000+i, aggregator.StatusDraining, "bulk drain")
+		f.set(40000+i, membership.StatusDraining, "bulk drain")
 	}
 	eventually(t, opts.BatchWindow+slack, "bulk drain visible", func() error {
 		return passingPorts(f.client, "batch-web").are(ports[100:]...)

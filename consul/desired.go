@@ -7,7 +7,7 @@ import (
 
 	consulapi "github.com/hashicorp/consul/api"
 
-	"github.com/vigilhq/vigil/aggregator"
+	"github.com/vigilhq/vigil/membership"
 	"github.com/vigilhq/vigil/upstreams"
 )
 
@@ -23,7 +23,7 @@ type desired struct {
 	output   string // Consul check output
 }
 
-func newDesired(snap *aggregator.ClusterSnapshot, m *aggregator.Member) *desired {
+func newDesired(snap *membership.ClusterSnapshot, m *membership.Member) *desired {
 	status, output := checkState(m)
 	return &desired{
 		id:       ServiceID(snap.Name, m.ID),

@@ -8,8 +8,8 @@ import (
 
 	consulapi "github.com/hashicorp/consul/api"
 
-	"github.com/vigilhq/vigil/aggregator"
 	"github.com/vigilhq/vigil/consul"
+	"github.com/vigilhq/vigil/membership"
 	"github.com/vigilhq/vigil/upstreams"
 )
 
@@ -56,7 +56,7 @@ func TestDiscoveryFollowsAgentRegistrations(t *testing.T) {
 
 	// vigil itself publishes another cluster into the same service and tag.
 	pubSpec := &upstreams.Cluster{Name: "disc-pub", Consul: upstreams.ConsulOptions{Service: "disc-web", Tags: []string{"blue"}}}
-	f := newFixture(t, a.HTTPAddr, pubSpec, []aggregator.Member{instance(27100, aggregator.StatusHealthy)},
+	f := newFixture(t, a.HTTPAddr, pubSpec, []membership.Member{instance(27100, membership.StatusHealthy)},
 		consul.Options{Deployment: "t-disc", BatchWindow: 50 * time.Millisecond})
 	eventually(t, 30*time.Second, "vigil's own instance registered", func() error {
 		return allPorts(f.client, "disc-web").are(27001, 27002, 27003, 27004, 27100)
@@ -141,10 +141,10 @@ func TestDiscoveredClusterIsNotRepublished(t *testing.T) {
 	disc := &upstreams.ConsulDiscovery{Service: "rp-web"}
 	implicit := &upstreams.Cluster{Name: "rp-web", Discovery: disc}
 	explicit := &upstreams.Cluster{Name: "rp-verdicts", Discovery: disc, Consul: upstreams.ConsulOptions{Service: "rp-web-vigil"}}
-	member := func() []aggregator.Member {
-		m := instance(29001, aggregator.StatusDraining)
+	member := func() []membership.Member {
+		m := instance(29001, membership.StatusDraining)
 		m.Source = "consul"
-		return []aggregator.Member{m}
+		return []membership.Member{m}
 	}
 	f := newFixture(t, a.HTTPAddr, implicit, member(), consul.Options{Deployment: "t-rp", BatchWindow: 50 * time.Millisecond})
 	f.store.PutCluster(explicit, member(), nil)

@@ -13,8 +13,8 @@ import (
 
 	consulapi "github.com/hashicorp/consul/api"
 
-	"github.com/vigilhq/vigil/aggregator"
 	"github.com/vigilhq/vigil/consul"
+	"github.com/vigilhq/vigil/membership"
 	"github.com/vigilhq/vigil/upstreams"
 )
 
@@ -24,7 +24,7 @@ const slack = 5 * time.Second
 // fixture is a store with one cluster, published into Consul.
 type fixture struct {
 	t       *testing.T
-	store   *aggregator.Store
+	store   *membership.Store
 	spec    *upstreams.Cluster
 	pub     *consul.Publisher
 	metrics *recMetrics
@@ -33,18 +33,18 @@ type fixture struct {
 }
 
 // instance is a member at 127.0.0.1:port with the given status.
-func instance(port int, st aggregator.Status) aggregator.Member {
+func instance(port int, st membership.Status) membership.Member {
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	return aggregator.Member{
+	return membership.Member{
 		Instance: upstreams.Instance{ID: addr, Address: addr, Source: "config"},
 		Status:   st,
 		Since:    time.Now(),
 	}
 }
 
-func newFixture(t *testing.T, httpAddr string, spec *upstreams.Cluster, members []aggregator.Member, opts consul.Options) *fixture {
+func newFixture(t *testing.T, httpAddr string, spec *upstreams.Cluster, members []membership.Member, opts consul.Options) *fixture {
 	t.Helper()
-	store := aggregator.NewStore(100)
+	store := membership.NewStore(100)
 	store.PutCluster(spec, members, nil)
 	m := &recMetrics{writes: map[string]int{}}
 	opts.Address = httpAddr
@@ -97,10 +97,10 @@ func runUntilCleanup(t *testing.T, what string, within time.Duration, run func(c
 }
 
 // set changes one member's status through the store, as the aggregator does.
-func (f *fixture) set(port int, st aggregator.Status, reason string) {
+func (f *fixture) set(port int, st membership.Status, reason string) {
 	f.t.Helper()
 	id := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	ok := f.store.UpdateMember(f.spec.Name, id, func(m *aggregator.Member) (*aggregator.Event, bool) {
+	ok := f.store.UpdateMember(f.spec.Name, id, func(m *membership.Member) (*membership.Event, bool) {
 		m.Status, m.Reason, m.Since = st, reason, time.Now()
 		return nil, true
 	})

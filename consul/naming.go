@@ -8,7 +8,7 @@ import (
 
 	consulapi "github.com/hashicorp/consul/api"
 
-	"github.com/vigilhq/vigil/aggregator"
+	"github.com/vigilhq/vigil/membership"
 	"github.com/vigilhq/vigil/upstreams"
 )
 
@@ -89,19 +89,19 @@ func truncateText(s string, n int) string {
 // status. The output always starts with the lower-case status and a colon,
 // so a reader (and vigil's own reconcile) can tell a status change from a
 // change of reason text.
-func checkState(m *aggregator.Member) (status, output string) {
+func checkState(m *membership.Member) (status, output string) {
 	reason := truncateText(strings.TrimSpace(m.Reason), maxReasonText)
 	switch m.Status {
-	case aggregator.StatusHealthy:
+	case membership.StatusHealthy:
 		return consulapi.HealthPassing, withReason("healthy", reason, "")
-	case aggregator.StatusDegraded:
+	case membership.StatusDegraded:
 		return consulapi.HealthWarning, withReason("degraded", reason, "")
-	case aggregator.StatusDraining:
+	case membership.StatusDraining:
 		if reason == "" && m.Override != nil {
 			reason = m.Override.Reason
 		}
 		return consulapi.HealthCritical, withReason("draining", reason, "")
-	case aggregator.StatusUnhealthy:
+	case membership.StatusUnhealthy:
 		return consulapi.HealthCritical, withReason("unhealthy", reason, "failing probes")
 	default:
 		return consulapi.HealthCritical, withReason("unknown", reason, "no probe result yet")

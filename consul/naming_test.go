@@ -6,7 +6,7 @@ import (
 
 	consulapi "github.com/hashicorp/consul/api"
 
-	"github.com/vigilhq/vigil/aggregator"
+	"github.com/vigilhq/vigil/membership"
 )
 
 func TestServiceIDIsStableSafeAndUnique(t *testing.T) {
@@ -43,15 +43,15 @@ func TestServiceIDIsStableSafeAndUnique(t *testing.T) {
 
 func TestCheckStateFollowsPublishedStatus(t *testing.T) {
 	cases := []struct {
-		m            aggregator.Member
+		m            membership.Member
 		status, want string
 	}{
-		{aggregator.Member{Status: aggregator.StatusHealthy}, consulapi.HealthPassing, "healthy:"},
-		{aggregator.Member{Status: aggregator.StatusDegraded, Reason: "slow"}, consulapi.HealthWarning, "degraded: slow"},
-		{aggregator.Member{Status: aggregator.StatusDraining, Reason: "shutdown"}, consulapi.HealthCritical, "draining: shutdown"},
-		{aggregator.Member{Status: aggregator.StatusDraining, Override: &aggregator.Override{Reason: "by hand"}}, consulapi.HealthCritical, "draining: by hand"},
-		{aggregator.Member{Status: aggregator.StatusUnhealthy, Reason: "HTTP 503"}, consulapi.HealthCritical, "unhealthy: HTTP 503"},
-		{aggregator.Member{Status: aggregator.StatusUnknown}, consulapi.HealthCritical, "unknown: no probe result yet"},
+		{membership.Member{Status: membership.StatusHealthy}, consulapi.HealthPassing, "healthy:"},
+		{membership.Member{Status: membership.StatusDegraded, Reason: "slow"}, consulapi.HealthWarning, "degraded: slow"},
+		{membership.Member{Status: membership.StatusDraining, Reason: "shutdown"}, consulapi.HealthCritical, "draining: shutdown"},
+		{membership.Member{Status: membership.StatusDraining, Override: &membership.Override{Reason: "by hand"}}, consulapi.HealthCritical, "draining: by hand"},
+		{membership.Member{Status: membership.StatusUnhealthy, Reason: "HTTP 503"}, consulapi.HealthCritical, "unhealthy: HTTP 503"},
+		{membership.Member{Status: membership.StatusUnknown}, consulapi.HealthCritical, "unknown: no probe result yet"},
 	}
 	for _, c := range cases {
 		st, out := checkState(&c.m)
@@ -59,7 +59,7 @@ func TestCheckStateFollowsPublishedStatus(t *testing.T) {
 			t.Errorf("%s %q: got %s %q, want %s %q", c.m.Status, c.m.Reason, st, out, c.status, c.want)
 		}
 	}
-	long := aggregator.Member{Status: aggregator.StatusUnhealthy, Reason: strings.Repeat("é", 2000)}
+	long := membership.Member{Status: membership.StatusUnhealthy, Reason: strings.Repeat("é", 2000)}
 	if _, out := checkState(&long); len(out) > maxReasonText+len("unhealthy: ") {
 		t.Errorf("output not bounded: %d bytes", len(out))
 	}

@@ -8,8 +8,8 @@ import (
 
 	consulapi "github.com/hashicorp/consul/api"
 
-	"github.com/vigilhq/vigil/aggregator"
 	"github.com/vigilhq/vigil/consul"
+	"github.com/vigilhq/vigil/membership"
 	"github.com/vigilhq/vigil/upstreams"
 )
 
@@ -20,10 +20,10 @@ func TestDrainLeavesPassingAndDNS(t *testing.T) {
 	spec := &upstreams.Cluster{Name: "drain-web", Consul: upstreams.ConsulOptions{
 		Tags: []string{"v1"}, Meta: map[string]string{"team": "edge"},
 	}}
-	members := []aggregator.Member{
-		instance(21001, aggregator.StatusHealthy),
-		instance(21002, aggregator.StatusHealthy),
-		instance(21003, aggregator.StatusHealthy),
+	members := []membership.Member{
+		instance(21001, membership.StatusHealthy),
+		instance(21002, membership.StatusHealthy),
+		instance(21003, membership.StatusHealthy),
 	}
 	opts := consul.Options{Deployment: "t-drain", BatchWindow: 200 * time.Millisecond}
 	f := newFixture(t, a.HTTPAddr, spec, members, opts)
@@ -54,7 +54,7 @@ func TestDrainLeavesPassingAndDNS(t *testing.T) {
 		t.Errorf("node = %+v", e.Node)
 	}
 
-	f.set(21002, aggregator.StatusDraining, "operator: deploy")
+	f.set(21002, membership.StatusDraining, "operator: deploy")
 	took := eventually(t, opts.BatchWindow+slack, "drained instance leaves ?passing and DNS", func() error {
 		if err := passingPorts(f.client, "drain-web").are(21001, 21003); err != nil {
 			return err
@@ -74,7 +74,7 @@ func TestDrainLeavesPassingAndDNS(t *testing.T) {
 		t.Error(err)
 	}
 
-	f.set(21003, aggregator.StatusDegraded, "slow disk")
+	f.set(21003, membership.StatusDegraded, "slow disk")
 	eventually(t, opts.BatchWindow+slack, "degraded instance: out of ?passing, still in DNS", func() error {
 		if err := passingPorts(f.client, "drain-web").are(21001); err != nil {
 			return err
@@ -150,7 +150,7 @@ func TestFailRecoverRemoveLeavesOthersAlone(t *testing.T) {
 	foreignIdx, agentIdx := otherOwners(t, client, "frr-web")
 
 	spec := &upstreams.Cluster{Name: "frr", Consul: upstreams.ConsulOptions{Service: "frr-web"}}
-	members := []aggregator.Member{instance(22001, aggregator.StatusHealthy), instance(22002, aggregator.StatusHealthy)}
+	members := []membership.Member{instance(22001, membership.StatusHealthy), instance(22002, membership.StatusHealthy)}
 	opts := consul.Options{Deployment: "t-frr", BatchWindow: 100 * time.Millisecond}
 	f := newFixture(t, a.HTTPAddr, spec, members, opts)
 
@@ -158,7 +158,7 @@ func TestFailRecoverRemoveLeavesOthersAlone(t *testing.T) {
 		return passingPorts(client, "frr-web").are(22001, 22002, 30001, 30002)
 	})
 
-	f.set(22001, aggregator.StatusUnhealthy, "GET /healthz: connection refused")
+	f.set(22001, membership.StatusUnhealthy, "GET /healthz: connection refused")
 	eventually(t, opts.BatchWindow+slack, "failed instance leaves ?passing", func() error {
 		return passingPorts(client, "frr-web").are(22002, 30001, 30002)
 	})
@@ -170,14 +170,14 @@ func TestFailRecoverRemoveLeavesOthersAlone(t *testing.T) {
 		t.Errorf("failed check = %s %q, want critical with the reason", ch.Status, ch.Output)
 	}
 
-	f.set(22001, aggregator.StatusHealthy, "")
+	f.set(22001, membership.StatusHealthy, "")
 	eventually(t, opts.BatchWindow+slack, "recovered instance back in ?passing", func() error {
 		return passingPorts(client, "frr-web").are(22001, 22002, 30001, 30002)
 	})
 
 	// Removed from config: the aggregator puts the cluster without it.
 	snap, _ := f.store.Cluster("frr")
-	f.store.PutCluster(spec, []aggregator.Member{*snap.Members[1]}, nil)
+	f.store.PutCluster(spec, []membership.Member{*snap.Members[1]}, nil)
 	eventually(t, opts.BatchWindow+slack, "removed instance deregistered", func() error {
 		return allPorts(client, "frr-web").are(22002, 30001, 30002)
 	})
@@ -204,7 +204,7 @@ func TestCASConflictIsRetriedNotLost(t *testing.T) {
 	a := requireAgent(t)
 	spec := &upstreams.Cluster{Name: "cas-web"}
 	opts := consul.Options{Deployment: "t-cas", BatchWindow: 100 * time.Millisecond, ResyncInterval: time.Hour}
-	f := newFixture(t, a.HTTPAddr, spec, []aggregator.Member{instance(23001, aggregator.StatusHealthy)}, opts)
+	f := newFixture(t, a.HTTPAddr, spec, []membership.Member{instance(23001, membership.StatusHealthy)}, opts)
 	eventually(t, 30*time.Second, "instance passing", func() error {
 		return passingPorts(f.client, "cas-web").are(23001)
 	})
@@ -221,7 +221,7 @@ func TestCASConflictIsRetriedNotLost(t *testing.T) {
 		t.Fatalf("concurrent write: ok=%v err=%v resp=%+v", ok, err, resp)
 	}
 
-	f.set(23001, aggregator.StatusDraining, "rollout")
+	f.set(23001, membership.StatusDraining, "rollout")
 	eventually(t, opts.BatchWindow+slack, "vigil's update lands despite the conflict", func() error {
 		c, err := vigilCheck(f.client, "vigil-t-cas", "cas-web", 23001)
 		if err != nil {
@@ -237,7 +237,7 @@ func TestCASConflictIsRetriedNotLost(t *testing.T) {
 	}
 	// vigil now knows the right index: the next change needs no conflict.
 	before := f.metrics.count("cas_conflict")
-	f.set(23001, aggregator.StatusHealthy, "")
+	f.set(23001, membership.StatusHealthy, "")
 	eventually(t, opts.BatchWindow+slack, "passing again", func() error {
 		return passingPorts(f.client, "cas-web").are(23001)
 	})
@@ -251,8 +251,8 @@ func TestResyncRepairsDrift(t *testing.T) {
 	a := requireAgent(t)
 	spec := &upstreams.Cluster{Name: "drift-web"}
 	opts := consul.Options{Deployment: "t-drift", BatchWindow: 100 * time.Millisecond, ResyncInterval: time.Second}
-	f := newFixture(t, a.HTTPAddr, spec, []aggregator.Member{
-		instance(24001, aggregator.StatusHealthy), instance(24002, aggregator.StatusUnhealthy),
+	f := newFixture(t, a.HTTPAddr, spec, []membership.Member{
+		instance(24001, membership.StatusHealthy), instance(24002, membership.StatusUnhealthy),
 	}, opts)
 	eventually(t, 30*time.Second, "registered", func() error {
 		return allPorts(f.client, "drift-web").are(24001, 24002)
@@ -299,7 +299,7 @@ func TestForeignNodeIsNeverWritten(t *testing.T) {
 
 	spec := &upstreams.Cluster{Name: "clash-web"}
 	opts := consul.Options{Deployment: "owner-b", Node: "clash-node", BatchWindow: 50 * time.Millisecond}
-	f := newFixture(t, a.HTTPAddr, spec, []aggregator.Member{instance(25001, aggregator.StatusHealthy)}, opts)
+	f := newFixture(t, a.HTTPAddr, spec, []membership.Member{instance(25001, membership.StatusHealthy)}, opts)
 	eventually(t, 30*time.Second, "Healthy reports the clash", func() error {
 		ok, detail := f.pub.Healthy()
 		if ok || !strings.Contains(detail, "not owned") {
@@ -325,8 +325,8 @@ func TestHoldUntilDelaysWrites(t *testing.T) {
 	hold := make(chan struct{})
 	spec := &upstreams.Cluster{Name: "hold-web"}
 	opts := consul.Options{Deployment: "t-hold", BatchWindow: 50 * time.Millisecond, HoldUntil: hold}
-	f := newFixture(t, a.HTTPAddr, spec, []aggregator.Member{instance(25101, aggregator.StatusHealthy)}, opts)
-	f.set(25101, aggregator.StatusUnhealthy, "still held")
+	f := newFixture(t, a.HTTPAddr, spec, []membership.Member{instance(25101, membership.StatusHealthy)}, opts)
+	f.set(25101, membership.StatusUnhealthy, "still held")
 	eventually(t, slack, "Healthy says it is held", func() error {
 		if ok, detail := f.pub.Healthy(); ok || !strings.Contains(detail, "first probe round") {
 			return fmt.Errorf("Healthy() while held = %v, %q", ok, detail)
@@ -366,7 +366,7 @@ func TestOutputOnlyChangesAreThrottled(t *testing.T) {
 	a := requireAgent(t)
 	spec := &upstreams.Cluster{Name: "out-web"}
 	opts := consul.Options{Deployment: "t-out", BatchWindow: 50 * time.Millisecond, OutputUpdateInterval: 8 * time.Second, ResyncInterval: time.Hour}
-	f := newFixture(t, a.HTTPAddr, spec, []aggregator.Member{instance(25201, aggregator.StatusHealthy)}, opts)
+	f := newFixture(t, a.HTTPAddr, spec, []membership.Member{instance(25201, membership.StatusHealthy)}, opts)
 	output := func() (string, error) {
 		c, err := vigilCheck(f.client, "vigil-t-out", "out-web", 25201)
 		if err != nil {
@@ -388,16 +388,16 @@ func TestOutputOnlyChangesAreThrottled(t *testing.T) {
 	waitOutput(30*time.Second, "healthy:")
 
 	start := time.Now()
-	f.set(25201, aggregator.StatusUnhealthy, "HTTP 503 (1)")
+	f.set(25201, membership.StatusUnhealthy, "HTTP 503 (1)")
 	waitOutput(opts.BatchWindow+slack, "unhealthy: HTTP 503 (1)")
-	f.set(25201, aggregator.StatusUnhealthy, "HTTP 503 (2)")
+	f.set(25201, membership.StatusUnhealthy, "HTTP 503 (2)")
 	seen := waitOutput(opts.OutputUpdateInterval+opts.BatchWindow+slack, "unhealthy: HTTP 503 (2)")
 	if gap := seen.Sub(start); gap < opts.OutputUpdateInterval {
 		t.Errorf("output-only change written %s after the previous write, want >= %s", gap, opts.OutputUpdateInterval)
 	}
 
-	f.set(25201, aggregator.StatusUnhealthy, "HTTP 503 (3)") // held back again...
-	f.set(25201, aggregator.StatusDraining, "shutdown")      // ...but a status change goes at once
+	f.set(25201, membership.StatusUnhealthy, "HTTP 503 (3)") // held back again...
+	f.set(25201, membership.StatusDraining, "shutdown")      // ...but a status change goes at once
 	waitOutput(opts.BatchWindow+slack, "draining: shutdown")
 }
 
@@ -423,7 +423,7 @@ func TestRenamedNodeLeavesNoStaleRegistrations(t *testing.T) {
 	register("vigil-not-ours", "t-rename-other", 25402)
 
 	spec := &upstreams.Cluster{Name: "rename-web"}
-	f := newFixture(t, a.HTTPAddr, spec, []aggregator.Member{instance(25403, aggregator.StatusHealthy)},
+	f := newFixture(t, a.HTTPAddr, spec, []membership.Member{instance(25403, membership.StatusHealthy)},
 		consul.Options{Deployment: "t-rename", Node: "vigil-new-name"})
 	eventually(t, 30*time.Second, "old node gone, new one registered, foreign one kept", func() error {
 		return allPorts(f.client, "rename-web").are(25402, 25403)

@@ -12,14 +12,14 @@ import (
 	consulapi "github.com/hashicorp/consul/api"
 	"github.com/sony/gobreaker"
 
-	"github.com/vigilhq/vigil/aggregator"
+	"github.com/vigilhq/vigil/membership"
 )
 
 // Publisher keeps the Consul catalog in step with the store. All catalog
 // state is owned by the goroutine in Run; Healthy may be called from any
 // goroutine.
 type Publisher struct {
-	store  *aggregator.Store
+	store  *membership.Store
 	client *consulapi.Client
 	addr   string // for messages
 	opts   Options
@@ -45,7 +45,7 @@ type Publisher struct {
 
 // NewPublisher returns a publisher of store's membership into Consul. It
 // does not contact Consul until Run.
-func NewPublisher(store *aggregator.Store, opts Options) (*Publisher, error) {
+func NewPublisher(store *membership.Store, opts Options) (*Publisher, error) {
 	if store == nil {
 		return nil, errors.New("consul: nil store")
 	}
@@ -203,7 +203,7 @@ func (p *Publisher) Run(ctx context.Context) error {
 }
 
 // apply folds one store batch into the desired state.
-func (p *Publisher) apply(b aggregator.Batch) {
+func (p *Publisher) apply(b membership.Batch) {
 	for _, name := range b.Removed {
 		p.dropCluster(name)
 	}
@@ -212,7 +212,7 @@ func (p *Publisher) apply(b aggregator.Batch) {
 	}
 }
 
-func (p *Publisher) putCluster(snap *aggregator.ClusterSnapshot) {
+func (p *Publisher) putCluster(snap *membership.ClusterSnapshot) {
 	if snap.Spec == nil || !publishable(snap.Spec) {
 		p.dropCluster(snap.Name)
 		return

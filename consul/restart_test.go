@@ -9,9 +9,9 @@ import (
 
 	consulapi "github.com/hashicorp/consul/api"
 
-	"github.com/vigilhq/vigil/aggregator"
 	"github.com/vigilhq/vigil/consul"
 	"github.com/vigilhq/vigil/consul/consultest"
+	"github.com/vigilhq/vigil/membership"
 	"github.com/vigilhq/vigil/upstreams"
 )
 
@@ -28,10 +28,10 @@ func TestConsulRestartReregistersEverything(t *testing.T) {
 	t.Cleanup(first.Kill)
 
 	spec := &upstreams.Cluster{Name: "restart-web"}
-	members := []aggregator.Member{
-		instance(26001, aggregator.StatusHealthy),
-		instance(26002, aggregator.StatusHealthy),
-		instance(26003, aggregator.StatusHealthy),
+	members := []membership.Member{
+		instance(26001, membership.StatusHealthy),
+		instance(26002, membership.StatusHealthy),
+		instance(26003, membership.StatusHealthy),
 	}
 	opts := consul.Options{
 		Deployment:         "t-restart",
@@ -47,7 +47,7 @@ func TestConsulRestartReregistersEverything(t *testing.T) {
 
 	first.Kill()
 	// A change while Consul is down must not be lost.
-	f.set(26002, aggregator.StatusDraining, "during outage")
+	f.set(26002, membership.StatusDraining, "during outage")
 	eventually(t, opts.ResyncInterval+slack, "Healthy names Consul unavailable", func() error {
 		ok, detail := f.pub.Healthy()
 		if ok || !strings.Contains(detail, "unavailable") {

@@ -9,19 +9,18 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
-	"github.com/vigilhq/vigil/aggregator"
-	"github.com/vigilhq/vigil/aggregator/dialect"
+	"github.com/vigilhq/vigil/membership"
 )
 
 // probeBuckets suit probe latencies from loopback (sub-millisecond) to the
 // longest sensible timeout.
 var probeBuckets = []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}
 
-// outcomes are the values of the result label, indexed by dialect.Outcome.
-var outcomes = [...]dialect.Outcome{dialect.OutcomePass, dialect.OutcomeDegraded, dialect.OutcomeDrain, dialect.OutcomeFail}
+// outcomes are the values of the result label, indexed by membership.Outcome.
+var outcomes = [...]membership.Outcome{membership.OutcomePass, membership.OutcomeDegraded, membership.OutcomeDrain, membership.OutcomeFail}
 
 // probes are the values of the probe label, indexed as probeIndex returns.
-var probes = [...]aggregator.ProbeName{aggregator.Liveness, aggregator.Readiness}
+var probes = [...]membership.ProbeName{membership.Liveness, membership.Readiness}
 
 // Metrics holds every vigil collector. It implements aggregator.Observer
 // and the hooks the xds and consul publishers call. All methods are safe
@@ -118,7 +117,7 @@ func New(reg prometheus.Registerer) *Metrics {
 
 // ProbeDone records one probe outcome. After a cluster's first call it
 // takes no lock and allocates nothing.
-func (m *Metrics) ProbeDone(cluster string, probe aggregator.ProbeName, outcome dialect.Outcome, latency time.Duration) {
+func (m *Metrics) ProbeDone(cluster string, probe membership.ProbeName, outcome membership.Outcome, latency time.Duration) {
 	pi := probeIndex(probe)
 	if pi < 0 {
 		// Not one of the two known probes: slow path, still bounded labels.
@@ -132,7 +131,7 @@ func (m *Metrics) ProbeDone(cluster string, probe aggregator.ProbeName, outcome 
 	}
 	oi := int(outcome)
 	if oi >= len(outcomes) {
-		oi = int(dialect.OutcomeFail)
+		oi = int(membership.OutcomeFail)
 	}
 	cp.total[pi][oi].Inc()
 	cp.duration[pi].Observe(latency.Seconds())
@@ -183,11 +182,11 @@ func (m *Metrics) forgetCluster(cluster string) {
 	m.transitions.DeletePartialMatch(prometheus.Labels{"cluster": cluster})
 }
 
-func probeIndex(p aggregator.ProbeName) int {
+func probeIndex(p membership.ProbeName) int {
 	switch p {
-	case aggregator.Liveness:
+	case membership.Liveness:
 		return 0
-	case aggregator.Readiness:
+	case membership.Readiness:
 		return 1
 	}
 	return -1

@@ -14,8 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/vigilhq/vigil/aggregator"
-	"github.com/vigilhq/vigil/aggregator/dialect"
+	"github.com/vigilhq/vigil/membership"
 	"github.com/vigilhq/vigil/upstreams"
 )
 
@@ -74,10 +73,10 @@ func TestProbeAndPublisherHooks(t *testing.T) {
 
 	// A known probe sequence: 3 readiness results on "web", one liveness on
 	// "db". Latencies are exact binary fractions so sums print exactly.
-	m.ProbeDone("web", aggregator.Readiness, dialect.OutcomePass, 250*time.Millisecond)
-	m.ProbeDone("web", aggregator.Readiness, dialect.OutcomePass, 500*time.Millisecond)
-	m.ProbeDone("web", aggregator.Readiness, dialect.OutcomeFail, 2*time.Second)
-	m.ProbeDone("db", aggregator.Liveness, dialect.OutcomeDrain, time.Millisecond/2)
+	m.ProbeDone("web", membership.Readiness, membership.OutcomePass, 250*time.Millisecond)
+	m.ProbeDone("web", membership.Readiness, membership.OutcomePass, 500*time.Millisecond)
+	m.ProbeDone("web", membership.Readiness, membership.OutcomeFail, 2*time.Second)
+	m.ProbeDone("db", membership.Liveness, membership.OutcomeDrain, time.Millisecond/2)
 
 	m.StreamOpened()
 	m.StreamOpened()
@@ -129,26 +128,26 @@ func TestProbeAndPublisherHooks(t *testing.T) {
 
 func TestProbeDoneDoesNotAllocate(t *testing.T) {
 	m := New(prometheus.NewRegistry())
-	m.ProbeDone("web", aggregator.Readiness, dialect.OutcomePass, time.Millisecond) // resolve once
+	m.ProbeDone("web", membership.Readiness, membership.OutcomePass, time.Millisecond) // resolve once
 	allocs := testing.AllocsPerRun(1000, func() {
-		m.ProbeDone("web", aggregator.Readiness, dialect.OutcomePass, time.Millisecond)
-		m.ProbeDone("web", aggregator.Liveness, dialect.OutcomeFail, time.Millisecond)
+		m.ProbeDone("web", membership.Readiness, membership.OutcomePass, time.Millisecond)
+		m.ProbeDone("web", membership.Liveness, membership.OutcomeFail, time.Millisecond)
 	})
 	if allocs != 0 {
 		t.Errorf("ProbeDone allocates %.1f times per call pair, want 0", allocs)
 	}
 }
 
-func member(id string, st aggregator.Status) aggregator.Member {
-	return aggregator.Member{
+func member(id string, st membership.Status) membership.Member {
+	return membership.Member{
 		Instance: upstreams.Instance{ID: id, Address: id + ":80"},
 		Status:   st,
 	}
 }
 
-func setStatus(store *aggregator.Store, cluster, id string, to aggregator.Status, kind aggregator.EventKind) {
-	store.UpdateMember(cluster, id, func(m *aggregator.Member) (*aggregator.Event, bool) {
-		ev := &aggregator.Event{Time: time.Now(), Kind: kind, Cluster: cluster, Instance: id, From: m.Status, To: to}
+func setStatus(store *membership.Store, cluster, id string, to membership.Status, kind membership.EventKind) {
+	store.UpdateMember(cluster, id, func(m *membership.Member) (*membership.Event, bool) {
+		ev := &membership.Event{Time: time.Now(), Kind: kind, Cluster: cluster, Instance: id, From: m.Status, To: to}
 		m.Status = to
 		return ev, true
 	})
@@ -179,11 +178,11 @@ func eventually(t *testing.T, url string, want map[string]string) {
 
 func TestRunTracksInstancesAndTransitions(t *testing.T) {
 	m, url := newServer(t)
-	store := aggregator.NewStore(100)
-	store.PutCluster(&upstreams.Cluster{Name: "web"}, []aggregator.Member{
-		member("a", aggregator.StatusHealthy),
-		member("b", aggregator.StatusHealthy),
-		member("c", aggregator.StatusUnknown),
+	store := membership.NewStore(100)
+	store.PutCluster(&upstreams.Cluster{Name: "web"}, []membership.Member{
+		member("a", membership.StatusHealthy),
+		member("b", membership.StatusHealthy),
+		member("c", membership.StatusUnknown),
 	}, nil)
 
 	ctx, cancel := context.WithCancel(context.Background())
@@ -204,11 +203,11 @@ func TestRunTracksInstancesAndTransitions(t *testing.T) {
 		`vigil_instances{cluster="web",status="DEGRADED"}`:  "0",
 	})
 
-	setStatus(store, "web", "c", aggregator.StatusHealthy, aggregator.EventTransition)
-	setStatus(store, "web", "a", aggregator.StatusUnhealthy, aggregator.EventTransition)
-	setStatus(store, "web", "a", aggregator.StatusHealthy, aggregator.EventTransition)
-	setStatus(store, "web", "b", aggregator.StatusDraining, aggregator.EventOverride)
-	store.PutCluster(&upstreams.Cluster{Name: "db"}, []aggregator.Member{member("x", aggregator.StatusUnhealthy)}, nil)
+	setStatus(store, "web", "c", membership.StatusHealthy, membership.EventTransition)
+	setStatus(store, "web", "a", membership.StatusUnhealthy, membership.EventTransition)
+	setStatus(store, "web", "a", membership.StatusHealthy, membership.EventTransition)
+	setStatus(store, "web", "b", membership.StatusDraining, membership.EventOverride)
+	store.PutCluster(&upstreams.Cluster{Name: "db"}, []membership.Member{member("x", membership.StatusUnhealthy)}, nil)
 
 	eventually(t, url, map[string]string{
 		`vigil_instances{cluster="web",status="HEALTHY"}`:                      "2",

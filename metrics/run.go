@@ -3,7 +3,7 @@ package metrics
 import (
 	"context"
 
-	"github.com/vigilhq/vigil/aggregator"
+	"github.com/vigilhq/vigil/membership"
 )
 
 // subscriptionEvents bounds the events buffered between two reads of the
@@ -13,7 +13,7 @@ const subscriptionEvents = 1 << 16
 
 // Run keeps vigil_instances and vigil_transitions_total current from the
 // store's subscription until ctx ends. It returns nil when ctx ends.
-func (m *Metrics) Run(ctx context.Context, store *aggregator.Store) error {
+func (m *Metrics) Run(ctx context.Context, store *membership.Store) error {
 	sub := store.Subscribe(subscriptionEvents)
 	defer sub.Close()
 	for {
@@ -27,7 +27,7 @@ func (m *Metrics) Run(ctx context.Context, store *aggregator.Store) error {
 }
 
 // apply folds one batch of store changes into the gauges and counters.
-func (m *Metrics) apply(b aggregator.Batch) {
+func (m *Metrics) apply(b membership.Batch) {
 	for _, name := range b.Removed {
 		m.forgetCluster(name)
 	}
@@ -52,11 +52,11 @@ func (m *Metrics) apply(b aggregator.Batch) {
 // status: a transition, or an override that moved the status (an override
 // event that carries From == To, such as a drain of an instance already
 // draining, is not).
-func isTransition(ev *aggregator.Event) bool {
+func isTransition(ev *membership.Event) bool {
 	switch ev.Kind {
-	case aggregator.EventTransition:
+	case membership.EventTransition:
 		return true
-	case aggregator.EventOverride:
+	case membership.EventOverride:
 		return ev.From != ev.To
 	}
 	return false

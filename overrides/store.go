@@ -10,7 +10,7 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
-	"github.com/vigilhq/vigil/aggregator"
+	"github.com/vigilhq/vigil/membership"
 )
 
 // FileName is the database file created inside the state directory.
@@ -23,7 +23,7 @@ var rootBucket = []byte("overrides")
 type Entry struct {
 	Cluster  string              `json:"cluster"`
 	Instance string              `json:"instance"`
-	Override aggregator.Override `json:"override"`
+	Override membership.Override `json:"override"`
 }
 
 // Store is the persisted set of manual drains. It is safe for concurrent use.
@@ -79,13 +79,13 @@ func (s *Store) Close() error {
 func (s *Store) Path() string { return s.db.Path() }
 
 // Put records (or replaces) the override of one instance.
-func (s *Store) Put(cluster, instance string, o aggregator.Override) error {
+func (s *Store) Put(cluster, instance string, o membership.Override) error {
 	return s.PutMany(cluster, []string{instance}, o)
 }
 
 // PutMany records the same override for several instances of one cluster
 // in a single transaction.
-func (s *Store) PutMany(cluster string, instances []string, o aggregator.Override) error {
+func (s *Store) PutMany(cluster string, instances []string, o membership.Override) error {
 	if cluster == "" {
 		return errors.New("put override: empty cluster name")
 	}
@@ -150,9 +150,9 @@ func (s *Store) DeleteCluster(cluster string) error {
 }
 
 // Get returns the override of one instance, if one is held and unexpired.
-func (s *Store) Get(cluster, instance string) (aggregator.Override, bool, error) {
+func (s *Store) Get(cluster, instance string) (membership.Override, bool, error) {
 	var (
-		o     aggregator.Override
+		o     membership.Override
 		found bool
 	)
 	err := s.db.View(func(tx *bolt.Tx) error {
@@ -171,7 +171,7 @@ func (s *Store) Get(cluster, instance string) (aggregator.Override, bool, error)
 		return nil
 	})
 	if err != nil {
-		return aggregator.Override{}, false, fmt.Errorf("get override %s/%s: %w", cluster, instance, err)
+		return membership.Override{}, false, fmt.Errorf("get override %s/%s: %w", cluster, instance, err)
 	}
 	return o, found, nil
 }
@@ -195,7 +195,7 @@ func (s *Store) List() ([]Entry, error) {
 			b := root.Bucket([]byte(cluster))
 			var stale [][]byte
 			err := b.ForEach(func(k, v []byte) error {
-				var o aggregator.Override
+				var o membership.Override
 				if err := json.Unmarshal(v, &o); err != nil || !o.Active(now) {
 					stale = append(stale, append([]byte(nil), k...))
 					return nil

@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vigilhq/vigil/aggregator"
+	"github.com/vigilhq/vigil/membership"
 )
 
 func mustOpen(t *testing.T, dir string, opts ...Option) *Store {
@@ -23,8 +23,8 @@ func TestPutListDeleteSurviveReopen(t *testing.T) {
 	clock := func() time.Time { return now }
 
 	s := mustOpen(t, dir, WithClock(clock))
-	forever := aggregator.Override{Reason: "kernel upgrade", By: "alice", Since: now}
-	timed := aggregator.Override{Reason: "canary", By: "bob", Since: now, Expires: now.Add(10 * time.Minute)}
+	forever := membership.Override{Reason: "kernel upgrade", By: "alice", Since: now}
+	timed := membership.Override{Reason: "canary", By: "bob", Since: now, Expires: now.Add(10 * time.Minute)}
 	if err := s.Put("web", "10.0.0.2:80", forever); err != nil {
 		t.Fatal(err)
 	}
@@ -88,10 +88,10 @@ func TestListDropsExpired(t *testing.T) {
 	s := mustOpen(t, dir, WithClock(clock))
 	defer s.Close()
 
-	if err := s.Put("c", "short", aggregator.Override{Reason: "x", Since: now, Expires: now.Add(time.Minute)}); err != nil {
+	if err := s.Put("c", "short", membership.Override{Reason: "x", Since: now, Expires: now.Add(time.Minute)}); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Put("c", "long", aggregator.Override{Reason: "y", Since: now, Expires: now.Add(time.Hour)}); err != nil {
+	if err := s.Put("c", "long", membership.Override{Reason: "y", Since: now, Expires: now.Add(time.Hour)}); err != nil {
 		t.Fatal(err)
 	}
 	if got, _ := s.List(); len(got) != 2 {

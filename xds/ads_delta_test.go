@@ -7,7 +7,7 @@ import (
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	"google.golang.org/protobuf/types/known/anypb"
 
-	"github.com/vigilhq/vigil/aggregator"
+	"github.com/vigilhq/vigil/membership"
 	"github.com/vigilhq/vigil/upstreams"
 	"github.com/vigilhq/vigil/xds"
 )
@@ -55,8 +55,8 @@ func TestDeltaCDSAndEDS(t *testing.T) {
 	}
 
 	// Every status, one transition at a time: only alpha is re-sent.
-	for _, st := range []aggregator.Status{aggregator.StatusDegraded, aggregator.StatusDraining,
-		aggregator.StatusUnhealthy, aggregator.StatusUnknown, aggregator.StatusHealthy} {
+	for _, st := range []membership.Status{membership.StatusDegraded, membership.StatusDraining,
+		membership.StatusUnhealthy, membership.StatusUnknown, membership.StatusHealthy} {
 		setStatus(t, f.store, "alpha", "c", st)
 		clas = decodeCLAs(t, deltaAnys(recvEDS()))
 		if got := keys(clas); !slices.Equal(got, []string{"alpha"}) {
@@ -70,13 +70,13 @@ func TestDeltaCDSAndEDS(t *testing.T) {
 
 	// Unpublished change: nothing sent before gamma's change.
 	touchSince(t, f.store, "alpha", "a")
-	setStatus(t, f.store, "gamma", "g1", aggregator.StatusDraining)
+	setStatus(t, f.store, "gamma", "g1", membership.StatusDraining)
 	if got := keys(decodeCLAs(t, deltaAnys(recvEDS()))); !slices.Equal(got, []string{"gamma"}) {
 		t.Fatalf("after an unpublished change and a gamma change got %v, want only gamma", got)
 	}
 
 	// Instance removal.
-	f.store.PutCluster(f.alpha, []aggregator.Member{member("a", "10.0.0.1:80", aggregator.StatusHealthy)}, nil)
+	f.store.PutCluster(f.alpha, []membership.Member{member("a", "10.0.0.1:80", membership.StatusHealthy)}, nil)
 	clas = decodeCLAs(t, deltaAnys(recvEDS()))
 	if got := statuses(clas["alpha"]); !slices.Equal(got, []string{"10.0.0.1=HEALTHY/test: HEALTHY"}) {
 		t.Fatalf("after removing instances alpha = %v", got)
@@ -96,7 +96,7 @@ func TestDeltaCDSAndEDS(t *testing.T) {
 
 	// A spec change (new lb policy) re-sends that Cluster only.
 	alpha2 := &upstreams.Cluster{Name: "alpha", XDS: upstreams.XDSOptions{LBPolicy: "LEAST_REQUEST"}}
-	f.store.PutCluster(alpha2, []aggregator.Member{member("a", "10.0.0.1:80", aggregator.StatusHealthy)}, nil)
+	f.store.PutCluster(alpha2, []membership.Member{member("a", "10.0.0.1:80", membership.StatusHealthy)}, nil)
 	r = c.recvType(typeCluster)
 	cl := decodeClusters(t, deltaAnys(r))
 	if got := keys(cl); !slices.Equal(got, []string{"alpha"}) || cl["alpha"].GetLbPolicy().String() != "LEAST_REQUEST" {
@@ -106,8 +106,8 @@ func TestDeltaCDSAndEDS(t *testing.T) {
 	// Same spec content under a new pointer, same members: nothing is
 	// sent, so the next response is gamma's.
 	f.store.PutCluster(&upstreams.Cluster{Name: "alpha", XDS: upstreams.XDSOptions{LBPolicy: "LEAST_REQUEST"}},
-		[]aggregator.Member{member("a", "10.0.0.1:80", aggregator.StatusHealthy)}, nil)
-	setStatus(t, f.store, "gamma", "g1", aggregator.StatusHealthy)
+		[]membership.Member{member("a", "10.0.0.1:80", membership.StatusHealthy)}, nil)
+	setStatus(t, f.store, "gamma", "g1", membership.StatusHealthy)
 	if got := keys(decodeCLAs(t, deltaAnys(recvEDS()))); !slices.Equal(got, []string{"gamma"}) {
 		t.Fatalf("after an equal reload and a gamma change got %v, want only gamma", got)
 	}

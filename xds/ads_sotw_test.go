@@ -13,7 +13,7 @@ import (
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	"google.golang.org/protobuf/types/known/anypb"
 
-	"github.com/vigilhq/vigil/aggregator"
+	"github.com/vigilhq/vigil/membership"
 	"github.com/vigilhq/vigil/upstreams"
 	"github.com/vigilhq/vigil/xds"
 )
@@ -23,34 +23,34 @@ var envoyNode = &corev3.Node{Id: "envoy-1", Cluster: "edge", UserAgentName: "env
 // fixture: alpha has one instance in every status, beta and gamma one
 // healthy instance each.
 type fixture struct {
-	store              *aggregator.Store
+	store              *membership.Store
 	alpha, beta, gamma *upstreams.Cluster
 }
 
 func newFixture() *fixture {
 	f := &fixture{
-		store: aggregator.NewStore(100),
+		store: membership.NewStore(100),
 		alpha: &upstreams.Cluster{Name: "alpha"},
 		beta:  &upstreams.Cluster{Name: "beta", XDS: upstreams.XDSOptions{EDSServiceName: "beta-eds"}},
 		gamma: &upstreams.Cluster{Name: "gamma"},
 	}
-	f.store.PutCluster(f.alpha, []aggregator.Member{
-		member("a", "10.0.0.1:80", aggregator.StatusHealthy),
-		member("b", "10.0.0.2:80", aggregator.StatusDegraded),
-		member("c", "10.0.0.3:80", aggregator.StatusDraining),
-		member("d", "10.0.0.4:80", aggregator.StatusUnhealthy),
-		member("e", "10.0.0.5:80", aggregator.StatusUnknown),
+	f.store.PutCluster(f.alpha, []membership.Member{
+		member("a", "10.0.0.1:80", membership.StatusHealthy),
+		member("b", "10.0.0.2:80", membership.StatusDegraded),
+		member("c", "10.0.0.3:80", membership.StatusDraining),
+		member("d", "10.0.0.4:80", membership.StatusUnhealthy),
+		member("e", "10.0.0.5:80", membership.StatusUnknown),
 	}, nil)
-	f.store.PutCluster(f.beta, []aggregator.Member{member("b1", "10.1.0.1:80", aggregator.StatusHealthy)}, nil)
-	f.store.PutCluster(f.gamma, []aggregator.Member{member("g1", "10.2.0.1:80", aggregator.StatusHealthy)}, nil)
+	f.store.PutCluster(f.beta, []membership.Member{member("b1", "10.1.0.1:80", membership.StatusHealthy)}, nil)
+	f.store.PutCluster(f.gamma, []membership.Member{member("g1", "10.2.0.1:80", membership.StatusHealthy)}, nil)
 	return f
 }
 
 // touchSince changes only what vigil does not publish (the time of the last
 // transition): the store changes, the assignment's content does not.
-func touchSince(t *testing.T, store *aggregator.Store, cluster, id string) {
+func touchSince(t *testing.T, store *membership.Store, cluster, id string) {
 	t.Helper()
-	ok := store.UpdateMember(cluster, id, func(m *aggregator.Member) (*aggregator.Event, bool) {
+	ok := store.UpdateMember(cluster, id, func(m *membership.Member) (*membership.Event, bool) {
 		m.Since = m.Since.Add(time.Second)
 		return nil, true
 	})
@@ -158,7 +158,7 @@ func TestSotwCDSAndEDS(t *testing.T) {
 
 	// One instance changes: only its cluster's assignment is re-sent (and
 	// no Cluster: the next response on the stream is that assignment).
-	setStatus(t, f.store, "alpha", "a", aggregator.StatusDraining)
+	setStatus(t, f.store, "alpha", "a", membership.StatusDraining)
 	clas = recvEDS()
 	if got := keys(clas); !slices.Equal(got, []string{"alpha"}) {
 		t.Fatalf("after one change got %v, want only alpha", got)
@@ -170,16 +170,16 @@ func TestSotwCDSAndEDS(t *testing.T) {
 	// A store change that leaves the published content equal sends
 	// nothing: the next response is the one for gamma's change.
 	touchSince(t, f.store, "alpha", "b")
-	setStatus(t, f.store, "gamma", "g1", aggregator.StatusUnhealthy)
+	setStatus(t, f.store, "gamma", "g1", membership.StatusUnhealthy)
 	clas = recvEDS()
 	if got := keys(clas); !slices.Equal(got, []string{"gamma"}) {
 		t.Fatalf("after an unpublished change and a gamma change got %v, want only gamma", got)
 	}
 
 	// An instance removed from the config leaves the assignment.
-	f.store.PutCluster(f.alpha, []aggregator.Member{
-		member("a", "10.0.0.1:80", aggregator.StatusHealthy),
-		member("b", "10.0.0.2:80", aggregator.StatusDegraded),
+	f.store.PutCluster(f.alpha, []membership.Member{
+		member("a", "10.0.0.1:80", membership.StatusHealthy),
+		member("b", "10.0.0.2:80", membership.StatusDegraded),
 	}, nil)
 	clas = recvEDS()
 	if got := statuses(clas["alpha"]); len(clas) != 1 ||
@@ -197,7 +197,7 @@ func TestSotwCDSAndEDS(t *testing.T) {
 
 	// A new cluster appears in CDS, and its assignment is there to fetch.
 	delta := &upstreams.Cluster{Name: "delta"}
-	f.store.PutCluster(delta, []aggregator.Member{member("x", "10.3.0.1:80", aggregator.StatusHealthy)}, nil)
+	f.store.PutCluster(delta, []membership.Member{member("x", "10.3.0.1:80", membership.StatusHealthy)}, nil)
 	r = c.recvType(typeCluster)
 	if got := keys(decodeClusters(t, r.GetResources())); !slices.Equal(got, []string{"alpha", "delta", "gamma"}) {
 		t.Fatalf("clusters after addition = %v", got)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/vigilhq/vigil/aggregator"
 	"github.com/vigilhq/vigil/internal/seedtest"
+	"github.com/vigilhq/vigil/membership"
 	"github.com/vigilhq/vigil/upstreams"
 	"github.com/vigilhq/vigil/xds"
 )
@@ -36,7 +37,7 @@ func TestReadinessDrainLeavesGRPCRotation(t *testing.T) {
 				HealthyThreshold: 2, UnhealthyThreshold: 3}},
 		Instances: insts}
 
-	store := aggregator.NewStore(1000)
+	store := membership.NewStore(1000)
 	agg := aggregator.New(aggregator.Options{Store: store, MaxConcurrency: 8})
 	if err := agg.Apply([]upstreams.Cluster{cluster}); err != nil {
 		t.Fatal(err)
@@ -53,7 +54,7 @@ func TestReadinessDrainLeavesGRPCRotation(t *testing.T) {
 	readyz[1].Set(seedtest.HealthzDraining)
 	c.awaitSet("b2 draining", backends[0], backends[2])
 	c.never("b2 draining", backends[1], 60)
-	if m := memberOf(t, store, "engines", "b2"); m.Status != aggregator.StatusDraining {
+	if m := memberOf(t, store, "engines", "b2"); m.Status != membership.StatusDraining {
 		t.Errorf("store: b2 is %s (%s)", m.Status, m.Reason)
 	}
 
@@ -68,7 +69,7 @@ func TestReadinessDrainLeavesGRPCRotation(t *testing.T) {
 	c.never("b3 removed", backends[2], 60)
 }
 
-func memberOf(t *testing.T, store *aggregator.Store, cluster, id string) aggregator.Member {
+func memberOf(t *testing.T, store *membership.Store, cluster, id string) membership.Member {
 	t.Helper()
 	c, ok := store.Cluster(cluster)
 	if !ok {

@@ -4,7 +4,7 @@ import (
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/vigilhq/vigil/aggregator"
+	"github.com/vigilhq/vigil/membership"
 )
 
 // endpointMemo remembers the LbEndpoint built for each member, in member
@@ -16,13 +16,13 @@ type endpointMemo []memoEntry
 // memoEntry is a member (immutable, shared by the snapshots in which it
 // did not change) and the endpoint built from it.
 type memoEntry struct {
-	m  *aggregator.Member
+	m  *membership.Member
 	ep *endpointv3.LbEndpoint
 }
 
 // samePublished reports whether an endpoint built from a shows b as well:
 // the fields an endpoint carries are equal.
-func samePublished(a, b *aggregator.Member) bool {
+func samePublished(a, b *membership.Member) bool {
 	return a == b || a.ID == b.ID && a.Address == b.Address && max(a.Weight, 1) == max(b.Weight, 1) &&
 		a.Status == b.Status && a.Reason == b.Reason
 }

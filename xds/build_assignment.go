@@ -11,7 +11,7 @@ import (
 	"google.golang.org/protobuf/types/known/structpb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
-	"github.com/vigilhq/vigil/aggregator"
+	"github.com/vigilhq/vigil/membership"
 )
 
 // MetadataKey is the filter_metadata key under which every endpoint carries
@@ -25,7 +25,7 @@ type localityKey struct {
 	region, zone, subZone string
 }
 
-func memberLocality(m *aggregator.Member) localityKey {
+func memberLocality(m *membership.Member) localityKey {
 	return localityKey{priority: m.Priority, region: m.Region, zone: m.Zone, subZone: m.SubZone}
 }
 
@@ -52,19 +52,19 @@ func compareLocality(a, b localityKey) int {
 // the sum of its endpoints' weights, so gRPC splits traffic by capacity.
 // The output is deterministic: the same snapshot content yields an equal
 // message.
-func BuildAssignment(c *aggregator.ClusterSnapshot) *endpointv3.ClusterLoadAssignment {
+func BuildAssignment(c *membership.ClusterSnapshot) *endpointv3.ClusterLoadAssignment {
 	cla, _ := buildAssignment(c, nil, buildLbEndpoint)
 	return cla
 }
 
 // endpointBuilder makes the LbEndpoint of one member: buildLbEndpoint, or
 // encodedLbEndpoint for what the server publishes.
-type endpointBuilder func(m *aggregator.Member, weight uint32) *endpointv3.LbEndpoint
+type endpointBuilder func(m *membership.Member, weight uint32) *endpointv3.LbEndpoint
 
 // buildAssignment is BuildAssignment reusing the endpoints of prev (may be
 // nil) whose published fields did not change and making the others with
 // build. It returns the memo of this build.
-func buildAssignment(c *aggregator.ClusterSnapshot, prev endpointMemo, build endpointBuilder) (*endpointv3.ClusterLoadAssignment, endpointMemo) {
+func buildAssignment(c *membership.ClusterSnapshot, prev endpointMemo, build endpointBuilder) (*endpointv3.ClusterLoadAssignment, endpointMemo) {
 	cla := &endpointv3.ClusterLoadAssignment{ClusterName: c.Spec.EDSName()}
 	memo := make(endpointMemo, 0, len(c.Members))
 	if len(c.Members) == 0 {
@@ -142,7 +142,7 @@ func buildAssignment(c *aggregator.ClusterSnapshot, prev endpointMemo, build end
 }
 
 // buildLbEndpoint is one member as an endpoint.
-func buildLbEndpoint(m *aggregator.Member, weight uint32) *endpointv3.LbEndpoint {
+func buildLbEndpoint(m *membership.Member, weight uint32) *endpointv3.LbEndpoint {
 	host, port := m.HostPort()
 	return &endpointv3.LbEndpoint{
 		HostIdentifier: &endpointv3.LbEndpoint_Endpoint{Endpoint: &endpointv3.Endpoint{
@@ -171,7 +171,7 @@ func buildLbEndpoint(m *aggregator.Member, weight uint32) *endpointv3.LbEndpoint
 // metadata maps again, so a push after one member changed encodes one
 // endpoint and copies the rest. Clients decode it as the full endpoint;
 // in-process readers must use BuildAssignment instead.
-func encodedLbEndpoint(m *aggregator.Member, weight uint32) *endpointv3.LbEndpoint {
+func encodedLbEndpoint(m *membership.Member, weight uint32) *endpointv3.LbEndpoint {
 	full := buildLbEndpoint(m, weight)
 	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(full)
 	if err != nil { // not expected for a message built above; publish it as is
@@ -183,16 +183,16 @@ func encodedLbEndpoint(m *aggregator.Member, weight uint32) *endpointv3.LbEndpoi
 }
 
 // HealthStatus maps a published status to Envoy's, one to one: the numeric
-// values of aggregator.Status are Envoy's on purpose.
-func HealthStatus(s aggregator.Status) corev3.HealthStatus {
+// values of membership.Status are Envoy's on purpose.
+func HealthStatus(s membership.Status) corev3.HealthStatus {
 	switch s {
-	case aggregator.StatusHealthy:
+	case membership.StatusHealthy:
 		return corev3.HealthStatus_HEALTHY
-	case aggregator.StatusDegraded:
+	case membership.StatusDegraded:
 		return corev3.HealthStatus_DEGRADED
-	case aggregator.StatusDraining:
+	case membership.StatusDraining:
 		return corev3.HealthStatus_DRAINING
-	case aggregator.StatusUnhealthy:
+	case membership.StatusUnhealthy:
 		return corev3.HealthStatus_UNHEALTHY
 	default:
 		return corev3.HealthStatus_UNKNOWN

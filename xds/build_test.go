@@ -13,26 +13,26 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
 
-	"github.com/vigilhq/vigil/aggregator"
+	"github.com/vigilhq/vigil/membership"
 	"github.com/vigilhq/vigil/upstreams"
 	"github.com/vigilhq/vigil/xds"
 )
 
 func TestBuildAssignmentMapsStatusLocalityAndWeight(t *testing.T) {
 	spec := &upstreams.Cluster{Name: "web", XDS: upstreams.XDSOptions{EDSServiceName: "web-eds"}}
-	ms := []aggregator.Member{
-		member("a", "10.0.0.1:80", aggregator.StatusHealthy),
-		member("b", "10.0.0.2:80", aggregator.StatusDegraded),
-		member("c", "10.0.0.3:80", aggregator.StatusDraining),
-		member("d", "10.0.0.4:80", aggregator.StatusUnhealthy),
-		member("e", "[::1]:81", aggregator.StatusUnknown),
+	ms := []membership.Member{
+		member("a", "10.0.0.1:80", membership.StatusHealthy),
+		member("b", "10.0.0.2:80", membership.StatusDegraded),
+		member("c", "10.0.0.3:80", membership.StatusDraining),
+		member("d", "10.0.0.4:80", membership.StatusUnhealthy),
+		member("e", "[::1]:81", membership.StatusUnknown),
 	}
 	ms[0].Zone, ms[0].Region, ms[0].Weight = "z1", "r1", 3
 	ms[1].Zone, ms[1].Region, ms[1].Weight = "z1", "r1", 0 // unset weight publishes as 1
 	ms[2].Zone, ms[2].Region, ms[2].SubZone = "z2", "r1", "rack7"
 	ms[3].Priority = 7 // a gap: published as priority 1
 	ms[4].Priority = 7
-	snap := aggregator.NewSnapshot(spec, ms)
+	snap := membership.NewSnapshot(spec, ms)
 
 	cla := xds.BuildAssignment(snap)
 	if err := xds.Validate(cla); err != nil {
@@ -76,8 +76,8 @@ func TestBuildAssignmentMapsStatusLocalityAndWeight(t *testing.T) {
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("endpoints:\n got %v\nwant %v", got, want)
 	}
-	// The numbers of aggregator.Status are Envoy's, one to one.
-	for _, s := range aggregator.Statuses {
+	// The numbers of membership.Status are Envoy's, one to one.
+	for _, s := range membership.Statuses {
 		if int32(xds.HealthStatus(s)) != int32(s) || xds.HealthStatus(s).String() != s.String() {
 			t.Errorf("status %s maps to %s", s, xds.HealthStatus(s))
 		}
@@ -89,7 +89,7 @@ func TestBuildAssignmentMapsStatusLocalityAndWeight(t *testing.T) {
 }
 
 func TestBuildAssignmentEmptyCluster(t *testing.T) {
-	cla := xds.BuildAssignment(&aggregator.ClusterSnapshot{Name: "none", Spec: &upstreams.Cluster{Name: "none"}})
+	cla := xds.BuildAssignment(&membership.ClusterSnapshot{Name: "none", Spec: &upstreams.Cluster{Name: "none"}})
 	if cla.GetClusterName() != "none" || len(cla.GetEndpoints()) != 0 {
 		t.Fatalf("got %v", cla)
 	}
@@ -200,14 +200,14 @@ func TestValidateChecksInsideAny(t *testing.T) {
 	}
 }
 
-func benchSnapshot(n int) *aggregator.ClusterSnapshot {
-	ms := make([]aggregator.Member, n)
+func benchSnapshot(n int) *membership.ClusterSnapshot {
+	ms := make([]membership.Member, n)
 	for i := range ms {
 		ms[i] = member(fmt.Sprintf("i%05d", i), fmt.Sprintf("10.%d.%d.%d:8080", i>>16&255, i>>8&255, i&255),
-			aggregator.Statuses[i%len(aggregator.Statuses)])
+			membership.Statuses[i%len(membership.Statuses)])
 		ms[i].Zone = fmt.Sprintf("z%d", i%3)
 	}
-	return aggregator.NewSnapshot(&upstreams.Cluster{Name: "bench"}, ms)
+	return membership.NewSnapshot(&upstreams.Cluster{Name: "bench"}, ms)
 }
 
 // BenchmarkBuildAssignment times building one cluster's assignment.
@@ -224,13 +224,13 @@ func BenchmarkBuildAssignment(b *testing.B) {
 }
 
 func TestBuildAssignmentManyLocalities(t *testing.T) {
-	var ms []aggregator.Member
+	var ms []membership.Member
 	for i := range 60 {
-		m := member(fmt.Sprintf("m%02d", i), fmt.Sprintf("10.9.0.%d:80", i), aggregator.StatusHealthy)
+		m := member(fmt.Sprintf("m%02d", i), fmt.Sprintf("10.9.0.%d:80", i), membership.StatusHealthy)
 		m.Zone = fmt.Sprintf("z%02d", i%20)
 		ms = append(ms, m)
 	}
-	cla := xds.BuildAssignment(aggregator.NewSnapshot(&upstreams.Cluster{Name: "many"}, ms))
+	cla := xds.BuildAssignment(membership.NewSnapshot(&upstreams.Cluster{Name: "many"}, ms))
 	if len(cla.GetEndpoints()) != 20 {
 		t.Fatalf("got %d localities, want 20", len(cla.GetEndpoints()))
 	}

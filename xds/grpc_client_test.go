@@ -14,7 +14,7 @@ import (
 	"google.golang.org/grpc/peer"
 	grpcxds "google.golang.org/grpc/xds" // registers the xds resolver and balancers
 
-	"github.com/vigilhq/vigil/aggregator"
+	"github.com/vigilhq/vigil/membership"
 	"github.com/vigilhq/vigil/upstreams"
 	"github.com/vigilhq/vigil/xds"
 )
@@ -119,28 +119,28 @@ func contains(s []string, v string) bool {
 
 func TestProxylessGRPCClientFollowsMembership(t *testing.T) {
 	b1, b2, b3 := startBackend(t), startBackend(t), startBackend(t)
-	store := aggregator.NewStore(100)
+	store := membership.NewStore(100)
 	spec := &upstreams.Cluster{Name: "echo"}
-	store.PutCluster(spec, []aggregator.Member{
-		member("b1", b1, aggregator.StatusHealthy),
-		member("b2", b2, aggregator.StatusHealthy),
-		member("b3", b3, aggregator.StatusHealthy),
+	store.PutCluster(spec, []membership.Member{
+		member("b1", b1, membership.StatusHealthy),
+		member("b2", b2, membership.StatusHealthy),
+		member("b3", b3, membership.StatusHealthy),
 	}, nil)
 	srv := startServer(t, store, xds.DefaultOptions(), "")
 	c := newXDSClient(t, srv.addr, "echo")
 
 	c.awaitSet("all healthy", b1, b2, b3)
 
-	setStatus(t, store, "echo", "b2", aggregator.StatusDraining)
+	setStatus(t, store, "echo", "b2", membership.StatusDraining)
 	c.awaitSet("b2 draining", b1, b3)
 	c.never("b2 draining", b2, 60)
 
-	setStatus(t, store, "echo", "b2", aggregator.StatusHealthy)
+	setStatus(t, store, "echo", "b2", membership.StatusHealthy)
 	c.awaitSet("b2 recovered", b1, b2, b3)
 
-	store.PutCluster(spec, []aggregator.Member{
-		member("b1", b1, aggregator.StatusHealthy),
-		member("b2", b2, aggregator.StatusHealthy),
+	store.PutCluster(spec, []membership.Member{
+		member("b1", b1, membership.StatusHealthy),
+		member("b2", b2, membership.StatusHealthy),
 	}, nil)
 	c.awaitSet("b3 removed", b1, b2)
 	c.never("b3 removed", b3, 60)
@@ -148,7 +148,7 @@ func TestProxylessGRPCClientFollowsMembership(t *testing.T) {
 	// vigil restarts on the same port; meanwhile b1 fails. The client
 	// reconnects and follows.
 	srv.stop()
-	setStatus(t, store, "echo", "b1", aggregator.StatusUnhealthy)
+	setStatus(t, store, "echo", "b1", membership.StatusUnhealthy)
 	startServer(t, store, xds.DefaultOptions(), srv.addr)
 	c.awaitSet("b1 unhealthy after restart", b2)
 	c.never("b1 unhealthy after restart", b1, 30)

@@ -15,7 +15,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
-	"github.com/vigilhq/vigil/aggregator"
+	"github.com/vigilhq/vigil/membership"
 	"github.com/vigilhq/vigil/upstreams"
 	"github.com/vigilhq/vigil/xds"
 )
@@ -32,8 +32,8 @@ const (
 	typeRoute    = "type.googleapis.com/envoy.config.route.v3.RouteConfiguration"
 )
 
-func member(id, addr string, st aggregator.Status) aggregator.Member {
-	return aggregator.Member{
+func member(id, addr string, st membership.Status) membership.Member {
+	return membership.Member{
 		Instance: upstreams.Instance{ID: id, Address: addr, Weight: 1, Source: "config"},
 		Status:   st,
 		Reason:   "test: " + st.String(),
@@ -42,13 +42,13 @@ func member(id, addr string, st aggregator.Status) aggregator.Member {
 }
 
 // setStatus publishes a new status for one instance, as the aggregator does.
-func setStatus(t *testing.T, store *aggregator.Store, cluster, id string, st aggregator.Status) {
+func setStatus(t *testing.T, store *membership.Store, cluster, id string, st membership.Status) {
 	t.Helper()
-	ok := store.UpdateMember(cluster, id, func(m *aggregator.Member) (*aggregator.Event, bool) {
+	ok := store.UpdateMember(cluster, id, func(m *membership.Member) (*membership.Event, bool) {
 		if m.Status == st {
 			return nil, false
 		}
-		ev := &aggregator.Event{Kind: aggregator.EventTransition, Cluster: cluster, Instance: id,
+		ev := &membership.Event{Kind: membership.EventTransition, Cluster: cluster, Instance: id,
 			Address: m.Address, From: m.Status, To: st, Reason: "test: " + st.String()}
 		m.Status, m.Reason, m.Since = st, "test: "+st.String(), time.Now()
 		return ev, true
@@ -67,7 +67,7 @@ type testServer struct {
 
 // startServer runs an xds.Server on addr ("" for any free loopback port)
 // until stop or the end of the test.
-func startServer(t *testing.T, store *aggregator.Store, opts xds.Options, addr string) *testServer {
+func startServer(t *testing.T, store *membership.Store, opts xds.Options, addr string) *testServer {
 	t.Helper()
 	if addr == "" {
 		addr = "127.0.0.1:0"

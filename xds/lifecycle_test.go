@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vigilhq/vigil/aggregator"
+	"github.com/vigilhq/vigil/membership"
 	"github.com/vigilhq/vigil/xds"
 )
 
@@ -51,7 +51,7 @@ func TestRunLeavesNoGoroutines(t *testing.T) {
 	c := newSotw(t, conn, envoyNode)
 	c.request(typeCLA, []string{"alpha"}, "", "", "")
 	c.recvType(typeCLA)
-	setStatus(t, f.store, "alpha", "a", aggregator.StatusDraining)
+	setStatus(t, f.store, "alpha", "a", membership.StatusDraining)
 	srv.stop()
 	_ = conn.Close()
 	<-c.done
@@ -59,7 +59,7 @@ func TestRunLeavesNoGoroutines(t *testing.T) {
 }
 
 func TestRunRejectsMisuse(t *testing.T) {
-	srv := xds.New(aggregator.NewStore(10), xds.DefaultOptions())
+	srv := xds.New(membership.NewStore(10), xds.DefaultOptions())
 	if err := srv.Run(context.Background(), nil); err == nil {
 		t.Errorf("Run with no listener returned nil")
 	}

@@ -2,48 +2,49 @@ package xds
 
 import (
 	"fmt"
-	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	"slices"
 	"testing"
 
+	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
+
 	"google.golang.org/protobuf/proto"
 
-	"github.com/vigilhq/vigil/aggregator"
+	"github.com/vigilhq/vigil/membership"
 	"github.com/vigilhq/vigil/upstreams"
 )
 
-func memoSnapshot(n int) *aggregator.ClusterSnapshot {
-	ms := make([]aggregator.Member, n)
+func memoSnapshot(n int) *membership.ClusterSnapshot {
+	ms := make([]membership.Member, n)
 	for i := range ms {
-		ms[i] = aggregator.Member{
+		ms[i] = membership.Member{
 			Instance: upstreams.Instance{ID: fmt.Sprintf("i%05d", i), Address: fmt.Sprintf("10.0.%d.%d:80", i>>8&255, i&255),
 				Weight: 1, Zone: fmt.Sprintf("z%d", i%3)},
-			Status: aggregator.StatusHealthy, Reason: "ok",
+			Status: membership.StatusHealthy, Reason: "ok",
 		}
 	}
-	return aggregator.NewSnapshot(&upstreams.Cluster{Name: "c"}, ms)
+	return membership.NewSnapshot(&upstreams.Cluster{Name: "c"}, ms)
 }
 
 // withStatus is snap with member i's status changed, sharing the rest, as
 // Store.UpdateMember makes it.
-func withStatus(snap *aggregator.ClusterSnapshot, i int, st aggregator.Status) *aggregator.ClusterSnapshot {
+func withStatus(snap *membership.ClusterSnapshot, i int, st membership.Status) *membership.ClusterSnapshot {
 	ms := slices.Clone(snap.Members)
 	m := *ms[i]
 	m.Status = st
 	ms[i] = &m
-	return &aggregator.ClusterSnapshot{Name: snap.Name, Spec: snap.Spec, Members: ms}
+	return &membership.ClusterSnapshot{Name: snap.Name, Spec: snap.Spec, Members: ms}
 }
 
 func TestIncrementalBuildSharesUnchangedEndpoints(t *testing.T) {
 	snap := memoSnapshot(30)
 	first, memo := buildAssignment(snap, nil, encodedLbEndpoint)
 
-	same, memo2 := buildAssignment(withStatus(snap, 4, aggregator.StatusHealthy), memo, encodedLbEndpoint)
+	same, memo2 := buildAssignment(withStatus(snap, 4, membership.StatusHealthy), memo, encodedLbEndpoint)
 	if !sameAssignment(first, same) || !proto.Equal(first, same) {
 		t.Fatalf("an unchanged rebuild is not equal")
 	}
 
-	changedSnap := withStatus(snap, 4, aggregator.StatusDraining)
+	changedSnap := withStatus(snap, 4, membership.StatusDraining)
 	changed, _ := buildAssignment(changedSnap, memo2, encodedLbEndpoint)
 	if sameAssignment(first, changed) {
 		t.Fatalf("a drained member did not change the assignment")
@@ -76,9 +77,9 @@ func BenchmarkRebuildAfterOneChange(b *testing.B) {
 			b.ReportAllocs()
 			i := 0
 			for b.Loop() {
-				st := aggregator.StatusDraining
+				st := membership.StatusDraining
 				if i%2 == 1 {
-					st = aggregator.StatusHealthy
+					st = membership.StatusHealthy
 				}
 				next, nextMemo := buildAssignment(withStatus(snap, i%n, st), memo, encodedLbEndpoint)
 				_ = sameAssignment(prev, next)
@@ -107,10 +108,10 @@ func sameWire(t testing.TB, a, b proto.Message) bool {
 
 // mixedSnapshot has every status, reasons, three zones in two regions and
 // two priorities.
-func mixedSnapshot(n int) *aggregator.ClusterSnapshot {
+func mixedSnapshot(n int) *membership.ClusterSnapshot {
 	snap := memoSnapshot(n)
 	for i, m := range snap.Members { // not yet shared: changed in place
-		m.Status = aggregator.Statuses[i%len(aggregator.Statuses)]
+		m.Status = membership.Statuses[i%len(membership.Statuses)]
 		m.Reason = fmt.Sprintf("readiness: reason %d", i)
 		m.Region = fmt.Sprintf("r%d", i%2)
 		m.Priority = uint32(i % 2 * 5)
@@ -162,9 +163,9 @@ func BenchmarkPushAfterOneChange(b *testing.B) {
 				opts := proto.MarshalOptions{Deterministic: true}
 				i := 0
 				for b.Loop() {
-					st := aggregator.StatusDraining
+					st := membership.StatusDraining
 					if i%2 == 1 {
-						st = aggregator.StatusHealthy
+						st = membership.StatusHealthy
 					}
 					next, nextMemo := buildAssignment(withStatus(snap, i%n, st), memo, bl.build)
 					if _, err := opts.Marshal(next); err != nil {

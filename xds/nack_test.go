@@ -10,7 +10,7 @@ import (
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	statuspb "google.golang.org/genproto/googleapis/rpc/status"
 
-	"github.com/vigilhq/vigil/aggregator"
+	"github.com/vigilhq/vigil/membership"
 	"github.com/vigilhq/vigil/xds"
 )
 
@@ -69,7 +69,7 @@ func TestNACKIsLoggedAndStreamsGoOn(t *testing.T) {
 	}
 
 	// Every stream, including the ones that NACKed, still gets updates.
-	setStatus(t, f.store, "alpha", "a", aggregator.StatusDraining)
+	setStatus(t, f.store, "alpha", "a", membership.StatusDraining)
 	for name, got := range map[string]func() []string{
 		"good": func() []string { return statuses(decodeCLAs(t, good.recvType(typeCLA).GetResources())["alpha"]) },
 		"bad": func() []string {

@@ -12,7 +12,7 @@ import (
 	"github.com/envoyproxy/go-control-plane/pkg/cache/v3"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/vigilhq/vigil/aggregator"
+	"github.com/vigilhq/vigil/membership"
 	"github.com/vigilhq/vigil/upstreams"
 )
 
@@ -60,7 +60,7 @@ type applyResult struct {
 // not change are not touched, so no client hears about them. Updates go
 // make-before-break: assignments before the clusters that use them,
 // routes before the listeners that name them; removals in reverse.
-func (p *publisher) apply(b aggregator.Batch) (applyResult, error) {
+func (p *publisher) apply(b membership.Batch) (applyResult, error) {
 	var eds, cds, rds, lds typeChange
 	for _, snap := range b.Changed {
 		p.change(snap, &eds, &cds, &rds, &lds)
@@ -113,7 +113,7 @@ func (p *publisher) apply(b aggregator.Batch) (applyResult, error) {
 // when the spec changed (a member change keeps the same spec pointer). The
 // assignment is rebuilt every time, O(cluster), but only changed members get
 // a new endpoint; the others are shared with the published assignment.
-func (p *publisher) change(snap *aggregator.ClusterSnapshot, eds, cds, rds, lds *typeChange) {
+func (p *publisher) change(snap *membership.ClusterSnapshot, eds, cds, rds, lds *typeChange) {
 	old := p.state[snap.Name]
 	next := &published{spec: snap.Spec}
 

@@ -8,7 +8,7 @@ import (
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/vigilhq/vigil/aggregator"
+	"github.com/vigilhq/vigil/membership"
 	"github.com/vigilhq/vigil/upstreams"
 )
 
@@ -17,17 +17,17 @@ import (
 func TestPublisherKeepsAnEDSNameThatMoves(t *testing.T) {
 	c := newCaches("test-", slogAdapter{l: discardLogger()})
 	p := newPublisher(c, true)
-	member := func(addr string) []*aggregator.Member {
-		return []*aggregator.Member{{Instance: upstreams.Instance{ID: addr, Address: addr, Weight: 1}, Status: aggregator.StatusHealthy}}
+	member := func(addr string) []*membership.Member {
+		return []*membership.Member{{Instance: upstreams.Instance{ID: addr, Address: addr, Weight: 1}, Status: membership.StatusHealthy}}
 	}
 	oldSpec := &upstreams.Cluster{Name: "old", XDS: upstreams.XDSOptions{EDSServiceName: "svc"}}
 	newSpec := &upstreams.Cluster{Name: "new", XDS: upstreams.XDSOptions{EDSServiceName: "svc"}}
-	if _, err := p.apply(aggregator.Batch{Changed: []*aggregator.ClusterSnapshot{
+	if _, err := p.apply(membership.Batch{Changed: []*membership.ClusterSnapshot{
 		{Name: "old", Spec: oldSpec, Members: member("10.0.0.1:80")}}}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := p.apply(aggregator.Batch{
-		Changed: []*aggregator.ClusterSnapshot{{Name: "new", Spec: newSpec, Members: member("10.0.0.2:80")}},
+	if _, err := p.apply(membership.Batch{
+		Changed: []*membership.ClusterSnapshot{{Name: "new", Spec: newSpec, Members: member("10.0.0.2:80")}},
 		Removed: []string{"old"},
 	}); err != nil {
 		t.Fatal(err)

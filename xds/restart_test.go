@@ -7,7 +7,7 @@ import (
 
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 
-	"github.com/vigilhq/vigil/aggregator"
+	"github.com/vigilhq/vigil/membership"
 	"github.com/vigilhq/vigil/xds"
 )
 
@@ -41,7 +41,7 @@ func TestRestartResyncsClients(t *testing.T) {
 
 	first.stop()
 	// While vigil is down, an instance drains.
-	setStatus(t, f.store, "alpha", "a", aggregator.StatusDraining)
+	setStatus(t, f.store, "alpha", "a", membership.StatusDraining)
 
 	second := startServer(t, f.store, xds.DefaultOptions(), addr)
 	if second.srv.VersionPrefix() == first.srv.VersionPrefix() {

@@ -23,13 +23,13 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/keepalive"
 
-	"github.com/vigilhq/vigil/aggregator"
+	"github.com/vigilhq/vigil/membership"
 )
 
 // Server publishes a Store's membership over xDS. Create it with New and
 // call Run once.
 type Server struct {
-	store   *aggregator.Store
+	store   *membership.Store
 	opts    Options
 	log     *slog.Logger
 	prefix  string
@@ -40,7 +40,7 @@ type Server struct {
 }
 
 // New returns a Server that will publish store. Nothing is served until Run.
-func New(store *aggregator.Store, opts Options) *Server {
+func New(store *membership.Store, opts Options) *Server {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
@@ -161,7 +161,7 @@ var noLegacyWildcardTypes = []string{
 }
 
 // publish applies one store batch to the caches.
-func (s *Server) publish(b aggregator.Batch) {
+func (s *Server) publish(b membership.Batch) {
 	if len(b.Changed) == 0 && len(b.Removed) == 0 {
 		return
 	}

@@ -9,7 +9,7 @@ import (
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	endpointservice "github.com/envoyproxy/go-control-plane/envoy/service/endpoint/v3"
 
-	"github.com/vigilhq/vigil/aggregator"
+	"github.com/vigilhq/vigil/membership"
 	"github.com/vigilhq/vigil/xds"
 )
 
@@ -55,7 +55,7 @@ func TestStandaloneCDSAndEDS(t *testing.T) {
 		VersionInfo: r.GetVersionInfo(), ResponseNonce: r.GetNonce()}); err != nil {
 		t.Fatal(err)
 	}
-	setStatus(t, f.store, "alpha", "e", aggregator.StatusHealthy)
+	setStatus(t, f.store, "alpha", "e", membership.StatusHealthy)
 	if r, err = eds.Recv(); err != nil {
 		t.Fatalf("EDS update: %v", err)
 	}

@@ -2,6 +2,7 @@ package dialect
 
 import (
 	"github.com/vigilhq/vigil/aggregator/probe"
+	"github.com/vigilhq/vigil/membership"
 	"github.com/vigilhq/vigil/upstreams"
 )
 
@@ -10,7 +11,7 @@ import (
 type builder struct {
 	r        *probe.Response
 	expected upstreams.StatusSet
-	outcome  Outcome
+	outcome  membership.Outcome
 	reason   []byte
 	comps    []compBytes
 	sep      bool // a separator is due before the next detail
@@ -20,7 +21,7 @@ type compBytes struct{ name, status, message []byte }
 
 func (b *builder) reset(r *probe.Response, expected upstreams.StatusSet) {
 	b.r, b.expected = r, expected
-	b.outcome = OutcomePass
+	b.outcome = membership.OutcomePass
 	b.reason = b.reason[:0]
 	b.comps = b.comps[:0]
 	b.sep = false
@@ -29,16 +30,16 @@ func (b *builder) reset(r *probe.Response, expected upstreams.StatusSet) {
 func (b *builder) codeOK() bool { return b.expected.Contains(b.r.StatusCode) }
 
 // worsen moves the outcome toward fail, never back.
-func (b *builder) worsen(o Outcome) {
+func (b *builder) worsen(o membership.Outcome) {
 	if o > b.outcome {
 		b.outcome = o
 	}
 }
 
-func (b *builder) fail()      { b.worsen(OutcomeFail) }
-func (b *builder) drain()     { b.worsen(OutcomeDrain) }
-func (b *builder) degrade()   { b.worsen(OutcomeDegraded) }
-func (b *builder) pass() bool { return b.outcome == OutcomePass }
+func (b *builder) fail()      { b.worsen(membership.OutcomeFail) }
+func (b *builder) drain()     { b.worsen(membership.OutcomeDrain) }
+func (b *builder) degrade()   { b.worsen(membership.OutcomeDegraded) }
+func (b *builder) pass() bool { return b.outcome == membership.OutcomePass }
 
 // status starts the reason with the HTTP status code.
 func (b *builder) status() {
@@ -93,9 +94,9 @@ func (b *builder) finish(prev *Verdict) Verdict {
 		v.Reason = string(reason)
 	}
 	if !sameComps {
-		v.Components = make([]Component, len(b.comps))
+		v.Components = make([]membership.Component, len(b.comps))
 		for i, c := range b.comps {
-			v.Components[i] = Component{Name: string(c.name), Status: string(c.status), Message: string(c.message)}
+			v.Components[i] = membership.Component{Name: string(c.name), Status: string(c.status), Message: string(c.message)}
 		}
 	}
 	return v

@@ -7,6 +7,7 @@ import (
 	"github.com/google/cel-go/cel"
 
 	"github.com/vigilhq/vigil/aggregator/probe"
+	"github.com/vigilhq/vigil/membership"
 	"github.com/vigilhq/vigil/upstreams"
 )
 
@@ -91,10 +92,10 @@ func (e *celEvaluator) Evaluate(r *probe.Response) Verdict {
 
 func (e *celEvaluator) evaluate(r *probe.Response) Verdict {
 	if r.Err != nil {
-		return Verdict{Outcome: OutcomeFail, Reason: r.Err.Error()}
+		return Verdict{Outcome: membership.OutcomeFail, Reason: r.Err.Error()}
 	}
 	if r.ImmediateFail {
-		return Verdict{Outcome: OutcomeDrain, Reason: fmt.Sprintf("%d x-envoy-immediate-health-check-fail", r.StatusCode)}
+		return Verdict{Outcome: membership.OutcomeDrain, Reason: fmt.Sprintf("%d x-envoy-immediate-health-check-fail", r.StatusCode)}
 	}
 	var body any
 	if len(r.Body) > 0 {
@@ -125,20 +126,20 @@ func (e *celEvaluator) evaluate(r *probe.Response) Verdict {
 	}
 	if e.prog.drain != nil {
 		if d, err := run("drain", e.prog.drain); err == nil && d {
-			return Verdict{Outcome: OutcomeDrain, Reason: fmt.Sprintf("%d cel drain", r.StatusCode)}
+			return Verdict{Outcome: membership.OutcomeDrain, Reason: fmt.Sprintf("%d cel drain", r.StatusCode)}
 		}
 	}
 	ok, err := run("pass", e.prog.pass)
 	if err != nil {
-		return Verdict{Outcome: OutcomeFail, Reason: fmt.Sprintf("%d %v", r.StatusCode, err)}
+		return Verdict{Outcome: membership.OutcomeFail, Reason: fmt.Sprintf("%d %v", r.StatusCode, err)}
 	}
 	if !ok {
-		return Verdict{Outcome: OutcomeFail, Reason: fmt.Sprintf("%d cel pass is false", r.StatusCode)}
+		return Verdict{Outcome: membership.OutcomeFail, Reason: fmt.Sprintf("%d cel pass is false", r.StatusCode)}
 	}
 	if e.prog.degraded != nil {
 		if d, err := run("degraded", e.prog.degraded); err == nil && d {
-			return Verdict{Outcome: OutcomeDegraded, Reason: fmt.Sprintf("%d cel degraded", r.StatusCode)}
+			return Verdict{Outcome: membership.OutcomeDegraded, Reason: fmt.Sprintf("%d cel degraded", r.StatusCode)}
 		}
 	}
-	return Verdict{Outcome: OutcomePass, Reason: fmt.Sprintf("%d cel pass", r.StatusCode)}
+	return Verdict{Outcome: membership.OutcomePass, Reason: fmt.Sprintf("%d cel pass", r.StatusCode)}
 }

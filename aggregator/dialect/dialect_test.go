@@ -12,6 +12,7 @@ import (
 
 	"github.com/vigilhq/vigil/aggregator/probe"
 	"github.com/vigilhq/vigil/internal/seedtest"
+	"github.com/vigilhq/vigil/membership"
 	"github.com/vigilhq/vigil/upstreams"
 )
 
@@ -45,52 +46,52 @@ func newEval(t testing.TB, d upstreams.Dialect) Evaluator {
 type seedCase struct {
 	seed    seedtest.Response
 	dialect upstreams.Dialect
-	outcome Outcome
+	outcome membership.Outcome
 	reason  string
-	comps   []Component
+	comps   []membership.Component
 }
 
 var seedCases = []seedCase{
-	{seedtest.DynamoFrontendLive, upstreams.DialectDynamo, OutcomePass, "200 live", nil},
+	{seedtest.DynamoFrontendLive, upstreams.DialectDynamo, membership.OutcomePass, "200 live", nil},
 	// Dynamo's frontend says 200 while no worker is registered: not ready.
-	{seedtest.DynamoFrontendNoWorkers, upstreams.DialectDynamo, OutcomeFail, "200 unhealthy: No endpoints available", nil},
-	{seedtest.DynamoFrontendHealthy, upstreams.DialectDynamo, OutcomePass, "200 healthy",
-		[]Component{{Name: "dyn://dynamo.backend.generate", Status: "registered"}}},
-	{seedtest.DynamoWorkerNotReady, upstreams.DialectDynamo, OutcomeFail, "503 notready, endpoints.generate=notready",
-		[]Component{{Name: "generate", Status: "notready"}}},
-	{seedtest.DynamoWorkerReady, upstreams.DialectDynamo, OutcomePass, "200 ready",
-		[]Component{{Name: "clear_kv_blocks", Status: "ready"}, {Name: "generate", Status: "ready"}, {Name: "load_metrics", Status: "ready"}}},
+	{seedtest.DynamoFrontendNoWorkers, upstreams.DialectDynamo, membership.OutcomeFail, "200 unhealthy: No endpoints available", nil},
+	{seedtest.DynamoFrontendHealthy, upstreams.DialectDynamo, membership.OutcomePass, "200 healthy",
+		[]membership.Component{{Name: "dyn://dynamo.backend.generate", Status: "registered"}}},
+	{seedtest.DynamoWorkerNotReady, upstreams.DialectDynamo, membership.OutcomeFail, "503 notready, endpoints.generate=notready",
+		[]membership.Component{{Name: "generate", Status: "notready"}}},
+	{seedtest.DynamoWorkerReady, upstreams.DialectDynamo, membership.OutcomePass, "200 ready",
+		[]membership.Component{{Name: "clear_kv_blocks", Status: "ready"}, {Name: "generate", Status: "ready"}, {Name: "load_metrics", Status: "ready"}}},
 
-	{seedtest.HealthzLive, upstreams.DialectHealthz, OutcomePass, "200 ok", nil},
-	{seedtest.HealthzReady, upstreams.DialectHealthz, OutcomePass, "200 ready", []Component{{Name: "store", Status: "ok"}}},
-	{seedtest.HealthzNotReady, upstreams.DialectHealthz, OutcomeFail, "503 not_ready, checks.queue=unavailable",
-		[]Component{{Name: "store", Status: "ok"}, {Name: "queue", Status: "unavailable"}}},
-	{seedtest.HealthzDraining, upstreams.DialectHealthz, OutcomeDrain, "503 not_ready draining", nil},
+	{seedtest.HealthzLive, upstreams.DialectHealthz, membership.OutcomePass, "200 ok", nil},
+	{seedtest.HealthzReady, upstreams.DialectHealthz, membership.OutcomePass, "200 ready", []membership.Component{{Name: "store", Status: "ok"}}},
+	{seedtest.HealthzNotReady, upstreams.DialectHealthz, membership.OutcomeFail, "503 not_ready, checks.queue=unavailable",
+		[]membership.Component{{Name: "store", Status: "ok"}, {Name: "queue", Status: "unavailable"}}},
+	{seedtest.HealthzDraining, upstreams.DialectHealthz, membership.OutcomeDrain, "503 not_ready draining", nil},
 
-	{seedtest.NativeLinkHealthy, upstreams.DialectNativeLink, OutcomePass, "200 all 2 components ok",
-		[]Component{{"stores/MAIN_CAS", "Ok", "Store operational"}, {"scheduler/MAIN_SCHEDULER", "Ok", "Scheduler running"}}},
-	{seedtest.NativeLinkFailed, upstreams.DialectNativeLink, OutcomeFail,
+	{seedtest.NativeLinkHealthy, upstreams.DialectNativeLink, membership.OutcomePass, "200 all 2 components ok",
+		[]membership.Component{{Name: "stores/MAIN_CAS", Status: "Ok", Message: "Store operational"}, {Name: "scheduler/MAIN_SCHEDULER", Status: "Ok", Message: "Scheduler running"}}},
+	{seedtest.NativeLinkFailed, upstreams.DialectNativeLink, membership.OutcomeFail,
 		"503 stores/S3_STORE Failed: Connection timeout (Failed to connect to S3)",
-		[]Component{{"stores/S3_STORE", "Failed", "Connection timeout"}}},
-	{seedtest.NativeLinkTimeout, upstreams.DialectNativeLink, OutcomeFail, "503 stores/REDIS Timeout after 5.2s",
-		[]Component{{"stores/MAIN_CAS", "Ok", "Store operational"}, {"stores/REDIS", "Timeout", ""}}},
-	{seedtest.NativeLinkEmpty, upstreams.DialectNativeLink, OutcomePass, "200 no components", nil},
-	{seedtest.NativeLinkInternal, upstreams.DialectNativeLink, OutcomeFail, "500", nil},
-	{seedtest.NativeLinkInitializing, upstreams.DialectNativeLink, OutcomeFail,
+		[]membership.Component{{Name: "stores/S3_STORE", Status: "Failed", Message: "Connection timeout"}}},
+	{seedtest.NativeLinkTimeout, upstreams.DialectNativeLink, membership.OutcomeFail, "503 stores/REDIS Timeout after 5.2s",
+		[]membership.Component{{Name: "stores/MAIN_CAS", Status: "Ok", Message: "Store operational"}, {Name: "stores/REDIS", Status: "Timeout", Message: ""}}},
+	{seedtest.NativeLinkEmpty, upstreams.DialectNativeLink, membership.OutcomePass, "200 no components", nil},
+	{seedtest.NativeLinkInternal, upstreams.DialectNativeLink, membership.OutcomeFail, "500", nil},
+	{seedtest.NativeLinkInitializing, upstreams.DialectNativeLink, membership.OutcomeFail,
 		"503 workers/LOCAL Initializing: Connecting to scheduler",
-		[]Component{{"workers/LOCAL", "Initializing", "Connecting to scheduler"}}},
-	{seedtest.NativeLinkWarning, upstreams.DialectNativeLink, OutcomeDegraded, "200 stores/FS_CACHE Warning: Disk 91% full",
-		[]Component{{"stores/MAIN_CAS", "Ok", "Store operational"}, {"stores/FS_CACHE", "Warning", "Disk 91% full"}}},
+		[]membership.Component{{Name: "workers/LOCAL", Status: "Initializing", Message: "Connecting to scheduler"}}},
+	{seedtest.NativeLinkWarning, upstreams.DialectNativeLink, membership.OutcomeDegraded, "200 stores/FS_CACHE Warning: Disk 91% full",
+		[]membership.Component{{Name: "stores/MAIN_CAS", Status: "Ok", Message: "Store operational"}, {Name: "stores/FS_CACHE", Status: "Warning", Message: "Disk 91% full"}}},
 
-	{seedtest.AMSDALSuccess, upstreams.DialectAMSDAL, OutcomePass, "200 success",
-		[]Component{{"ConnectionsHealthchecker", "success", "Connection is alive"}}},
-	{seedtest.AMSDALError, upstreams.DialectAMSDAL, OutcomeFail,
+	{seedtest.AMSDALSuccess, upstreams.DialectAMSDAL, membership.OutcomePass, "200 success",
+		[]membership.Component{{Name: "ConnectionsHealthchecker", Status: "success", Message: "Connection is alive"}}},
+	{seedtest.AMSDALError, upstreams.DialectAMSDAL, membership.OutcomeFail,
 		"503 error, RedisHealthchecker: Redis check failed: connection refused",
-		[]Component{{"ConnectionsHealthchecker", "success", "Connection is alive"},
-			{"RedisHealthchecker", "error", "Redis check failed: connection refused"}}},
+		[]membership.Component{{Name: "ConnectionsHealthchecker", Status: "success", Message: "Connection is alive"},
+			{Name: "RedisHealthchecker", Status: "error", Message: "Redis check failed: connection refused"}}},
 }
 
-func checkVerdict(t *testing.T, name string, got Verdict, outcome Outcome, reason string, comps []Component) {
+func checkVerdict(t *testing.T, name string, got Verdict, outcome membership.Outcome, reason string, comps []membership.Component) {
 	t.Helper()
 	if got.Outcome != outcome || got.Reason != reason {
 		t.Errorf("%s: got %s %q, want %s %q", name, got.Outcome, got.Reason, outcome, reason)
@@ -120,21 +121,21 @@ func TestAutoPicksTheDialectFromTheShape(t *testing.T) {
 		checkVerdict(t, "auto "+c.seed.Name, got, c.outcome, c.reason, c.comps)
 	}
 	got := newEval(t, upstreams.DialectAuto).Evaluate(responseOf(t, seedtest.NativeLinkInternal))
-	checkVerdict(t, "auto 500 text", got, OutcomeFail, "500", nil)
+	checkVerdict(t, "auto 500 text", got, membership.OutcomeFail, "500", nil)
 	unknown := seedtest.Response{Name: "unknown-shape", Status: 200, ContentType: "application/json", Body: `{"up":true}`}
 	got = newEval(t, upstreams.DialectAuto).Evaluate(responseOf(t, unknown))
-	checkVerdict(t, "auto unknown shape", got, OutcomePass, "200", nil)
+	checkVerdict(t, "auto unknown shape", got, membership.OutcomePass, "200", nil)
 }
 
 func TestStatusDialectIgnoresTheBody(t *testing.T) {
 	e := newEval(t, upstreams.DialectStatus)
-	checkVerdict(t, "200 unhealthy body", e.Evaluate(responseOf(t, seedtest.DynamoFrontendNoWorkers)), OutcomePass, "200", nil)
-	checkVerdict(t, "503", e.Evaluate(responseOf(t, seedtest.HealthzNotReady)), OutcomeFail, "503", nil)
+	checkVerdict(t, "200 unhealthy body", e.Evaluate(responseOf(t, seedtest.DynamoFrontendNoWorkers)), membership.OutcomePass, "200", nil)
+	checkVerdict(t, "503", e.Evaluate(responseOf(t, seedtest.HealthzNotReady)), membership.OutcomeFail, "503", nil)
 	redirect := seedtest.Response{Name: "redirect", Status: 302, Headers: [][2]string{{"Location", "/login"}}}
-	checkVerdict(t, "302", e.Evaluate(responseOf(t, redirect)), OutcomeFail, "302 redirect to /login (not followed)", nil)
+	checkVerdict(t, "302", e.Evaluate(responseOf(t, redirect)), membership.OutcomeFail, "302 redirect to /login (not followed)", nil)
 	// A JSON dialect names the redirect too, rather than the body it cannot read.
 	for _, d := range []upstreams.Dialect{upstreams.DialectHealthz, upstreams.DialectDynamo, upstreams.DialectAMSDAL, upstreams.DialectNativeLink} {
-		checkVerdict(t, "302 "+string(d), newEval(t, d).Evaluate(responseOf(t, redirect)), OutcomeFail,
+		checkVerdict(t, "302 "+string(d), newEval(t, d).Evaluate(responseOf(t, redirect)), membership.OutcomeFail,
 			"302 redirect to /login (not followed)", nil)
 	}
 }
@@ -145,7 +146,7 @@ func TestExpectedStatuses(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for code, want := range map[int]Outcome{200: OutcomePass, 204: OutcomeFail, 429: OutcomePass, 500: OutcomeFail} {
+	for code, want := range map[int]membership.Outcome{200: membership.OutcomePass, 204: membership.OutcomeFail, 429: membership.OutcomePass, 500: membership.OutcomeFail} {
 		if got := e.Evaluate(&probe.Response{StatusCode: code}); got.Outcome != want {
 			t.Errorf("status %d: got %s, want %s", code, got.Outcome, want)
 		}
@@ -157,7 +158,7 @@ func TestImmediateHealthCheckFailHeaderDrains(t *testing.T) {
 	seed.Headers = [][2]string{{"x-envoy-immediate-health-check-fail", "true"}}
 	for _, d := range []upstreams.Dialect{upstreams.DialectAuto, upstreams.DialectStatus, upstreams.DialectHealthz, upstreams.DialectDynamo} {
 		got := newEval(t, d).Evaluate(responseOf(t, seed))
-		checkVerdict(t, string(d), got, OutcomeDrain, "200 x-envoy-immediate-health-check-fail", nil)
+		checkVerdict(t, string(d), got, membership.OutcomeDrain, "200 x-envoy-immediate-health-check-fail", nil)
 	}
 }
 
@@ -169,7 +170,7 @@ func TestGarbageBodiesFailWithAReasonNeverAPanic(t *testing.T) {
 		for _, body := range bodies {
 			r := &probe.Response{StatusCode: 200, Body: []byte(body)}
 			got := newEval(t, d).Evaluate(r)
-			if got.Outcome == OutcomePass && body != "" {
+			if got.Outcome == membership.OutcomePass && body != "" {
 				t.Errorf("%s %q: passed", d, body)
 			}
 			if got.Reason == "" {
@@ -185,21 +186,21 @@ func TestGarbageBodiesFailWithAReasonNeverAPanic(t *testing.T) {
 
 func TestKubernetesPlainOKPassesHealthz(t *testing.T) {
 	got := newEval(t, upstreams.DialectHealthz).Evaluate(&probe.Response{StatusCode: 200, Body: []byte("ok")})
-	checkVerdict(t, "plain ok", got, OutcomePass, "200 ok", nil)
+	checkVerdict(t, "plain ok", got, membership.OutcomePass, "200 ok", nil)
 }
 
 func TestTransportErrorsFail(t *testing.T) {
 	got := newEval(t, upstreams.DialectAuto).Evaluate(&probe.Response{Err: errors.New("timeout after 1s")})
-	checkVerdict(t, "timeout", got, OutcomeFail, "timeout after 1s", nil)
+	checkVerdict(t, "timeout", got, membership.OutcomeFail, "timeout after 1s", nil)
 }
 
 func TestGRPCAndTCPKinds(t *testing.T) {
 	f := NewFactory()
 	g, _ := f.New(&upstreams.Probe{Kind: upstreams.KindGRPC})
-	checkVerdict(t, "serving", g.Evaluate(&probe.Response{StatusCode: 200, GRPCStatus: "SERVING"}), OutcomePass, "SERVING", nil)
-	checkVerdict(t, "not serving", g.Evaluate(&probe.Response{StatusCode: 503, GRPCStatus: "NOT_SERVING"}), OutcomeFail, "NOT_SERVING", nil)
+	checkVerdict(t, "serving", g.Evaluate(&probe.Response{StatusCode: 200, GRPCStatus: "SERVING"}), membership.OutcomePass, "SERVING", nil)
+	checkVerdict(t, "not serving", g.Evaluate(&probe.Response{StatusCode: 503, GRPCStatus: "NOT_SERVING"}), membership.OutcomeFail, "NOT_SERVING", nil)
 	tc, _ := f.New(&upstreams.Probe{Kind: upstreams.KindTCP})
-	checkVerdict(t, "tcp", tc.Evaluate(&probe.Response{}), OutcomePass, "connected", nil)
+	checkVerdict(t, "tcp", tc.Evaluate(&probe.Response{}), membership.OutcomePass, "connected", nil)
 }
 
 func TestCELDialect(t *testing.T) {
@@ -215,13 +216,13 @@ func TestCELDialect(t *testing.T) {
 	}
 	cases := []struct {
 		r    probe.Response
-		want Outcome
+		want membership.Outcome
 	}{
-		{probe.Response{StatusCode: 200, Body: []byte(`{"state":"up"}`)}, OutcomePass},
-		{probe.Response{StatusCode: 200, Body: []byte(`{"state":"down"}`)}, OutcomeFail},
-		{probe.Response{StatusCode: 503, Body: []byte(`{"state":"up","draining":true}`)}, OutcomeDrain},
-		{probe.Response{StatusCode: 200, Body: []byte(`{"state":"up"}`), Headers: map[string]string{"x-load": "high"}}, OutcomeDegraded},
-		{probe.Response{StatusCode: 200, Body: []byte(`not json`)}, OutcomeFail},
+		{probe.Response{StatusCode: 200, Body: []byte(`{"state":"up"}`)}, membership.OutcomePass},
+		{probe.Response{StatusCode: 200, Body: []byte(`{"state":"down"}`)}, membership.OutcomeFail},
+		{probe.Response{StatusCode: 503, Body: []byte(`{"state":"up","draining":true}`)}, membership.OutcomeDrain},
+		{probe.Response{StatusCode: 200, Body: []byte(`{"state":"up"}`), Headers: map[string]string{"x-load": "high"}}, membership.OutcomeDegraded},
+		{probe.Response{StatusCode: 200, Body: []byte(`not json`)}, membership.OutcomeFail},
 	}
 	for i, c := range cases {
 		if got := e.Evaluate(&c.r); got.Outcome != c.want {
@@ -252,7 +253,7 @@ func TestUnchangedResponseReusesTheVerdict(t *testing.T) {
 		t.Error("identical responses built a new verdict")
 	}
 	c := e.Evaluate(responseOf(t, seedtest.HealthzReady))
-	if c.Outcome != OutcomePass || c.Reason != "200 ready" {
+	if c.Outcome != membership.OutcomePass || c.Reason != "200 ready" {
 		t.Errorf("after change: %+v", c)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"github.com/valyala/fastjson"
 
 	"github.com/vigilhq/vigil/aggregator/probe"
+	"github.com/vigilhq/vigil/membership"
 )
 
 // readHealthz reads /healthz and /readyz engines (seed 002):
@@ -53,7 +54,7 @@ func readHealthz(r *probe.Response, v *fastjson.Value, jsonErr error, b *builder
 		b.fail()
 	}
 	if draining { // a drain is a drain whatever the status code says
-		b.outcome = OutcomeDrain
+		b.outcome = membership.OutcomeDrain
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 
 	"github.com/vigilhq/vigil/aggregator/probe"
 	"github.com/vigilhq/vigil/internal/seedtest"
+	"github.com/vigilhq/vigil/membership"
 	"github.com/vigilhq/vigil/upstreams"
 )
 
@@ -41,7 +42,7 @@ func TestSeedResponsesOverRealHTTP(t *testing.T) {
 			}
 			got := ev.Evaluate(&resp)
 			if d == upstreams.DialectAuto && c.seed.Name == seedtest.NativeLinkInternal.Name {
-				checkVerdict(t, "auto "+c.seed.Name, got, OutcomeFail, "500", nil)
+				checkVerdict(t, "auto "+c.seed.Name, got, membership.OutcomeFail, "500", nil)
 				continue
 			}
 			checkVerdict(t, string(d)+" "+c.seed.Name, got, c.outcome, c.reason, c.comps)

@@ -17,7 +17,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
-	"github.com/vigilhq/vigil/aggregator"
+	"github.com/vigilhq/vigil/membership"
 )
 
 // envoyWindow is Envoy's default HTTP/2 initial stream and connection
@@ -29,7 +29,7 @@ const edsType = "type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignm
 
 // adsChange is one endpoint's health as first seen in an assignment.
 type adsChange struct {
-	status aggregator.Status
+	status membership.Status
 	at     time.Time // when the response carrying it arrived
 }
 
@@ -38,7 +38,7 @@ type adsChange struct {
 // health status changed.
 type adsWatcher struct {
 	mu        sync.Mutex
-	health    map[string]aggregator.Status // endpoint host:port -> current status
+	health    map[string]membership.Status // endpoint host:port -> current status
 	changes   map[string][]adsChange       // endpoint host:port -> changes, oldest first
 	responses int
 	seen      map[string]bool // clusters with an assignment so far
@@ -52,7 +52,7 @@ type adsArrival struct {
 }
 
 func newADSWatcher() *adsWatcher {
-	return &adsWatcher{health: map[string]aggregator.Status{}, changes: map[string][]adsChange{}, seen: map[string]bool{}}
+	return &adsWatcher{health: map[string]membership.Status{}, changes: map[string][]adsChange{}, seen: map[string]bool{}}
 }
 
 // run opens the stream and follows it until ctx ends. Responses are
@@ -132,7 +132,7 @@ func (w *adsWatcher) decode(a adsArrival) error {
 		}
 		cluster, err := scanAssignment(res.GetValue(), func(ep wireEndpoint) {
 			w.key = appendEndpointKey(w.key[:0], ep.host, ep.port)
-			st := aggregator.Status(ep.health) // same numbering as Envoy's, on purpose
+			st := membership.Status(ep.health) // same numbering as Envoy's, on purpose
 			if cur, ok := w.health[string(w.key)]; ok && cur == st {
 				return
 			}
@@ -168,7 +168,7 @@ func (w *adsWatcher) complete() bool {
 // arrival returns when the watcher first saw addr change after t, and
 // whether that change was to want (false: the next change seen was
 // another status, or none came).
-func (w *adsWatcher) arrival(addr string, after time.Time, want aggregator.Status) (time.Time, bool) {
+func (w *adsWatcher) arrival(addr string, after time.Time, want membership.Status) (time.Time, bool) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	for _, c := range w.changes[addr] {

@@ -8,7 +8,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
-	"github.com/vigilhq/vigil/aggregator"
+	"github.com/vigilhq/vigil/membership"
 	"github.com/vigilhq/vigil/upstreams"
 	"github.com/vigilhq/vigil/xds"
 )
@@ -16,19 +16,19 @@ import (
 // The watcher's scan of an encoded assignment finds exactly what a full
 // decode finds: every endpoint's address, port and health, and the name.
 func TestScanAssignmentMatchesFullDecode(t *testing.T) {
-	ms := make([]aggregator.Member, 60)
+	ms := make([]membership.Member, 60)
 	for i := range ms {
 		addr := fmt.Sprintf("10.1.%d.%d:%d", i/200, i%200, 8000+i)
 		if i%7 == 0 {
 			addr = fmt.Sprintf("[fd00::%x]:%d", i, 9000+i)
 		}
-		ms[i] = aggregator.Member{
+		ms[i] = membership.Member{
 			Instance: upstreams.Instance{ID: fmt.Sprintf("i%03d", i), Address: addr, Weight: uint32(1 + i%3),
 				Zone: fmt.Sprintf("z%d", i%4), Priority: uint32(i % 2)},
-			Status: aggregator.Statuses[i%len(aggregator.Statuses)], Reason: fmt.Sprintf("reason %d", i),
+			Status: membership.Statuses[i%len(membership.Statuses)], Reason: fmt.Sprintf("reason %d", i),
 		}
 	}
-	cla := xds.BuildAssignment(aggregator.NewSnapshot(&upstreams.Cluster{Name: "c"}, ms))
+	cla := xds.BuildAssignment(membership.NewSnapshot(&upstreams.Cluster{Name: "c"}, ms))
 	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(cla)
 	if err != nil {
 		t.Fatal(err)

@@ -9,21 +9,21 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/vigilhq/vigil/aggregator"
+	"github.com/vigilhq/vigil/membership"
 )
 
 // eventLog follows vigil's admin event stream (SSE) and keeps every
 // transition, by instance.
 type eventLog struct {
 	mu      sync.Mutex
-	byInst  map[string][]aggregator.Event
+	byInst  map[string][]membership.Event
 	total   int
 	resyncs int
 	changed chan struct{} // signalled (non-blocking) on every new event
 }
 
 func newEventLog() *eventLog {
-	return &eventLog{byInst: map[string][]aggregator.Event{}, changed: make(chan struct{}, 1)}
+	return &eventLog{byInst: map[string][]membership.Event{}, changed: make(chan struct{}, 1)}
 }
 
 // follow reads GET /api/v1/events/stream until ctx ends. It returns once
@@ -105,11 +105,11 @@ func (l *eventLog) dispatch(name, data string) error {
 	default:
 		return nil // hello, clusters
 	}
-	var ev aggregator.Event
+	var ev membership.Event
 	if err := json.Unmarshal([]byte(data), &ev); err != nil {
 		return fmt.Errorf("event stream: decode %q: %w", data, err)
 	}
-	if ev.Kind != aggregator.EventTransition && ev.Kind != aggregator.EventOverride {
+	if ev.Kind != membership.EventTransition && ev.Kind != membership.EventOverride {
 		return nil
 	}
 	l.mu.Lock()
@@ -124,10 +124,10 @@ func (l *eventLog) dispatch(name, data string) error {
 }
 
 // events returns the transitions of one instance, oldest first.
-func (l *eventLog) events(id string) []aggregator.Event {
+func (l *eventLog) events(id string) []membership.Event {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return append([]aggregator.Event(nil), l.byInst[id]...)
+	return append([]membership.Event(nil), l.byInst[id]...)
 }
 
 func (l *eventLog) counts() (total, resyncs int) {

@@ -6,8 +6,8 @@ import (
 	"math/rand/v2"
 	"time"
 
-	"github.com/vigilhq/vigil/aggregator"
 	"github.com/vigilhq/vigil/fleet"
+	"github.com/vigilhq/vigil/membership"
 )
 
 // flipRecord is one flip and the status it should lead to.
@@ -16,7 +16,7 @@ type flipRecord struct {
 	kind int
 }
 
-var wantStatus = [numKinds]aggregator.Status{aggregator.StatusUnhealthy, aggregator.StatusDraining, aggregator.StatusHealthy}
+var wantStatus = [numKinds]membership.Status{membership.StatusUnhealthy, membership.StatusDraining, membership.StatusHealthy}
 
 // flipCycles flips a share of instances to notready and another to
 // draining, waits for vigil to notice, flips them back to ready, waits
@@ -102,13 +102,13 @@ func shareOf(share float64, n int) int {
 
 // matchEvent finds the first transition of f's instance to its wanted
 // status at or after the flip.
-func matchEvent(events *eventLog, f flipRecord) (aggregator.Event, bool) {
+func matchEvent(events *eventLog, f flipRecord) (membership.Event, bool) {
 	for _, ev := range events.events(f.ID) {
 		if ev.To == wantStatus[f.kind] && ev.From != ev.To && !ev.Time.Before(f.Time) {
 			return ev, true
 		}
 	}
-	return aggregator.Event{}, false
+	return membership.Event{}, false
 }
 
 // awaitTransitions waits until every flip has its transition, or timeout

@@ -20,6 +20,7 @@ import (
 	"github.com/vigilhq/vigil/api"
 	"github.com/vigilhq/vigil/config"
 	"github.com/vigilhq/vigil/consul"
+	"github.com/vigilhq/vigil/membership"
 	"github.com/vigilhq/vigil/metrics"
 	"github.com/vigilhq/vigil/overrides"
 	"github.com/vigilhq/vigil/upstreams"
@@ -31,7 +32,7 @@ type app struct {
 	log      *slog.Logger
 	load     func() (*config.Config, error) // re-reads the config on reload
 	cfg      *config.Config
-	store    *aggregator.Store
+	store    *membership.Store
 	agg      *aggregator.Aggregator
 	xds      *xds.Server
 	consul   *consul.Publisher
@@ -59,7 +60,7 @@ func newApp(cfg *config.Config, load func() (*config.Config, error), log *slog.L
 	a := &app{log: log, load: load, cfg: cfg, discovered: map[string][]upstreams.Instance{}}
 	a.registry = prometheus.NewRegistry()
 	a.metrics = metrics.New(a.registry)
-	a.store = aggregator.NewStore(cfg.EventHistory)
+	a.store = membership.NewStore(cfg.EventHistory)
 	a.agg = aggregator.New(aggregator.Options{Store: a.store, MaxConcurrency: cfg.MaxConcurrency,
 		Logger: log.With("component", "aggregator"), Observer: a.metrics})
 	xopts := xds.DefaultOptions()
