@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/url"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -20,6 +21,14 @@ var (
 	initialStates = []string{"unhealthy", "unknown", "healthy"}
 	lbPolicies    = []string{"ROUND_ROBIN", "LEAST_REQUEST", "RANDOM", "RING_HASH", "MAGLEV"}
 )
+
+// DialectNames lists the dialects a probe may name. The dialect package's
+// registry is the source of these names; its tests keep the two equal.
+func DialectNames() []string { return slices.Clone(dialects) }
+
+// LBPolicyNames lists the lb_policy values a cluster may name; the xds
+// package's tests check that it publishes each of them.
+func LBPolicyNames() []string { return slices.Clone(lbPolicies) }
 
 func oneOf(v string, allowed []string) bool {
 	for _, a := range allowed {
