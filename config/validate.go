@@ -13,7 +13,9 @@ import (
 
 var namePattern = regexp.MustCompile(`^[a-zA-Z0-9._-]+$`)
 
-// Enumerations accepted by the configuration (read-only).
+// Enumerations accepted by the configuration (read-only). dialects must be
+// the names of aggregator/dialect's registry, which cannot be imported here;
+// a test there keeps the two equal.
 var (
 	dialects      = []string{"auto", "status", "healthz", "dynamo", "nativelink", "amsdal", "cel"}
 	probeKinds    = []string{"http", "grpc", "tcp"}

@@ -19,7 +19,9 @@ const (
 // Dialect names how an HTTP response is read.
 type Dialect string
 
-// Dialects vigil understands.
+// The dialects vigil understands. The list is the registry of package
+// aggregator/dialect (which reads each of them); its tests hold these
+// constants, and the names config accepts, to that registry.
 const (
 	DialectAuto       Dialect = "auto"
 	DialectStatus     Dialect = "status"

@@ -74,6 +74,16 @@ func compileCEL(rules upstreams.CELRules) (*celProgram, error) {
 	return p, nil
 }
 
+// newCEL is the cel dialect's evaluator for p, its rule set compiled once
+// per Factory.
+func (f *Factory) newCEL(p *upstreams.Probe, expected upstreams.StatusSet) (Evaluator, error) {
+	prog, err := f.compile(p.CEL)
+	if err != nil {
+		return nil, err
+	}
+	return &celEvaluator{prog: prog, expected: expected}, nil
+}
+
 // celEvaluator runs a rule set: drain, then pass, then degraded.
 type celEvaluator struct {
 	prog     *celProgram

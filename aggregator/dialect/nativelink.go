@@ -11,6 +11,9 @@ import (
 
 var errNotArray = errors.New("expected a JSON array of components")
 
+// isNativeLink recognises NativeLink's /status: a JSON array.
+func isNativeLink(v *fastjson.Value, _ []byte) bool { return v.Type() == fastjson.TypeArray }
+
 // readNativeLink reads NativeLink's /status: a JSON array of
 // {"namespace","component","status":{"Ok"|"Failed"|"Timeout"|"Initializing"|"Warning":{...}}}.
 // Failed, Timeout and Initializing fail (naming the components), Warning
