@@ -138,7 +138,7 @@ func (a *Aggregator) newInstance(spec *upstreams.Cluster, in upstreams.Instance,
 			return nil, fmt.Errorf("%s: %w", name, err)
 		}
 		t := &target{inst: inst, name: name, spec: p, req: req, checker: ch, eval: ev, heapIdx: -1}
-		if ac, ok := ch.(probe.AsyncChecker); ok && a.poller != nil && req.Kind() == upstreams.KindHTTP && p.Scheme != "https" {
+		if ac, ok := ch.(probe.AsyncChecker); ok && a.poller != nil && req.Polled() {
 			t.async = ac
 			t.flight.Done = func(*probe.Flight) { a.flightDone(t) }
 		}
