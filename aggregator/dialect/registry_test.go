@@ -74,8 +74,9 @@ func TestUpstreamsConstantsAreTheRegisteredDialects(t *testing.T) {
 	}
 }
 
-// The README's dialect table and the dialect list of its configuration
-// example name exactly the registered dialects.
+// The README's dialect table, the dialect list of its configuration
+// example and the one of examples/vigil.yaml name exactly the registered
+// dialects.
 func TestREADMEListsExactlyTheRegisteredDialects(t *testing.T) {
 	b, err := os.ReadFile("../../README.md")
 	if err != nil {
@@ -108,5 +109,17 @@ func TestREADMEListsExactlyTheRegisteredDialects(t *testing.T) {
 	}
 	if got, want := sorted(listed), registered(); !slices.Equal(got, want) {
 		t.Errorf("the README's configuration example lists dialects %v, the registry holds %v", got, want)
+	}
+
+	example, err := os.ReadFile("../../examples/vigil.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m = regexp.MustCompile(`(?m)^\s*dialect: \w+\s+# \[auto\] ([a-z|]+)`).FindStringSubmatch(string(example))
+	if m == nil {
+		t.Fatal("examples/vigil.yaml has no `dialect: ...  # [auto] a|b|...` line")
+	}
+	if got, want := sorted(strings.Split(m[1], "|")), registered(); !slices.Equal(got, want) {
+		t.Errorf("examples/vigil.yaml lists dialects %v, the registry holds %v", got, want)
 	}
 }
