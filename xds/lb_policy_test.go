@@ -122,10 +122,7 @@ func TestProxylessGRPCClientRoutesWithEveryLBPolicy(t *testing.T) {
 				member("b1", b1, membership.StatusHealthy),
 				member("b2", b2, membership.StatusHealthy),
 			}, nil)
-			opts := xds.DefaultOptions()
-			logger, buf := testLogger()
-			opts.Logger = logger
-			srv := startServer(t, store, opts, "")
+			srv, buf, _ := startObservedServer(t, store)
 			c := newXDSClient(t, srv.addr, "echo")
 			c.awaitSet("both healthy", b1, b2)
 			setStatus(t, store, "echo", "b2", membership.StatusDraining)

@@ -13,7 +13,6 @@ import (
 
 	"github.com/vigilhq/vigil/membership"
 	"github.com/vigilhq/vigil/upstreams"
-	"github.com/vigilhq/vigil/xds"
 )
 
 // quietPeriod is how long a stream must stay silent after a NACK.
@@ -43,6 +42,40 @@ func (c *pickyClient) responses() []string {
 	return append([]string(nil), c.versions...)
 }
 
+// runPicky sends first, then NACKs every response recv returns with the
+// request nackOf makes of it, until the stream ends. version reads a
+// response's version.
+func runPicky[Req, Resp any](send func(Req) error, recv func() (Resp, error), first Req,
+	version func(Resp) string, nackOf func(Resp) Req) *pickyClient {
+	var mu sync.Mutex // guards send and last
+	var last Req
+	c := &pickyClient{}
+	c.renack = func() {
+		mu.Lock()
+		defer mu.Unlock()
+		_ = send(last) // fails only once the test is over
+	}
+	mu.Lock()
+	_ = send(first)
+	mu.Unlock()
+	go func() {
+		for {
+			resp, err := recv()
+			if err != nil {
+				return
+			}
+			c.got(version(resp))
+			mu.Lock()
+			last = nackOf(resp)
+			_ = send(last)
+			mu.Unlock()
+		}
+	}()
+	return c
+}
+
+const nackDetail = "unsupported lb_policy (test)"
+
 // startPickySotw subscribes to names of typeURL over state of the world.
 // accepted is the version the client says it holds in every request ("" as
 // a fresh client; a version from an earlier vigil process as an Envoy that
@@ -55,39 +88,14 @@ func startPickySotw(t *testing.T, conn *grpc.ClientConn, typeURL string, names [
 	if err != nil {
 		t.Fatalf("open ADS stream: %v", err)
 	}
-	var sendMu sync.Mutex
-	send := func(r *discoveryv3.DiscoveryRequest) {
-		sendMu.Lock()
-		defer sendMu.Unlock()
-		_ = stream.Send(r) // fails only once the test is over
-	}
-	send(&discoveryv3.DiscoveryRequest{Node: &corev3.Node{Id: "picky-sotw", UserAgentName: "gRPC Go"},
-		TypeUrl: typeURL, ResourceNames: names, VersionInfo: accepted})
-	c := &pickyClient{}
-	var last *discoveryv3.DiscoveryRequest
-	var lastMu sync.Mutex
-	c.renack = func() {
-		lastMu.Lock()
-		r := last
-		lastMu.Unlock()
-		send(r)
-	}
-	go func() {
-		for {
-			resp, err := stream.Recv()
-			if err != nil {
-				return
-			}
-			c.got(resp.GetVersionInfo())
-			nack := &discoveryv3.DiscoveryRequest{TypeUrl: typeURL, ResourceNames: names, VersionInfo: accepted,
-				ResponseNonce: resp.GetNonce(), ErrorDetail: &statuspb.Status{Code: 3, Message: "unsupported lb_policy (test)"}}
-			lastMu.Lock()
-			last = nack
-			lastMu.Unlock()
-			send(nack)
-		}
-	}()
-	return c
+	return runPicky(stream.Send, stream.Recv,
+		&discoveryv3.DiscoveryRequest{Node: &corev3.Node{Id: "picky-sotw", UserAgentName: "gRPC Go"},
+			TypeUrl: typeURL, ResourceNames: names, VersionInfo: accepted},
+		(*discoveryv3.DiscoveryResponse).GetVersionInfo,
+		func(r *discoveryv3.DiscoveryResponse) *discoveryv3.DiscoveryRequest {
+			return &discoveryv3.DiscoveryRequest{TypeUrl: typeURL, ResourceNames: names, VersionInfo: accepted,
+				ResponseNonce: r.GetNonce(), ErrorDetail: &statuspb.Status{Code: 3, Message: nackDetail}}
+		})
 }
 
 // startPickyDelta is startPickySotw over the incremental protocol.
@@ -99,39 +107,14 @@ func startPickyDelta(t *testing.T, conn *grpc.ClientConn, typeURL string, names 
 	if err != nil {
 		t.Fatalf("open delta ADS stream: %v", err)
 	}
-	var sendMu sync.Mutex
-	send := func(r *discoveryv3.DeltaDiscoveryRequest) {
-		sendMu.Lock()
-		defer sendMu.Unlock()
-		_ = stream.Send(r)
-	}
-	send(&discoveryv3.DeltaDiscoveryRequest{Node: &corev3.Node{Id: "picky-delta", UserAgentName: "envoy"},
-		TypeUrl: typeURL, ResourceNamesSubscribe: names})
-	c := &pickyClient{}
-	var last *discoveryv3.DeltaDiscoveryRequest
-	var lastMu sync.Mutex
-	c.renack = func() {
-		lastMu.Lock()
-		r := last
-		lastMu.Unlock()
-		send(r)
-	}
-	go func() {
-		for {
-			resp, err := stream.Recv()
-			if err != nil {
-				return
-			}
-			c.got(resp.GetSystemVersionInfo())
-			nack := &discoveryv3.DeltaDiscoveryRequest{TypeUrl: typeURL, ResponseNonce: resp.GetNonce(),
-				ErrorDetail: &statuspb.Status{Code: 3, Message: "unsupported lb_policy (test)"}}
-			lastMu.Lock()
-			last = nack
-			lastMu.Unlock()
-			send(nack)
-		}
-	}()
-	return c
+	return runPicky(stream.Send, stream.Recv,
+		&discoveryv3.DeltaDiscoveryRequest{Node: &corev3.Node{Id: "picky-delta", UserAgentName: "envoy"},
+			TypeUrl: typeURL, ResourceNamesSubscribe: names},
+		(*discoveryv3.DeltaDiscoveryResponse).GetSystemVersionInfo,
+		func(r *discoveryv3.DeltaDiscoveryResponse) *discoveryv3.DeltaDiscoveryRequest {
+			return &discoveryv3.DeltaDiscoveryRequest{TypeUrl: typeURL, ResponseNonce: r.GetNonce(),
+				ErrorDetail: &statuspb.Status{Code: 3, Message: nackDetail}}
+		})
 }
 
 // After a NACK, vigil does not answer that stream for that type again until
@@ -159,11 +142,7 @@ func TestNACKedResourceIsNotResentUntilItChanges(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
 			f := newFixture()
-			logger, buf := testLogger()
-			metrics := newCountingMetrics()
-			opts := xds.DefaultOptions()
-			opts.Logger, opts.Metrics = logger, metrics
-			srv := startServer(t, f.store, opts, "")
+			srv, buf, metrics := startObservedServer(t, f.store)
 			client := c.start(t, dial(t, srv.addr), c.typeURL, []string{"alpha"})
 			nacks := func() int { return metrics.get(func(m *countingMetrics) int { return m.nacks[c.typeURL] }) }
 
@@ -197,7 +176,7 @@ func TestNACKedResourceIsNotResentUntilItChanges(t *testing.T) {
 				t.Fatalf("%d NACK log records for 3 NACKs of 2 versions, want one per rejected version: %v", len(recs), recs)
 			}
 			for i, rec := range recs {
-				if rec["rejected_version"] != got[i] || rec["error"] != "unsupported lb_policy (test)" {
+				if rec["rejected_version"] != got[i] || rec["error"] != nackDetail {
 					t.Errorf("NACK record %d = %v, want rejected_version %s and the error detail", i, rec, got[i])
 				}
 			}
@@ -208,9 +187,7 @@ func TestNACKedResourceIsNotResentUntilItChanges(t *testing.T) {
 // A client that NACKs does not slow others down or change what they get.
 func TestNACKingClientDoesNotAffectOthers(t *testing.T) {
 	f := newFixture()
-	opts := xds.DefaultOptions()
-	opts.Logger, _ = testLogger()
-	srv := startServer(t, f.store, opts, "")
+	srv, _, _ := startObservedServer(t, f.store)
 	conn := dial(t, srv.addr)
 	startPickySotw(t, conn, typeCluster, []string{"alpha"}, "")
 

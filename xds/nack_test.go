@@ -11,7 +11,6 @@ import (
 	statuspb "google.golang.org/genproto/googleapis/rpc/status"
 
 	"github.com/vigilhq/vigil/membership"
-	"github.com/vigilhq/vigil/xds"
 )
 
 // nackLogs returns the NACK records logged so far.
@@ -28,11 +27,7 @@ func nackLogs(buf *lockedBuffer) []map[string]any {
 
 func TestNACKIsLoggedAndStreamsGoOn(t *testing.T) {
 	f := newFixture()
-	logger, buf := testLogger()
-	metrics := newCountingMetrics()
-	opts := xds.DefaultOptions()
-	opts.Logger, opts.Metrics = logger, metrics
-	srv := startServer(t, f.store, opts, "")
+	srv, buf, metrics := startObservedServer(t, f.store)
 	conn := dial(t, srv.addr)
 	names := []string{"alpha"}
 

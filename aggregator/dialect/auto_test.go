@@ -3,7 +3,6 @@ package dialect
 import (
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/vigilhq/vigil/aggregator/probe"
 	"github.com/vigilhq/vigil/internal/seedtest"
@@ -50,20 +49,7 @@ func TestAutoFailsATruncatedJSONBodyOverHTTP(t *testing.T) {
 	srv := seedtest.NewServer(t, cut)
 	p := &upstreams.Probe{Kind: upstreams.KindHTTP, Scheme: "http", Path: "/", Dialect: upstreams.DialectAuto,
 		ExpectedStatuses: upstreams.DefaultStatuses, MaxBodyBytes: 64 << 10}
-	req, err := probe.NewRequest(p, srv.Addr(), probe.RequestOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	checker, err := probe.NewChecker(upstreams.KindHTTP, "http", srv.Addr(), probe.CheckerOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer checker.Close()
-	var resp probe.Response
-	checker.Check(req, time.Now().Add(2*time.Second), &probe.Scratch{}, &resp)
-	if resp.Err != nil {
-		t.Fatal(resp.Err)
-	}
+	resp := probeOnce(t, srv.Addr(), p)
 	got := newEval(t, upstreams.DialectAuto).Evaluate(&resp)
 	if got.Outcome != membership.OutcomeFail || !strings.HasPrefix(got.Reason, "200 invalid JSON body") {
 		t.Errorf("a truncated JSON body in auto: %s %q, want a failure that says the body is invalid JSON", got.Outcome, got.Reason)
