@@ -112,7 +112,7 @@ func (a *Aggregator) Apply(clusters []upstreams.Cluster) error {
 // newInstance builds an instance with its probes, connections not yet open.
 func (a *Aggregator) newInstance(spec *upstreams.Cluster, in upstreams.Instance, now time.Time) (*instance, error) {
 	inst := &instance{cluster: spec.Name, spec: spec, inst: in, since: now,
-		status: initialStatus(spec.InitialStatus), reason: "no probe result yet"}
+		status: membership.InitialStatus(spec.InitialStatus), reason: "no probe result yet"}
 	byAddr := map[string]probe.Checker{}
 	build := func(name membership.ProbeName, p *upstreams.Probe) (*target, error) {
 		if p == nil {

@@ -200,6 +200,8 @@ func changeValue(t *testing.T, path string, v reflect.Value) {
 	switch v.Kind() {
 	case reflect.String:
 		v.SetString(v.String() + "-changed")
+	case reflect.Bool:
+		v.SetBool(!v.Bool())
 	case reflect.Int, reflect.Int64, reflect.Int32, reflect.Int8, reflect.Int16:
 		v.SetInt(v.Int() + 1)
 	case reflect.Uint, reflect.Uint64, reflect.Uint32, reflect.Uint8, reflect.Uint16:
