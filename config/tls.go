@@ -6,8 +6,6 @@ import (
 	"encoding/pem"
 	"fmt"
 	"net"
-	"os"
-	"path/filepath"
 	"strings"
 )
 
@@ -60,13 +58,8 @@ func (c *Config) loadTLS(col *collector, field string, t *TLS) {
 
 // readTLSFile reads a file named in a tls block; nil when it cannot.
 func (c *Config) readTLSFile(col *collector, field, name string) []byte {
-	path := name
-	if !filepath.IsAbs(path) {
-		path = filepath.Join(c.Dir, path)
-	}
-	data, err := os.ReadFile(path)
-	if err != nil {
-		col.at(field, "cannot read: %v", err)
+	_, data, ok := c.readFile(col, field, "cannot read", name)
+	if !ok {
 		return nil
 	}
 	return data
