@@ -119,11 +119,11 @@ func (a *Aggregator) newInstance(spec *upstreams.Cluster, in upstreams.Instance,
 			return nil, nil
 		}
 		addr := in.ProbeAddress(p)
-		key := string(p.Kind) + "|" + p.Scheme + "|" + addr
+		key := probe.CheckerKey(p, addr)
 		ch, ok := byAddr[key]
 		if !ok {
 			var err error
-			if ch, err = probe.NewChecker(p.Kind, p.Scheme, addr, a.checkerOpts); err != nil {
+			if ch, err = probe.NewProbeChecker(p, addr, a.checkerOpts); err != nil {
 				return nil, err
 			}
 			byAddr[key] = ch

@@ -86,6 +86,7 @@ func (c *Config) validateGlobal(col *collector) {
 		col.at("defaults.initial_status", "%s", enumMsg(c.Defaults.InitialStatus, initialStates))
 	}
 	validateSettings(col, "defaults", &c.Defaults.ProbeSettings)
+	c.loadTLS(col, "defaults.tls", c.Defaults.TLS)
 	// Probes check how timeout and interval combine; this covers a
 	// configuration whose defaults conflict but has no probes yet.
 	if d := c.Defaults; d.Timeout > 0 && d.Interval > 0 && d.Timeout > d.Interval {

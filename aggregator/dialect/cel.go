@@ -93,6 +93,7 @@ type celEvaluator struct {
 
 func (e *celEvaluator) Evaluate(r *probe.Response) Verdict {
 	v := e.evaluate(r)
+	v.Reason = clipReason(v.Reason) // an error can quote what the body held
 	if v.Outcome == e.prev.Outcome && v.Reason == e.prev.Reason {
 		return e.prev
 	}

@@ -121,9 +121,16 @@ func (e *evaluator) Evaluate(r *probe.Response) Verdict {
 		read(r, v, jsonErr, b)
 	}
 	e.prev = b.finish(&e.prev)
-	scratchPool.Put(s)
+	if len(r.Body) <= maxPooledBody {
+		scratchPool.Put(s)
+	} // else its parser holds the values of a large body: let it go
 	return e.prev
 }
+
+// maxPooledBody is the largest body whose parser memory is kept for the
+// next evaluation; a parser that read a bigger one is dropped, so a few
+// multi-megabyte answers do not pin their parse trees.
+const maxPooledBody = 256 << 10
 
 // readStatus: the expected status code passes, the body is ignored.
 func readStatus(r *probe.Response, _ *fastjson.Value, _ error, b *builder) {
