@@ -21,7 +21,7 @@ func (r recovery) lostSummary() string {
 	if len(r.problems) == 0 {
 		return "nothing that could be found"
 	}
-	return "whatever was in " + summarizeStrings(r.problems)
+	return summarizeStrings(r.problems)
 }
 
 // salvaged is one readable bucket and its entries.
@@ -40,7 +40,7 @@ func salvage(path string, data []byte) (recovery, error) {
 	var found []*salvaged
 	h, err := readMeta(data) // a file cut short still has its first pages
 	if err != nil {
-		rec.problems = append(rec.problems, "the whole file: "+err.Error())
+		rec.problems = append(rec.problems, "everything: "+err.Error())
 	} else {
 		byPath := map[string]*salvaged{}
 		probs := walkTree(data, h, visitor{
@@ -58,7 +58,7 @@ func salvage(path string, data []byte) (recovery, error) {
 			},
 		})
 		for _, p := range probs {
-			rec.problems = append(rec.problems, p.String())
+			rec.problems = append(rec.problems, "what was on "+p.String())
 		}
 	}
 
