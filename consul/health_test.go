@@ -19,12 +19,7 @@ import (
 // an empty agent takes its place, the check wakes a full reconcile, which
 // re-registers everything long before the resync.
 func TestOutageIsNoticedWithNothingToWrite(t *testing.T) {
-	requireAgent(t)
-	first, err := consultest.Start(agentBin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(first.Kill)
+	first := ownAgent(t)
 	spec := &upstreams.Cluster{Name: "quiet-web"}
 	opts := consul.Options{
 		Deployment:         "t-quiet",

@@ -140,15 +140,7 @@ func (r *running) breakerState() int {
 // an agent answers again, vigil is ready and the breaker closed. Before,
 // /readyz said Consul was fine until the next write or the 60s resync.
 func TestReadyzFollowsConsulOutage(t *testing.T) {
-	bin, err := consultest.Binary()
-	if err != nil {
-		t.Skipf("no consul agent binary: %v", err)
-	}
-	agent, err := consultest.Start(bin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(agent.Kill)
+	agent := startAgent(t)
 	r := startVigil(t, startFleet(t), func(cfg *config.Config) {
 		cfg.Consul = &config.Consul{Address: agent.HTTPAddr, BatchWindow: 50 * time.Millisecond}
 	})
@@ -184,6 +176,10 @@ func TestReadyzFollowsConsulOutage(t *testing.T) {
 		t.Errorf("outage noticed too late: /readyz at %s, breaker at %s", notReady, opened)
 	}
 
+	bin, err := consultest.Binary()
+	if err != nil {
+		t.Fatal(err)
+	}
 	second, err := consultest.StartOn(bin, agent.Ports)
 	if err != nil {
 		t.Fatal(err)
