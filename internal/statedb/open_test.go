@@ -52,6 +52,19 @@ var damages = []damage{
 		ps := pageSize(t, data)
 		return garble(garble(data, ps, 0, 7), ps, 1, 8)
 	}},
+	{"free list frees a page in use", "bbolt's consistency check", func(t *testing.T, path string, data []byte) []byte {
+		h, err := readHeader(data)
+		if err != nil || h.freelist == noFreelist {
+			t.Fatalf("no free list page: %v", err)
+		}
+		ps := int(h.pageSize)
+		off := int(h.freelist)*ps + pageHeaderSize
+		if n := order.Uint16(data[int(h.freelist)*ps+10:]); n == 0 || n == 0xFFFF {
+			t.Fatalf("free list of %d entries", n)
+		}
+		order.PutUint64(data[off:], pageOf(t, path, "drains", "cluster-01"))
+		return data
+	}},
 	{"free list garbled", "free list page", func(t *testing.T, _ string, data []byte) []byte {
 		h, err := readHeader(data)
 		if err != nil || h.freelist == noFreelist {
@@ -125,7 +138,7 @@ func TestRecoverKeepsWhatCanBeRead(t *testing.T) {
 				if len(got) != 0 {
 					t.Errorf("kept %v from a file with nothing readable", got)
 				}
-			case "random bytes in a leaf page", "a branch page that points to itself", "free list garbled":
+			case "random bytes in a leaf page", "a branch page that points to itself", "free list garbled", "free list frees a page in use":
 				// Only the bucket with the damaged page loses entries, and
 				// only those of that page (none for the free list).
 				hurt := map[string]string{"random bytes in a leaf page": "drains/cluster-03",
