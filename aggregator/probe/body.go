@@ -22,7 +22,7 @@ func readBody(rd *reader, f *framing, max int) ([]byte, error) {
 		rd.ensure(n)
 		for rd.w-rd.r < n {
 			if err := rd.fill(); err != nil {
-				return nil, &ioError{phase: "read body", err: err}
+				return nil, &ioError{phase: phaseReadBody, err: err}
 			}
 		}
 		body := rd.buf[rd.r : rd.r+n]
@@ -39,7 +39,7 @@ func readBody(rd *reader, f *framing, max int) ([]byte, error) {
 				break
 			}
 			if err != nil {
-				return nil, &ioError{phase: "read body", err: err}
+				return nil, &ioError{phase: phaseReadBody, err: err}
 			}
 		}
 		body := rd.buf[rd.r:rd.w]
@@ -74,7 +74,7 @@ func readChunked(rd *reader, max int) ([]byte, error) {
 		for left > 0 {
 			if rd.r == rd.w {
 				if err := rd.fill(); err != nil {
-					return nil, &ioError{phase: "read body", err: err}
+					return nil, &ioError{phase: phaseReadBody, err: err}
 				}
 			}
 			n := min(left, rd.w-rd.r)
@@ -107,7 +107,7 @@ func chunkErr(err error, tooLong string) error {
 	if err == nil || errors.Is(err, errLineTooLong) || errors.Is(err, errBufferFull) {
 		return malformed("malformed chunked body: %s", tooLong)
 	}
-	return &ioError{phase: "read body", err: err}
+	return &ioError{phase: phaseReadBody, err: err}
 }
 
 // parseChunkSize parses "hex[;ext]" (optionally with spaces before ';').

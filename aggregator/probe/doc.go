@@ -9,7 +9,9 @@
 // Scratch.Buf; ContentType and Location are ordinary strings (a checker
 // reuses the previous string when the value did not change), safe to keep.
 // Response.Err matches ErrMalformed, ErrBodyTooLarge,
-// os.ErrDeadlineExceeded or syscall errors through errors.Is.
+// os.ErrDeadlineExceeded or syscall errors through errors.Is, and Classify
+// tells an answer from a probe that reached nothing (refused, reset,
+// timed out, no route) and from vigil's own resource faults.
 //
 // On Linux a Poller can take over plain-HTTP keep-alive connections after
 // their first response: probes are then started with AsyncChecker.Start

@@ -16,6 +16,7 @@ import (
 type probeError struct {
 	msg   string
 	cause error
+	phase string // for I/O failures, what the probe was doing (netErr's phase)
 }
 
 func (e *probeError) Error() string { return e.msg }
@@ -57,7 +58,7 @@ func isTimeout(err error) bool {
 }
 
 // timeoutErr reports a deadline hit while doing what.
-func timeoutErr(budget time.Duration, what string, cause error) error {
+func timeoutErr(budget time.Duration, what string, cause error) *probeError {
 	if cause == nil {
 		cause = os.ErrDeadlineExceeded
 	}
@@ -74,10 +75,21 @@ func fmtBudget(d time.Duration) time.Duration {
 	return d.Round(time.Microsecond)
 }
 
+// phaseReadBody is the I/O phase after a status line and headers arrived:
+// the instance has begun to answer.
+const phaseReadBody = "read body"
+
 // netErr turns a connection error during phase (connect, write request,
-// read response, ...) into short text: "connect: connection refused",
-// "read response: connection reset by peer", "timeout after 1s ...".
+// read response, read body, ...) into short text: "connect: connection
+// refused", "read response: connection reset by peer", "timeout after 1s
+// ...". The error remembers the phase (see Classify).
 func netErr(phase string, budget time.Duration, err error) error {
+	e := netErrText(phase, budget, err)
+	e.phase = phase
+	return e
+}
+
+func netErrText(phase string, budget time.Duration, err error) *probeError {
 	if isTimeout(err) {
 		return timeoutErr(budget, phaseDoing(phase), err)
 	}
@@ -115,7 +127,7 @@ func phaseDoing(phase string) string {
 		return "writing request"
 	case "read response":
 		return "awaiting response"
-	case "read body":
+	case phaseReadBody:
 		return "reading body"
 	default:
 		return "in " + phase
