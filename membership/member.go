@@ -16,6 +16,33 @@ type Member struct {
 	Verdict Verdict
 	// Override is set while a manual drain holds the instance.
 	Override *Override
+	// Held is set while Status is not what Verdict decides: the probes say
+	// the instance should leave rotation, and vigil keeps publishing its
+	// previous status instead (see Hold). Nil: Status follows Verdict.
+	Held *Hold
+}
+
+// HoldCause says why vigil holds an instance's status.
+type HoldCause string
+
+// Hold causes.
+const (
+	// HoldFailSafe: probes are failing at connection level across the
+	// fleet at once, which points at vigil's own network (FailSafe).
+	HoldFailSafe HoldCause = "fail_safe"
+	// HoldMaxEjection: the cluster's max_ejection_percent of instances is
+	// already out of rotation for failed probes.
+	HoldMaxEjection HoldCause = "max_ejection_percent"
+)
+
+// HoldCauses lists every hold cause.
+var HoldCauses = []HoldCause{HoldFailSafe, HoldMaxEjection}
+
+// Hold is why and since when a member's published status is held.
+type Hold struct {
+	Cause  HoldCause `json:"cause"`
+	Reason string    `json:"reason"`
+	Since  time.Time `json:"since"`
 }
 
 // Override is a manual drain of an instance, set through the admin API.
@@ -92,6 +119,9 @@ const (
 	EventAdded      EventKind = "added"      // instance appeared
 	EventRemoved    EventKind = "removed"    // instance left
 	EventOverride   EventKind = "override"   // manual drain set or cleared
+	// EventFailSafe: vigil's fail-safe began or ended holding (no cluster
+	// or instance; Reason says which and why).
+	EventFailSafe EventKind = "fail_safe"
 )
 
 // Event is one membership change, as history and as a live stream.

@@ -18,6 +18,7 @@ type Store struct {
 	clusters map[string]*ClusterSnapshot
 	log      *eventLog
 	subs     map[*Subscription]struct{}
+	failSafe FailSafe
 }
 
 // NewStore returns an empty store that keeps the last historySize events.
