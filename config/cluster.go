@@ -71,6 +71,11 @@ func (c *Config) finishCluster(col *collector, o *options, base string, cl *Clus
 	} else if !oneOf(cl.InitialStatus, initialStates) {
 		col.at(f("initial_status"), "%s", enumMsg(cl.InitialStatus, initialStates))
 	}
+	if cl.MaxEjectionPercent == 0 && !col.set(f("max_ejection_percent")) {
+		cl.MaxEjectionPercent = c.Defaults.MaxEjectionPercent
+	} else {
+		percent(col, f("max_ejection_percent"), cl.MaxEjectionPercent)
+	}
 	validateSettings(col, base, &cl.ProbeSettings)
 	c.loadTLS(col, f("tls"), cl.TLS)
 

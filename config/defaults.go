@@ -13,6 +13,9 @@ const (
 	DefaultConsulBatchWindow    = 200 * time.Millisecond
 	DefaultConsulOutputInterval = 30 * time.Second
 	DefaultConsulResync         = 60 * time.Second
+	DefaultGlobalFailurePercent = 60
+	DefaultFailSafeMinClusters  = 2
+	DefaultMaxEjectionPercent   = 100
 
 	DefaultInterval           = 5 * time.Second
 	DefaultTimeout            = 1 * time.Second
@@ -81,7 +84,19 @@ func (c *Config) applyGlobalDefaults() {
 			k.ResyncInterval = DefaultConsulResync
 		}
 	}
+	if c.FailSafe.Enabled == nil {
+		c.FailSafe.Enabled = Ptr(true)
+	}
+	if c.FailSafe.GlobalFailurePercent == 0 && !set("fail_safe.global_failure_percent") {
+		c.FailSafe.GlobalFailurePercent = DefaultGlobalFailurePercent
+	}
+	if c.FailSafe.MinClusters == 0 && !set("fail_safe.min_clusters") {
+		c.FailSafe.MinClusters = DefaultFailSafeMinClusters
+	}
 	d := &c.Defaults
+	if d.MaxEjectionPercent == 0 && !set("defaults.max_ejection_percent") {
+		d.MaxEjectionPercent = DefaultMaxEjectionPercent
+	}
 	if d.InitialStatus == "" {
 		d.InitialStatus = DefaultInitialStatus
 	}

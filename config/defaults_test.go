@@ -30,6 +30,10 @@ func TestDefaultHasEveryDefault(t *testing.T) {
 				{"max_concurrency", c.MaxConcurrency, 1024},
 				{"event_history", c.EventHistory, 10000},
 				{"consul", c.Consul, (*config.Consul)(nil)},
+				{"fail_safe.enabled", *c.FailSafe.Enabled, true},
+				{"fail_safe.global_failure_percent", c.FailSafe.GlobalFailurePercent, 60},
+				{"fail_safe.min_clusters", c.FailSafe.MinClusters, 2},
+				{"defaults.max_ejection_percent", c.Defaults.MaxEjectionPercent, 100},
 				{"defaults.interval", c.Defaults.Interval, 5 * time.Second},
 				{"defaults.unhealthy_interval", c.Defaults.UnhealthyInterval, time.Duration(0)},
 				{"defaults.timeout", c.Defaults.Timeout, time.Second},
@@ -47,6 +51,18 @@ func TestDefaultHasEveryDefault(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestMaxEjectionPercentInheritsFromDefaults(t *testing.T) {
+	c := mustParse(t, "defaults: {max_ejection_percent: 40}\nclusters:\n"+
+		"  - {name: a, readiness: {}}\n  - {name: b, max_ejection_percent: 50, readiness: {}}\n")
+	if a, b := c.Clusters[0].MaxEjectionPercent, c.Clusters[1].MaxEjectionPercent; a != 40 || b != 50 {
+		t.Errorf("max_ejection_percent: a %d (want 40, inherited), b %d (want 50)", a, b)
+	}
+	c = mustParse(t, "fail_safe: {enabled: false}\n")
+	if *c.FailSafe.Enabled || c.FailSafe.GlobalFailurePercent != 60 || c.FailSafe.MinClusters != 2 {
+		t.Errorf("fail_safe = %+v", c.FailSafe)
 	}
 }
 
@@ -79,6 +95,7 @@ func TestClusterProbeAndInstanceDefaults(t *testing.T) {
 		{"lb_policy", cl.LBPolicy, "ROUND_ROBIN"},
 		{"connect_timeout", cl.ConnectTimeout, time.Second},
 		{"healthy_panic_threshold", cl.HealthyPanicThreshold, (*float64)(nil)},
+		{"max_ejection_percent", cl.MaxEjectionPercent, 100},
 		{"consul_service", cl.ConsulService, "c"},
 		{"discovery", cl.Discovery, (*config.Discovery)(nil)},
 		{"readiness.kind", p.Kind, "http"},

@@ -22,6 +22,12 @@ func TestExampleConfigLoads(t *testing.T) {
 	if c.StateDir != "./vigil-state" || c.Defaults.UnhealthyInterval != 10*time.Second {
 		t.Errorf("state_dir %q, defaults.unhealthy_interval %v", c.StateDir, c.Defaults.UnhealthyInterval)
 	}
+	if !*c.FailSafe.Enabled || c.FailSafe.GlobalFailurePercent != 60 || c.FailSafe.MinClusters != 2 {
+		t.Errorf("fail_safe = %+v", c.FailSafe)
+	}
+	if c.Clusters[0].MaxEjectionPercent != 50 || c.Clusters[1].MaxEjectionPercent != 100 {
+		t.Errorf("max_ejection_percent: %d, %d", c.Clusters[0].MaxEjectionPercent, c.Clusters[1].MaxEjectionPercent)
+	}
 	names := []string{}
 	for _, cl := range c.Clusters {
 		names = append(names, cl.Name)

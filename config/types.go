@@ -13,6 +13,7 @@ type Config struct {
 	MaxConcurrency int           `yaml:"max_concurrency"` // [1024] blocking probes at once (dials, TLS, gRPC, TCP)
 	EventHistory   int           `yaml:"event_history"`   // [10000] transitions kept for the API
 	Consul         *Consul       `yaml:"consul"`          // nil: Consul publishing off
+	FailSafe       FailSafe      `yaml:"fail_safe"`
 	Defaults       Defaults      `yaml:"defaults"`
 	Clusters       []Cluster     `yaml:"clusters"`
 
@@ -50,6 +51,16 @@ type Consul struct {
 	BatchWindow          time.Duration `yaml:"batch_window"`           // [200ms]
 	OutputUpdateInterval time.Duration `yaml:"output_update_interval"` // [30s]
 	ResyncInterval       time.Duration `yaml:"resync_interval"`        // [60s]
+}
+
+// FailSafe is when vigil suspects itself: if, within one probe round, a
+// large share of all instances across several clusters stop answering at
+// connection level, vigil keeps publishing their last statuses (held)
+// instead of taking the fleet out of rotation.
+type FailSafe struct {
+	Enabled              *bool `yaml:"enabled"`                // [true]
+	GlobalFailurePercent int   `yaml:"global_failure_percent"` // [60] 1..100 share of all instances
+	MinClusters          int   `yaml:"min_clusters"`           // [2] clusters that must each fail that much
 }
 
 // ProbeSettings are the probe settings inherited defaults -> cluster -> probe.
@@ -90,6 +101,9 @@ type TLS struct {
 type Defaults struct {
 	ProbeSettings `yaml:",inline"`
 	InitialStatus string `yaml:"initial_status"` // [unhealthy] unhealthy|unknown|healthy
+	// MaxEjectionPercent caps the share of a cluster's instances out of
+	// rotation for failed probes at once; beyond it, instances are held.
+	MaxEjectionPercent int `yaml:"max_ejection_percent"` // [100] 1..100
 }
 
 // Cluster is a named group of instances probed the same way.
@@ -97,6 +111,8 @@ type Cluster struct {
 	Name          string `yaml:"name"`           // required, [a-zA-Z0-9._-]+, unique
 	Dialect       string `yaml:"dialect"`        // [auto] inherited by probes
 	InitialStatus string `yaml:"initial_status"` // [defaults.initial_status]
+	// MaxEjectionPercent: see Defaults.
+	MaxEjectionPercent int `yaml:"max_ejection_percent"` // [defaults.max_ejection_percent]
 	// ProbeSettings override defaults for this cluster's probes. Finish
 	// leaves them as written; the probes carry the resolved values.
 	ProbeSettings `yaml:",inline"`

@@ -57,6 +57,13 @@ func positiveDuration(col *collector, field string, d time.Duration) {
 	}
 }
 
+// percent checks a share given in percent, 1..100 (0 only when unset).
+func percent(col *collector, field string, v int) {
+	if isSet(col, field, v != 0) && (v < 1 || v > 100) {
+		col.at(field, "must be between 1 and 100 (percent), got %d", v)
+	}
+}
+
 func (c *Config) validateGlobal(col *collector) {
 	checkListen(col, "admin.listen", c.Admin.Listen)
 	checkListen(col, "xds.listen", c.XDS.Listen)
@@ -82,6 +89,11 @@ func (c *Config) validateGlobal(col *collector) {
 		positiveDuration(col, "consul.output_update_interval", k.OutputUpdateInterval)
 		positiveDuration(col, "consul.resync_interval", k.ResyncInterval)
 	}
+	percent(col, "fail_safe.global_failure_percent", c.FailSafe.GlobalFailurePercent)
+	if isSet(col, "fail_safe.min_clusters", c.FailSafe.MinClusters != 0) && c.FailSafe.MinClusters < 1 {
+		col.at("fail_safe.min_clusters", "must be at least 1")
+	}
+	percent(col, "defaults.max_ejection_percent", c.Defaults.MaxEjectionPercent)
 	if !oneOf(c.Defaults.InitialStatus, initialStates) {
 		col.at("defaults.initial_status", "%s", enumMsg(c.Defaults.InitialStatus, initialStates))
 	}

@@ -25,10 +25,11 @@ func clusterFromConfig(c *config.Cluster, defaultInitial string) Cluster {
 		initial = defaultInitial
 	}
 	cl := Cluster{
-		Name:          c.Name,
-		Liveness:      probeFromConfig(c.Liveness),
-		Readiness:     probeFromConfig(c.Readiness),
-		InitialStatus: InitialStatus(initial),
+		Name:               c.Name,
+		Liveness:           probeFromConfig(c.Liveness),
+		Readiness:          probeFromConfig(c.Readiness),
+		InitialStatus:      InitialStatus(initial),
+		MaxEjectionPercent: c.MaxEjectionPercent,
 		XDS: XDSOptions{
 			EDSServiceName: c.EDSServiceName,
 			LBPolicy:       c.LBPolicy,

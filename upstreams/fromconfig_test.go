@@ -46,6 +46,7 @@ clusters:
     lb_policy: maglev
     connect_timeout: 250ms
     healthy_panic_threshold: 30
+    max_ejection_percent: 40
     consul_service: workers-svc
     consul_tags: [a, b]
     consul_meta: {team: x}
@@ -88,7 +89,8 @@ func TestFromConfig(t *testing.T) {
 				Kind: upstreams.KindTCP, ExpectedStatuses: upstreams.StatusSet{{200, 299}}, MaxBodyBytes: 0,
 				Timing: timing(10*time.Second, 8*time.Second, 2*time.Second, 10),
 			},
-			InitialStatus: upstreams.InitialUnknown,
+			InitialStatus:      upstreams.InitialUnknown,
+			MaxEjectionPercent: 40,
 			Instances: []upstreams.Instance{
 				{ID: "w1", Address: "127.0.0.1:8000", Weight: 7, Region: "r", Zone: "z", SubZone: "s", Priority: 2,
 					Meta: map[string]string{"gpu": "a100"}, Source: "config"},
@@ -107,9 +109,10 @@ func TestFromConfig(t *testing.T) {
 				Dialect: upstreams.DialectCEL, CEL: upstreams.CELRules{Pass: "status == 200", Drain: "false"},
 				Timing: timing(4*time.Second, 4*time.Second, 2*time.Second, 10),
 			},
-			InitialStatus: upstreams.InitialHealthy,
-			XDS:           upstreams.XDSOptions{EDSServiceName: "rules", LBPolicy: "ROUND_ROBIN", ConnectTimeout: time.Second},
-			Consul:        upstreams.ConsulOptions{Service: "rules"},
+			InitialStatus:      upstreams.InitialHealthy,
+			MaxEjectionPercent: 100,
+			XDS:                upstreams.XDSOptions{EDSServiceName: "rules", LBPolicy: "ROUND_ROBIN", ConnectTimeout: time.Second},
+			Consul:             upstreams.ConsulOptions{Service: "rules"},
 		},
 		{
 			Name: "web",
@@ -118,10 +121,11 @@ func TestFromConfig(t *testing.T) {
 				ExpectedStatuses: upstreams.StatusSet{{200, 299}}, MaxBodyBytes: 0,
 				Timing: timing(4*time.Second, 4*time.Second, 2*time.Second, 10),
 			},
-			InitialStatus: upstreams.InitialUnknown,
-			XDS:           upstreams.XDSOptions{EDSServiceName: "web", LBPolicy: "ROUND_ROBIN", ConnectTimeout: time.Second},
-			Consul:        upstreams.ConsulOptions{Service: "web"},
-			Discovery:     &upstreams.ConsulDiscovery{Service: "web", Tag: "primary", HealthPortMeta: "hp"},
+			InitialStatus:      upstreams.InitialUnknown,
+			MaxEjectionPercent: 100,
+			XDS:                upstreams.XDSOptions{EDSServiceName: "web", LBPolicy: "ROUND_ROBIN", ConnectTimeout: time.Second},
+			Consul:             upstreams.ConsulOptions{Service: "web"},
+			Discovery:          &upstreams.ConsulDiscovery{Service: "web", Tag: "primary", HealthPortMeta: "hp"},
 		},
 	}
 	if len(got) != len(want) {

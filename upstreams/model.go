@@ -189,10 +189,13 @@ type Cluster struct {
 	Liveness      *Probe // nil: no liveness probe
 	Readiness     *Probe // nil: no readiness probe
 	InitialStatus InitialStatus
-	Instances     []Instance
-	XDS           XDSOptions
-	Consul        ConsulOptions
-	Discovery     *ConsulDiscovery // nil: instances come from config
+	// MaxEjectionPercent caps the share of instances out of rotation for
+	// failed probes at once (100: no cap).
+	MaxEjectionPercent int
+	Instances          []Instance
+	XDS                XDSOptions
+	Consul             ConsulOptions
+	Discovery          *ConsulDiscovery // nil: instances come from config
 }
 
 // EDSName is the ClusterLoadAssignment name of the cluster.
