@@ -28,10 +28,17 @@ type endpointFields struct {
 	id, address, reason string
 	weight              uint32 // at least 1
 	status              membership.Status
+	held                bool // the status is held (Member.Held)
+	heldCause           membership.HoldCause
+	heldReason          string
 }
 
 func fieldsOf(m *membership.Member) endpointFields {
-	return endpointFields{id: m.ID, address: m.Address, reason: m.Reason, weight: max(m.Weight, 1), status: m.Status}
+	f := endpointFields{id: m.ID, address: m.Address, reason: m.Reason, weight: max(m.Weight, 1), status: m.Status}
+	if h := m.Held; h != nil {
+		f.held, f.heldCause, f.heldReason = true, h.Cause, h.Reason
+	}
+	return f
 }
 
 // samePublished reports whether an endpoint built from a shows b as well.

@@ -16,7 +16,9 @@ import (
 )
 
 // MetadataKey is the filter_metadata key under which every endpoint carries
-// vigil's view of it: "id", "status" (HEALTHY, DRAINING, ...) and "reason".
+// vigil's view of it: "id", "status" (HEALTHY, DRAINING, ...) and "reason";
+// while vigil holds the status against its probes (membership.Member.Held),
+// also "held" (true), "held_cause" and "held_reason".
 const MetadataKey = "vigil"
 
 // localityKey groups endpoints: one LocalityLbEndpoints per locality and
@@ -145,6 +147,16 @@ func buildAssignment(c *membership.ClusterSnapshot, prev endpointMemo, build end
 // buildLbEndpoint is one member as an endpoint.
 func buildLbEndpoint(m endpointFields) *endpointv3.LbEndpoint {
 	host, port := upstreams.Instance{Address: m.address}.HostPort()
+	md := map[string]*structpb.Value{
+		"id":     structpb.NewStringValue(m.id),
+		"status": structpb.NewStringValue(m.status.String()),
+		"reason": structpb.NewStringValue(m.reason),
+	}
+	if m.held {
+		md["held"] = structpb.NewBoolValue(true)
+		md["held_cause"] = structpb.NewStringValue(string(m.heldCause))
+		md["held_reason"] = structpb.NewStringValue(m.heldReason)
+	}
 	return &endpointv3.LbEndpoint{
 		HostIdentifier: &endpointv3.LbEndpoint_Endpoint{Endpoint: &endpointv3.Endpoint{
 			Address: &corev3.Address{Address: &corev3.Address_SocketAddress{SocketAddress: &corev3.SocketAddress{
@@ -155,13 +167,7 @@ func buildLbEndpoint(m endpointFields) *endpointv3.LbEndpoint {
 		}},
 		HealthStatus:        HealthStatus(m.status),
 		LoadBalancingWeight: wrapperspb.UInt32(m.weight),
-		Metadata: &corev3.Metadata{FilterMetadata: map[string]*structpb.Struct{
-			MetadataKey: {Fields: map[string]*structpb.Value{
-				"id":     structpb.NewStringValue(m.id),
-				"status": structpb.NewStringValue(m.status.String()),
-				"reason": structpb.NewStringValue(m.reason),
-			}},
-		}},
+		Metadata:            &corev3.Metadata{FilterMetadata: map[string]*structpb.Struct{MetadataKey: {Fields: md}}},
 	}
 }
 

@@ -18,6 +18,27 @@ import (
 	"github.com/vigilhq/vigil/xds"
 )
 
+// A held member keeps its status on the endpoint and says why in the
+// metadata; one that is not held carries no held fields.
+func TestBuildAssignmentShowsHeld(t *testing.T) {
+	ms := []membership.Member{member("a", "10.0.0.1:80", membership.StatusHealthy), member("b", "10.0.0.2:80", membership.StatusHealthy)}
+	ms[0].Held = &membership.Hold{Cause: membership.HoldFailSafe, Reason: "readiness: connect: connection refused", Since: time.Unix(5, 0)}
+	cla := xds.BuildAssignment(membership.NewSnapshot(&upstreams.Cluster{Name: "web"}, ms))
+	if err := xds.Validate(cla); err != nil {
+		t.Fatal(err)
+	}
+	eps := cla.GetEndpoints()[0].GetLbEndpoints()
+	held := eps[0].GetMetadata().GetFilterMetadata()[xds.MetadataKey].GetFields()
+	if eps[0].GetHealthStatus() != corev3.HealthStatus_HEALTHY || !held["held"].GetBoolValue() ||
+		held["held_cause"].GetStringValue() != "fail_safe" || held["held_reason"].GetStringValue() != "readiness: connect: connection refused" {
+		t.Errorf("held endpoint: %v %v", eps[0].GetHealthStatus(), held)
+	}
+	plain := eps[1].GetMetadata().GetFilterMetadata()[xds.MetadataKey].GetFields()
+	if _, ok := plain["held"]; ok || len(plain) != 3 {
+		t.Errorf("endpoint not held shows %v", plain)
+	}
+}
+
 func TestBuildAssignmentMapsStatusLocalityAndWeight(t *testing.T) {
 	spec := &upstreams.Cluster{Name: "web", XDS: upstreams.XDSOptions{EDSServiceName: "web-eds"}}
 	ms := []membership.Member{

@@ -248,8 +248,27 @@ func TestSamePublishedFollowsWhatIsBuilt(t *testing.T) {
 			shown = append(shown, path)
 		}
 	})
-	want := []string{"Instance.ID", "Instance.Address", "Instance.Weight", "Status", "Reason"}
+	want := []string{"Instance.ID", "Instance.Address", "Instance.Weight", "Status", "Reason", "Held"}
 	if !slices.Equal(shown, want) {
 		t.Errorf("an endpoint shows %v, want %v (locality and priority go to its group)", shown, want)
+	}
+	// Inside a hold: its cause and reason show, its start does not.
+	held := base
+	held.Held = &membership.Hold{Cause: membership.HoldFailSafe, Reason: "r", Since: time.Unix(1, 0)}
+	for _, c := range []struct {
+		name  string
+		hold  membership.Hold
+		shown bool
+	}{
+		{"cause", membership.Hold{Cause: membership.HoldMaxEjection, Reason: "r", Since: time.Unix(1, 0)}, true},
+		{"reason", membership.Hold{Cause: membership.HoldFailSafe, Reason: "r2", Since: time.Unix(1, 0)}, true},
+		{"since", membership.Hold{Cause: membership.HoldFailSafe, Reason: "r", Since: time.Unix(2, 0)}, false},
+	} {
+		changed := held
+		changed.Held = &c.hold
+		equal := proto.Equal(buildLbEndpoint(fieldsOf(&held)), buildLbEndpoint(fieldsOf(&changed)))
+		if same := samePublished(&held, &changed); same != equal || equal == c.shown {
+			t.Errorf("Held.%s changed: samePublished %v, endpoints equal %v, want shown %v", c.name, same, equal, c.shown)
+		}
 	}
 }
