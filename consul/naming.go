@@ -88,23 +88,34 @@ func truncateText(s string, n int) string {
 // checkState is the Consul check status and output that publish a member's
 // status. The output always starts with the lower-case status and a colon,
 // so a reader (and vigil's own reconcile) can tell a status change from a
-// change of reason text.
+// change of reason text. A held member (membership.Member.Held) keeps its
+// status and says "held: <why>", so the change of word is written at once.
 func checkState(m *membership.Member) (status, output string) {
+	status, word, fallback := checkStatus(m.Status)
+	if m.Held != nil {
+		return status, withReason("held", truncateText(strings.TrimSpace(m.Held.Reason), maxReasonText), string(m.Held.Cause))
+	}
 	reason := truncateText(strings.TrimSpace(m.Reason), maxReasonText)
-	switch m.Status {
+	if reason == "" && m.Status == membership.StatusDraining && m.Override != nil {
+		reason = m.Override.Reason
+	}
+	return status, withReason(word, reason, fallback)
+}
+
+// checkStatus is the check status of a published status, the word its
+// output starts with and the text shown when there is no reason.
+func checkStatus(s membership.Status) (status, word, fallback string) {
+	switch s {
 	case membership.StatusHealthy:
-		return consulapi.HealthPassing, withReason("healthy", reason, "")
+		return consulapi.HealthPassing, "healthy", ""
 	case membership.StatusDegraded:
-		return consulapi.HealthWarning, withReason("degraded", reason, "")
+		return consulapi.HealthWarning, "degraded", ""
 	case membership.StatusDraining:
-		if reason == "" && m.Override != nil {
-			reason = m.Override.Reason
-		}
-		return consulapi.HealthCritical, withReason("draining", reason, "")
+		return consulapi.HealthCritical, "draining", ""
 	case membership.StatusUnhealthy:
-		return consulapi.HealthCritical, withReason("unhealthy", reason, "failing probes")
+		return consulapi.HealthCritical, "unhealthy", "failing probes"
 	default:
-		return consulapi.HealthCritical, withReason("unknown", reason, "no probe result yet")
+		return consulapi.HealthCritical, "unknown", "no probe result yet"
 	}
 }
 

@@ -52,6 +52,12 @@ func TestCheckStateFollowsPublishedStatus(t *testing.T) {
 		{membership.Member{Status: membership.StatusDraining, Override: &membership.Override{Reason: "by hand"}}, consulapi.HealthCritical, "draining: by hand"},
 		{membership.Member{Status: membership.StatusUnhealthy, Reason: "HTTP 503"}, consulapi.HealthCritical, "unhealthy: HTTP 503"},
 		{membership.Member{Status: membership.StatusUnknown}, consulapi.HealthCritical, "unknown: no probe result yet"},
+		// Held: the status stays (and so does the check's), the output says why.
+		{membership.Member{Status: membership.StatusHealthy, Reason: "readiness: 200 ok",
+			Held: &membership.Hold{Cause: membership.HoldFailSafe, Reason: "fail-safe: readiness: connect: connection refused"}},
+			consulapi.HealthPassing, "held: fail-safe: readiness: connect: connection refused"},
+		{membership.Member{Status: membership.StatusDegraded, Held: &membership.Hold{Cause: membership.HoldMaxEjection}},
+			consulapi.HealthWarning, "held: max_ejection_percent"},
 	}
 	for _, c := range cases {
 		st, out := checkState(&c.m)

@@ -429,3 +429,41 @@ func TestRenamedNodeLeavesNoStaleRegistrations(t *testing.T) {
 		return allPorts(f.client, "rename-web").are(25402, 25403)
 	})
 }
+
+// A held instance stays passing (it stays in rotation) and its check says
+// "held: <why>" within one batch window, not one output_update_interval:
+// the first word of the output changed. Unheld, it says healthy again.
+func TestHeldStaysPassingAndSaysWhy(t *testing.T) {
+	a := requireAgent(t)
+	spec := &upstreams.Cluster{Name: "held-web"}
+	members := []membership.Member{instance(21101, membership.StatusHealthy), instance(21102, membership.StatusHealthy)}
+	opts := consul.Options{Deployment: "t-held", BatchWindow: 200 * time.Millisecond, OutputUpdateInterval: time.Hour}
+	f := newFixture(t, a.HTTPAddr, spec, members, opts)
+	eventually(t, 30*time.Second, "both passing", func() error { return passingPorts(f.client, "held-web").are(21101, 21102) })
+
+	hold := func(h *membership.Hold) {
+		ok := f.store.UpdateMember("held-web", "127.0.0.1:21101", func(m *membership.Member) (*membership.Event, bool) {
+			m.Held = h
+			return nil, true
+		})
+		if !ok {
+			t.Fatal("UpdateMember: not found")
+		}
+	}
+	output := func(want string) func() error {
+		return func() error {
+			ch, err := vigilCheck(f.client, "vigil-t-held", "held-web", 21101)
+			if err != nil {
+				return err
+			}
+			if ch.Status != consulapi.HealthPassing || ch.Output != want {
+				return fmt.Errorf("check %s %q, want passing %q", ch.Status, ch.Output, want)
+			}
+			return passingPorts(f.client, "held-web").are(21101, 21102)
+		}
+	}
+	hold(&membership.Hold{Cause: membership.HoldFailSafe, Reason: "fail-safe: readiness: connect: connection refused"})
+	eventually(t, opts.BatchWindow+slack, "held output", output("held: fail-safe: readiness: connect: connection refused"))
+	hold(nil)
+	eventually(t, opts.BatchWindow+slack, "healthy output again", output("healthy:"))
+}
