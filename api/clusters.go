@@ -18,6 +18,7 @@ func (s *Server) handleSummary(w http.ResponseWriter, _ *http.Request) {
 		StoreVersion:  s.opts.Store.Version(),
 		Counts:        make(map[string]int, len(membership.Statuses)),
 		Draining:      s.ready.draining.Load(),
+		FailSafe:      s.opts.Store.FailSafe(),
 	}
 	for _, st := range membership.Statuses {
 		v.Counts[st.String()] = 0
@@ -26,6 +27,7 @@ func (s *Server) handleSummary(w http.ResponseWriter, _ *http.Request) {
 		v.Clusters++
 		v.Instances += len(c.Members)
 		v.Overrides += overrideCount(c)
+		v.Held += heldCount(c)
 		for st, n := range c.Counts() {
 			v.Counts[st.String()] += n
 		}

@@ -4,6 +4,8 @@ import (
 	"net/http"
 	"testing"
 	"time"
+
+	"github.com/vigilhq/vigil/membership"
 )
 
 func TestSummary(t *testing.T) {
@@ -13,7 +15,7 @@ func TestSummary(t *testing.T) {
 	if code != http.StatusOK {
 		t.Fatalf("summary: %d %v", code, s)
 	}
-	hasKeys(t, "summary", s, "version", "started_at", "uptime_seconds", "store_version", "clusters", "instances", "overrides", "counts", "draining")
+	hasKeys(t, "summary", s, "version", "started_at", "uptime_seconds", "store_version", "clusters", "instances", "overrides", "held", "counts", "draining", "fail_safe")
 	if s["version"] != "1.2.3" || s["clusters"] != 2.0 || s["instances"] != 4.0 || s["uptime_seconds"] != 90.0 || s["draining"] != false {
 		t.Errorf("summary = %v", s)
 	}
@@ -37,7 +39,7 @@ func TestClusters(t *testing.T) {
 		t.Fatalf("%d clusters, want 2", len(list))
 	}
 	db, web := list[0].(map[string]any), list[1].(map[string]any)
-	hasKeys(t, "cluster", web, "name", "eds_name", "version", "total", "counts", "overrides", "probes")
+	hasKeys(t, "cluster", web, "name", "eds_name", "version", "total", "counts", "overrides", "held", "probes")
 	if db["name"] != "db" || web["name"] != "web" {
 		t.Errorf("clusters not sorted by name: %v, %v", db["name"], web["name"])
 	}
@@ -70,9 +72,9 @@ func TestClusterDetail(t *testing.T) {
 	}
 	w1 := insts[0].(map[string]any)
 	hasKeys(t, "instance", w1, "id", "address", "status", "reason", "since", "weight", "region", "zone", "sub_zone",
-		"priority", "meta", "source", "override", "liveness", "readiness")
+		"priority", "meta", "source", "override", "held", "held_cause", "held_reason", "held_since", "liveness", "readiness")
 	if w1["id"] != "web-1" || w1["address"] != "web-1.local:8000" || w1["status"] != "HEALTHY" || w1["zone"] != "z1" ||
-		w1["since"] != t0.Format(time.RFC3339) || w1["override"] != nil {
+		w1["since"] != t0.Format(time.RFC3339) || w1["override"] != nil || w1["held"] != false || w1["held_reason"] != nil {
 		t.Errorf("web-1 = %v", w1)
 	}
 	rd := w1["readiness"].(map[string]any)
@@ -163,5 +165,49 @@ func TestClusterDetailWithoutProbes(t *testing.T) {
 	}
 	if code, _ := fx.get(t, "/api/v1/clusters/web?probes=maybe"); code != http.StatusBadRequest {
 		t.Errorf("probes=maybe: %d, want 400", code)
+	}
+}
+
+// A held instance says so in every view; the summary counts it and shows
+// the fail-safe, and /readyz is 503 naming the reason while it holds.
+func TestHeldAndFailSafe(t *testing.T) {
+	fx := newFixture(t, nil)
+	fx.store.UpdateMember("web", "web-2", func(m *membership.Member) (*membership.Event, bool) {
+		m.Held = &membership.Hold{Cause: membership.HoldFailSafe, Reason: "readiness: connect: connection refused", Since: t0}
+		return nil, true
+	})
+	reason := "9 of 10 instances (90%) in 2 clusters stopped answering at connection level within 5.5s: suspecting vigil's own network"
+	fx.store.SetFailSafe(membership.FailSafe{Holding: true, Reason: reason, Since: t0},
+		[]membership.Event{{Time: t0, Kind: membership.EventFailSafe, Reason: "holding: " + reason}})
+
+	_, c := fx.get(t, "/api/v1/clusters/web")
+	if c["held"] != 1.0 {
+		t.Errorf("cluster held = %v, want 1", c["held"])
+	}
+	w2 := c["instances"].([]any)[1].(map[string]any)
+	if w2["id"] != "web-2" || w2["held"] != true || w2["held_cause"] != "fail_safe" ||
+		w2["held_reason"] != "readiness: connect: connection refused" || w2["held_since"] != t0.Format(time.RFC3339) {
+		t.Errorf("held instance = %v", w2)
+	}
+	if _, d := fx.get(t, "/api/v1/clusters/web/instances/web-2"); d["held"] != true || d["held_reason"] == nil {
+		t.Errorf("held instance detail = %v", d)
+	}
+	_, s := fx.get(t, "/api/v1/summary")
+	fs, _ := s["fail_safe"].(map[string]any)
+	if s["held"] != 1.0 || fs["holding"] != true || fs["reason"] != reason {
+		t.Errorf("summary: held %v, fail_safe %v", s["held"], s["fail_safe"])
+	}
+	code, body := fx.get(t, "/readyz")
+	if checks, _ := body["checks"].(map[string]any); code != http.StatusServiceUnavailable || checks["fail_safe"] != "holding: "+reason {
+		t.Errorf("readyz while holding = %d %v", code, body)
+	}
+	_, evs := fx.get(t, "/api/v1/events")
+	if ev := evs["events"].([]any)[0].(map[string]any); ev["kind"] != "fail_safe" || ev["reason"] != "holding: "+reason {
+		t.Errorf("newest event = %v", ev)
+	}
+
+	fx.store.SetFailSafe(membership.FailSafe{Reason: "released", Since: t0}, nil)
+	if code, body := fx.get(t, "/readyz"); code != http.StatusOK || body["checks"].(map[string]any)["fail_safe"] != "ok" {
+		t.Errorf("readyz after release = %d %v", code, body)
 	}
 }

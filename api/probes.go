@@ -92,3 +92,12 @@ func (s *Server) handleReadyz(w http.ResponseWriter, _ *http.Request) {
 	}
 	writeJSON(w, http.StatusOK, body)
 }
+
+// failSafeReady is the fail_safe check: vigil is not ready while its
+// fail-safe holds, since it suspects its own network.
+func (s *Server) failSafeReady() (bool, string) {
+	if fs := s.opts.Store.FailSafe(); fs.Holding {
+		return false, "holding: " + fs.Reason
+	}
+	return true, "ok"
+}

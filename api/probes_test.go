@@ -43,7 +43,7 @@ func TestReadyz(t *testing.T) {
 	code, body = fx.get(t, "/readyz")
 	hasKeys(t, "readyz", body, "status", "checks")
 	checks = body["checks"].(map[string]any)
-	if code != http.StatusOK || body["status"] != "ready" || len(checks) != 3 || checks["first_round"] != "ok" || checks["xds"] != "ok" {
+	if code != http.StatusOK || body["status"] != "ready" || len(checks) != 4 || checks["fail_safe"] != "ok" || checks["first_round"] != "ok" || checks["xds"] != "ok" {
 		t.Errorf("ready: %d %v", code, body)
 	}
 

@@ -78,6 +78,7 @@ func New(opts Options) *Server {
 	if opts.Token != "" {
 		s.tokenHash = sha256.Sum256([]byte(opts.Token))
 	}
+	s.AddReadinessCheck("fail_safe", s.failSafeReady)
 	s.routes()
 	return s
 }

@@ -18,8 +18,12 @@ type summaryView struct {
 	Clusters      int            `json:"clusters"`
 	Instances     int            `json:"instances"`
 	Overrides     int            `json:"overrides"` // instances held by a manual drain
+	Held          int            `json:"held"`      // instances whose status vigil holds against their probes
 	Counts        map[string]int `json:"counts"`    // by status name, every status present
 	Draining      bool           `json:"draining"`  // vigil itself is shutting down
+	// FailSafe is vigil's global hold: holding while probes fail at
+	// connection level across the fleet at once.
+	FailSafe membership.FailSafe `json:"fail_safe"`
 }
 
 type probeSpecView struct {
@@ -42,6 +46,7 @@ type clusterView struct {
 	Total     int             `json:"total"`
 	Counts    map[string]int  `json:"counts"`
 	Overrides int             `json:"overrides"`
+	Held      int             `json:"held"`
 	Probes    []probeSpecView `json:"probes"`
 }
 
@@ -66,21 +71,27 @@ type probeDetail struct {
 }
 
 type instanceView struct {
-	ID        string               `json:"id"`
-	Address   string               `json:"address"`
-	Status    membership.Status    `json:"status"`
-	Reason    string               `json:"reason"`
-	Since     *time.Time           `json:"since"`
-	Weight    uint32               `json:"weight"`
-	Region    string               `json:"region"`
-	Zone      string               `json:"zone"`
-	SubZone   string               `json:"sub_zone"`
-	Priority  uint32               `json:"priority"`
-	Meta      map[string]string    `json:"meta"`
-	Source    string               `json:"source"`
-	Override  *membership.Override `json:"override"`
-	Liveness  *probeSummary        `json:"liveness"`
-	Readiness *probeSummary        `json:"readiness"`
+	ID       string               `json:"id"`
+	Address  string               `json:"address"`
+	Status   membership.Status    `json:"status"`
+	Reason   string               `json:"reason"`
+	Since    *time.Time           `json:"since"`
+	Weight   uint32               `json:"weight"`
+	Region   string               `json:"region"`
+	Zone     string               `json:"zone"`
+	SubZone  string               `json:"sub_zone"`
+	Priority uint32               `json:"priority"`
+	Meta     map[string]string    `json:"meta"`
+	Source   string               `json:"source"`
+	Override *membership.Override `json:"override"`
+	// Held: the published status is held against what the probes say
+	// (membership.Member.Held); the cause, reason and start are null otherwise.
+	Held       bool                  `json:"held"`
+	HeldCause  *membership.HoldCause `json:"held_cause"`
+	HeldReason *string               `json:"held_reason"`
+	HeldSince  *time.Time            `json:"held_since"`
+	Liveness   *probeSummary         `json:"liveness"`
+	Readiness  *probeSummary         `json:"readiness"`
 }
 
 type instanceDetailView struct {
@@ -98,10 +109,20 @@ func statusCounts(c *membership.ClusterSnapshot) map[string]int {
 	return out
 }
 
+// overrideCount is how many members a manual drain holds.
 func overrideCount(c *membership.ClusterSnapshot) int {
+	return countMembers(c, func(m *membership.Member) bool { return m.Override != nil })
+}
+
+// heldCount is how many members' statuses vigil holds against their probes.
+func heldCount(c *membership.ClusterSnapshot) int {
+	return countMembers(c, func(m *membership.Member) bool { return m.Held != nil })
+}
+
+func countMembers(c *membership.ClusterSnapshot, is func(*membership.Member) bool) int {
 	n := 0
-	for i := range c.Members {
-		if c.Members[i].Override != nil {
+	for _, m := range c.Members {
+		if is(m) {
 			n++
 		}
 	}
@@ -116,6 +137,7 @@ func newClusterView(c *membership.ClusterSnapshot) clusterView {
 		Total:     len(c.Members),
 		Counts:    statusCounts(c),
 		Overrides: overrideCount(c),
+		Held:      heldCount(c),
 		Probes:    []probeSpecView{},
 	}
 	if c.Spec != nil {
@@ -163,6 +185,9 @@ func newInstanceView(m *membership.Member) instanceView {
 	}
 	if v.Meta == nil {
 		v.Meta = map[string]string{}
+	}
+	if h := m.Held; h != nil {
+		v.Held, v.HeldCause, v.HeldReason, v.HeldSince = true, &h.Cause, &h.Reason, timePtr(h.Since)
 	}
 	return v
 }

@@ -8,6 +8,7 @@
   const COMPACT_OVER = 120;     // instances per cluster above which chips shrink to squares
   const MAX_EVENT_ROWS = 100;
   const DETAIL_REFRESH_MS = 2000;
+  const HOLD_REFRESH_MS = 5000; // full reload while the fail-safe holds: held marks change without events
 
   const state = {
     clusters: new Map(),  // name -> {view, members: Map(id -> instance)}
@@ -18,6 +19,7 @@
     dirty: new Set(),     // clusters that got events while a full load ran
     reloads: new Map(),   // cluster -> pending timer
     version: "",
+    holdTimer: null,      // reloads everything while the fail-safe holds
   };
 
   const $ = (sel) => document.querySelector(sel);
@@ -94,6 +96,7 @@
     try {
       const [summary, list] = await Promise.all([getJSON("summary"), getJSON("clusters")]);
       state.version = summary.version || "";
+      showFailSafe(summary.fail_safe);
       const details = await Promise.all(list.clusters.map((c) => getJSON("clusters/" + enc(c.name) + "?probes=false").catch(() => null)));
       state.clusters.clear();
       for (const d of details) if (d) putCluster(d);
@@ -107,6 +110,18 @@
       for (const name of state.dirty) scheduleReload(name);
       state.dirty.clear();
     }
+  }
+
+  // showFailSafe shows vigil's global hold and, while it lasts, reloads
+  // everything now and then to follow which instances are held.
+  function showFailSafe(fs) {
+    const el = $("#failsafe");
+    const holding = !!(fs && fs.holding);
+    el.hidden = !holding;
+    el.textContent = holding ? "Fail-safe holding since " + clock(fs.since) + ": " + fs.reason +
+      ". Connection-level failures are not counted; held instances keep their status." : "";
+    if (holding && !state.holdTimer) state.holdTimer = setInterval(() => { if (!document.hidden) loadAll(); }, HOLD_REFRESH_MS);
+    if (!holding && state.holdTimer) { clearInterval(state.holdTimer); state.holdTimer = null; }
   }
 
   function putCluster(d) {
@@ -211,8 +226,11 @@
     chip.dataset.status = m.status;
     if (m.override) chip.dataset.override = "";
     else delete chip.dataset.override;
+    if (m.held) chip.dataset.held = "";
+    else delete chip.dataset.held;
     chip.title = m.id + (m.address && m.address !== m.id ? " (" + m.address + ")" : "") + "\n" + m.status +
-      (m.reason ? ": " + m.reason : "") + (m.override ? "\nmanual drain by " + m.override.by + ": " + m.override.reason : "");
+      (m.reason ? ": " + m.reason : "") + (m.override ? "\nmanual drain by " + m.override.by + ": " + m.override.reason : "") +
+      (m.held ? "\nheld: " + m.held_reason : "");
   }
 
   function updateCounts(name) {
@@ -247,6 +265,7 @@
 
   function onEvent(ev) {
     addEventRow(ev, true);
+    if (ev.kind === "fail_safe") { loadAll(); return; }
     if (state.loading) { state.dirty.add(ev.cluster); return; }
     const c = state.clusters.get(ev.cluster);
     const m = c && c.members.get(ev.instance);
@@ -270,7 +289,7 @@
     const list = $("#events");
     const row = h("li", { dataset: { seq: ev.seq } },
       h("span", { class: "when", title: ev.time }, clock(ev.time)),
-      h("strong", {}, ev.cluster + "/" + ev.instance), " ",
+      h("strong", {}, ev.cluster ? ev.cluster + "/" + ev.instance : "vigil"), " ",
       ev.kind === "transition" || ev.kind === "override"
         ? [h("span", { class: "badge", dataset: { status: ev.from } }, ev.from), " → ", h("span", { class: "badge", dataset: { status: ev.to } }, ev.to)]
         : h("span", { class: "muted" }, ev.kind),
@@ -352,7 +371,10 @@
       d.override ? h("div", { class: "override" },
         h("strong", {}, "Manual drain"), " by " + d.override.by + ": " + d.override.reason,
         h("br"), h("span", { class: "muted" }, "since " + ago(d.override.since) +
-          (d.override.expires ? " · ends " + ago(d.override.expires) : " · until undrained"))) : null);
+          (d.override.expires ? " · ends " + ago(d.override.expires) : " · until undrained"))) : null,
+      d.held ? h("div", { class: "held" },
+        h("strong", {}, "Held"), " (" + d.held_cause + "): " + d.held_reason,
+        h("br"), h("span", { class: "muted" }, "since " + ago(d.held_since) + " · published as " + d.status + ", not as the probes say")) : null);
     fill(root.querySelector(".probes"),
       ...[["liveness", d.liveness], ["readiness", d.readiness]].filter(([, p]) => p).map(([n, p]) => renderProbe(n, p)),
       !d.liveness && !d.readiness ? h("p", { class: "muted" }, "No probe details yet.") : null);
