@@ -50,6 +50,8 @@ type Metrics struct {
 	probesTotal   *prometheus.CounterVec
 	probeDuration *prometheus.HistogramVec
 	instances     *prometheus.GaugeVec
+	held          *prometheus.GaugeVec
+	failSafe      prometheus.Gauge
 	transitions   *prometheus.CounterVec
 	xdsStreams    prometheus.Gauge
 	xdsPushes     *prometheus.CounterVec
@@ -97,6 +99,14 @@ func New(reg prometheus.Registerer) *Metrics {
 			Name: "vigil_instances",
 			Help: "Instances by cluster and published status.",
 		}, []string{"cluster", "status"}),
+		held: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "vigil_instances_held",
+			Help: "Instances whose published status vigil holds against their probes, by cluster and cause (fail_safe, max_ejection_percent).",
+		}, []string{"cluster", "cause"}),
+		failSafe: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "vigil_fail_safe_holding",
+			Help: "1 while the fail-safe holds (probes fail at connection level across the fleet: vigil suspects its own network), else 0.",
+		}),
 		transitions: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "vigil_transitions_total",
 			Help: "Published status changes, by cluster, previous and new status.",
@@ -137,7 +147,7 @@ func New(reg prometheus.Registerer) *Metrics {
 	for _, r := range ConsulWriteResults {
 		m.consulWrites.WithLabelValues(r)
 	}
-	reg.MustRegister(m.probesTotal, m.probeDuration, m.instances, m.transitions,
+	reg.MustRegister(m.probesTotal, m.probeDuration, m.instances, m.held, m.failSafe, m.transitions,
 		m.xdsStreams, m.xdsPushes, m.xdsNACKs, m.consulWrites, m.consulBreaker, m.eventsDropped)
 	for _, c := range []prometheus.Collector{
 		collectors.NewGoCollector(),
@@ -248,6 +258,7 @@ func (m *Metrics) storeLocked(cluster string, cp *clusterProbes) {
 // not bring them back (the cluster's return sets its probes again).
 func (m *Metrics) forgetCluster(cluster string) {
 	m.instances.DeletePartialMatch(prometheus.Labels{"cluster": cluster})
+	m.held.DeletePartialMatch(prometheus.Labels{"cluster": cluster})
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.storeLocked(cluster, &clusterProbes{specKnown: true})

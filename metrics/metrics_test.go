@@ -241,6 +241,56 @@ func TestRunTracksInstancesAndTransitions(t *testing.T) {
 	}
 }
 
+// Held instances are counted by cluster and cause, every cause at zero
+// from the start; the fail-safe's state is a 0/1 gauge.
+func TestRunTracksHeldAndFailSafe(t *testing.T) {
+	m, url := newServer(t)
+	store := membership.NewStore(100)
+	store.PutCluster(&upstreams.Cluster{Name: "web"}, []membership.Member{
+		member("a", membership.StatusHealthy), member("b", membership.StatusHealthy), member("c", membership.StatusHealthy),
+	}, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- m.Run(ctx, store) }()
+	defer func() {
+		cancel()
+		<-done
+	}()
+	eventually(t, url, map[string]string{
+		`vigil_instances_held{cause="fail_safe",cluster="web"}`:            "0",
+		`vigil_instances_held{cause="max_ejection_percent",cluster="web"}`: "0",
+		`vigil_fail_safe_holding`:                                          "0",
+	})
+	hold := func(id string, cause membership.HoldCause) {
+		store.UpdateMember("web", id, func(mb *membership.Member) (*membership.Event, bool) {
+			mb.Held = &membership.Hold{Cause: cause, Reason: "test"}
+			return nil, true
+		})
+	}
+	store.SetFailSafe(membership.FailSafe{Holding: true, Reason: "test"}, []membership.Event{{Kind: membership.EventFailSafe}})
+	hold("a", membership.HoldFailSafe)
+	hold("b", membership.HoldFailSafe)
+	hold("c", membership.HoldMaxEjection)
+	eventually(t, url, map[string]string{
+		`vigil_instances_held{cause="fail_safe",cluster="web"}`:            "2",
+		`vigil_instances_held{cause="max_ejection_percent",cluster="web"}`: "1",
+		`vigil_fail_safe_holding`:                                          "1",
+	})
+	store.SetFailSafe(membership.FailSafe{}, nil)
+	eventually(t, url, map[string]string{`vigil_fail_safe_holding`: "0"})
+	store.RemoveCluster("web", nil)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if _, still := scrape(t, url)[`vigil_instances_held{cause="fail_safe",cluster="web"}`]; !still {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("held series of a removed cluster still exported")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 func TestNewToleratesDefaultCollectorsAlreadyRegistered(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector())

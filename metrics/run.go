@@ -11,9 +11,10 @@ import (
 // vigil_metrics_events_dropped_total).
 const subscriptionEvents = 1 << 16
 
-// Run keeps vigil_instances and vigil_transitions_total current from the
-// store's subscription, and the probe series to the probes each cluster
-// has, until ctx ends. It returns nil when ctx ends.
+// Run keeps vigil_instances, vigil_instances_held, vigil_fail_safe_holding
+// and vigil_transitions_total current from the store's subscription, and
+// the probe series to the probes each cluster has, until ctx ends. It
+// returns nil when ctx ends.
 func (m *Metrics) Run(ctx context.Context, store *membership.Store) error {
 	sub := store.Subscribe(subscriptionEvents)
 	defer sub.Close()
@@ -23,6 +24,7 @@ func (m *Metrics) Run(ctx context.Context, store *membership.Store) error {
 			return nil
 		case <-sub.C():
 			m.apply(sub.Next())
+			m.setFailSafe(store.FailSafe())
 		}
 	}
 }
@@ -38,6 +40,15 @@ func (m *Metrics) apply(b membership.Batch) {
 		}
 		for status, n := range snap.Counts() {
 			m.instances.WithLabelValues(snap.Name, status.String()).Set(float64(n))
+		}
+		held := make(map[membership.HoldCause]int, len(membership.HoldCauses))
+		for _, mb := range snap.Members {
+			if mb.Held != nil {
+				held[mb.Held.Cause]++
+			}
+		}
+		for _, cause := range membership.HoldCauses {
+			m.held.WithLabelValues(snap.Name, string(cause)).Set(float64(held[cause]))
 		}
 	}
 	for i := range b.Events {
@@ -64,4 +75,12 @@ func isTransition(ev *membership.Event) bool {
 		return ev.From != ev.To
 	}
 	return false
+}
+
+func (m *Metrics) setFailSafe(fs membership.FailSafe) {
+	v := 0.0
+	if fs.Holding {
+		v = 1
+	}
+	m.failSafe.Set(v)
 }
