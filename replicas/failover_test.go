@@ -169,3 +169,36 @@ func TestSessionLossStopsWriting(t *testing.T) {
 		t.Errorf("told of %d gains, want 2 (each calls for a full reconcile)", g)
 	}
 }
+
+// A replica that died comes back under the same ID (a restart): it
+// registers again although its old check is left critical on the agent,
+// and meanwhile its old self was not counted.
+func TestRestartAfterCrash(t *testing.T) {
+	a := requireAgent(t)
+	dep := func(o *Options) { o.Deployment = "restart" }
+	first := startNode(t, a, "r", map[string]int{"web": 3}, dep)
+	eventually(t, 2*testTTL, "registered", func() error {
+		if !first.rep.IsWriter() {
+			return fmt.Errorf("not the writer")
+		}
+		return nil
+	})
+	first.crash()
+	c, tr := consulClient(t, a)
+	defer tr.CloseIdleConnections()
+	eventually(t, testTTL+3*time.Second, "the dead replica's key gone", func() error {
+		pair, _, err := c.KV().Get("vigil/restart/replicas/r", nil)
+		if err != nil || pair != nil {
+			return fmt.Errorf("key %+v, %v", pair, err)
+		}
+		return nil
+	})
+	again := startNode(t, a, "r", map[string]int{"web": 3}, dep)
+	took := eventually(t, 2*time.Second, "registered again", func() error {
+		if !again.rep.IsWriter() {
+			return fmt.Errorf("not the writer")
+		}
+		return nil
+	})
+	t.Logf("registered again in %s", took)
+}

@@ -151,51 +151,62 @@ func (m *merger) applyLocal(b membership.Batch, now time.Time) {
 func (m *merger) applyCluster(c *membership.ClusterSnapshot, events []membership.Event, now time.Time) {
 	old := m.local[c.Name]
 	m.local[c.Name] = c
-	merged := m.r.opts.Merged
-	prev, exists := merged.Cluster(c.Name)
+	prev, exists := m.r.opts.Merged.Cluster(c.Name)
 	overrides := make(map[string][]membership.Event)
 	for _, ev := range events {
 		if ev.Kind == membership.EventOverride {
 			overrides[ev.Instance] = append(overrides[ev.Instance], ev)
 		}
 	}
-	if !exists || old == nil || old.Spec != c.Spec || !sameIDs(old.Members, c.Members) {
-		members := make([]membership.Member, len(c.Members))
-		var out []membership.Event
-		for i, own := range c.Members {
-			var was *membership.Member
-			if exists {
-				was = memberAt(prev, i, own.ID)
-			}
-			members[i] = m.mergeOne(c, own, was, now)
-			out = append(out, memberEvents(c.Name, was, &members[i], overrides[own.ID], now)...)
-		}
-		var added []membership.Event
-		for _, ev := range events {
-			if ev.Kind != membership.EventOverride {
-				added = append(added, ev)
-			}
-		}
-		out = append(restate(added, prev, members), out...)
-		for k := range m.disagree {
-			if k.cluster == c.Name {
-				if _, ok := c.Member(k.id); !ok {
-					delete(m.disagree, k)
-				}
-			}
-		}
-		merged.PutCluster(c.Spec, members, out)
+	if exists && old != nil && old.Spec == c.Spec && len(old.Members) == len(c.Members) &&
+		m.applyMembers(c, old, prev, overrides, now) {
 		return
 	}
+	members := make([]membership.Member, len(c.Members))
+	var out []membership.Event
+	for i, own := range c.Members {
+		var was *membership.Member
+		if exists {
+			was = memberAt(prev, i, own.ID)
+		}
+		members[i] = m.mergeOne(c, own, was, now)
+		out = append(out, memberEvents(c.Name, was, &members[i], overrides[own.ID], now)...)
+	}
+	var local []membership.Event
+	for _, ev := range events {
+		if ev.Kind != membership.EventOverride {
+			local = append(local, ev)
+		}
+	}
+	out = append(restate(local, prev, members), out...)
+	for k := range m.disagree {
+		if k.cluster == c.Name {
+			if _, ok := c.Member(k.id); !ok {
+				delete(m.disagree, k)
+			}
+		}
+	}
+	m.r.opts.Merged.PutCluster(c.Spec, members, out)
+}
+
+// applyMembers merges the members of c whose pointer differs from old's
+// and writes those whose merged result changed, in one pass over the
+// pointers (unchanged members are never dereferenced). It returns false,
+// having written nothing, when the member set changed: the caller then
+// writes the cluster whole.
+func (m *merger) applyMembers(c, old, prev *membership.ClusterSnapshot, overrides map[string][]membership.Event, now time.Time) bool {
 	var (
 		changed []membership.Member
 		out     []membership.Event
 	)
 	for i, own := range c.Members {
-		evs := overrides[own.ID]
-		if own == old.Members[i] && len(evs) == 0 {
+		if own == old.Members[i] {
 			continue
 		}
+		if own.ID != old.Members[i].ID {
+			return false
+		}
+		evs := overrides[own.ID]
 		was := memberAt(prev, i, own.ID)
 		mm := m.mergeOne(c, own, was, now)
 		if memberChanged(was, &mm) || len(evs) > 0 {
@@ -204,8 +215,9 @@ func (m *merger) applyCluster(c *membership.ClusterSnapshot, events []membership
 		}
 	}
 	if len(changed) > 0 || len(out) > 0 {
-		merged.UpdateMembers(c.Name, changed, out)
+		m.r.opts.Merged.UpdateMembers(c.Name, changed, out)
 	}
+	return true
 }
 
 // mergeKeys merges the instances whose peer votes changed.
@@ -296,18 +308,6 @@ func memberAt(c *membership.ClusterSnapshot, i int, id string) *membership.Membe
 	}
 	m, _ := c.Member(id)
 	return m
-}
-
-func sameIDs(a, b []*membership.Member) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i].ID != b[i].ID {
-			return false
-		}
-	}
-	return true
 }
 
 // memberChanged reports whether a merged member differs from the previous one.

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -191,6 +192,11 @@ func (s *session) establish(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("register check %s: %w", s.r.checkID, err)
 	}
+	// Registering again keeps a left-over check's status (critical, if a
+	// previous run of this replica died): pass it explicitly.
+	if err := o.Consul.Agent().UpdateTTLOpts(s.r.checkID, "replica "+o.ID+" alive", consulapi.HealthPassing, q); err != nil {
+		return fmt.Errorf("pass check %s: %w", s.r.checkID, err)
+	}
 	key := s.r.keys.replica(o.ID)
 	pair, _, err := o.Consul.KV().Get(key, q)
 	if err != nil {
@@ -213,12 +219,7 @@ func (s *session) establish(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("encode registration: %w", err)
 	}
-	id, _, err := o.Consul.Session().Create(&consulapi.SessionEntry{
-		Name:      s.name(),
-		Behavior:  consulapi.SessionBehaviorDelete,
-		LockDelay: o.LockDelay,
-		Checks:    []string{"serfHealth", s.r.checkID},
-	}, w)
+	id, err := s.create(ctx)
 	if err != nil {
 		return fmt.Errorf("create session: %w", err)
 	}
@@ -235,6 +236,29 @@ func (s *session) establish(ctx context.Context) error {
 	}
 	s.set(id, sent.Add(o.SessionTTL))
 	return nil
+}
+
+// create makes the session. The agent tells the servers of a check
+// registered or passed just now a moment later; until then Consul refuses
+// a session bound to it ("missing check", "in critical state"), so those
+// refusals are retried until ctx ends.
+func (s *session) create(ctx context.Context) (string, error) {
+	o := s.r.opts
+	for {
+		id, _, err := o.Consul.Session().Create(&consulapi.SessionEntry{
+			Name:      s.name(),
+			Behavior:  consulapi.SessionBehaviorDelete,
+			LockDelay: o.LockDelay,
+			Checks:    []string{"serfHealth", s.r.checkID},
+		}, (&consulapi.WriteOptions{}).WithContext(ctx))
+		var se consulapi.StatusError
+		if err == nil || !errors.As(err, &se) || !strings.Contains(se.Body, s.r.checkID) {
+			return id, err
+		}
+		if !sleep(ctx, 50*time.Millisecond) {
+			return "", err
+		}
+	}
 }
 
 // renew passes the TTL check and confirms the session still exists; the
