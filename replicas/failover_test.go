@@ -202,3 +202,84 @@ func TestRestartAfterCrash(t *testing.T) {
 	})
 	t.Logf("registered again in %s", took)
 }
+
+// A writer cut off from Consul (its requests hang) stops being the writer
+// within session_ttl, before Consul ends its session, so no unfenced write
+// of it can race the next writer; another replica takes the lock; its
+// peers keep merging with it over the streams meanwhile; when the link
+// comes back it registers again.
+func TestWriterCutOffFromConsul(t *testing.T) {
+	a := requireAgent(t)
+	dep := func(o *Options) { o.Deployment = "cutoff" }
+	nodes := []*node{startNode(t, a, "a", map[string]int{"web": 4}, dep), startNode(t, a, "b", map[string]int{"web": 4}, dep)}
+	meshed(t, 3*testTTL, nodes)
+	var w, other *node
+	eventually(t, 2*testTTL, "one writer", func() error {
+		ws := writers(nodes)
+		if len(ws) != 1 {
+			return fmt.Errorf("%d writers", len(ws))
+		}
+		w = ws[0]
+		return nil
+	})
+	other = nodes[0]
+	if other == w {
+		other = nodes[1]
+	}
+	w.consul.cut()
+	cut := time.Now()
+	eventually(t, testTTL+time.Second, "the cut-off writer stops writing", func() error {
+		if w.rep.IsWriter() || w.rep.FenceOp() != nil {
+			return fmt.Errorf("still the writer")
+		}
+		return nil
+	})
+	stoppedAfter := time.Since(cut)
+	eventually(t, testTTL+5*time.Second, "the other takes the lock", func() error {
+		if !other.rep.IsWriter() {
+			return fmt.Errorf("%s is not the writer", other.id)
+		}
+		return nil
+	})
+	tookAfter := time.Since(cut)
+	t.Logf("cut-off writer stopped after %s; %s writes after %s (session_ttl %s)", stoppedAfter.Round(time.Millisecond), other.id, tookAfter.Round(time.Millisecond), testTTL)
+	if stoppedAfter > tookAfter {
+		t.Errorf("the old writer stopped (%s) after the new one started (%s)", stoppedAfter, tookAfter)
+	}
+	eventually(t, 2*time.Second, "the cut-off writer is told", func() error {
+		if w.writer.Load() {
+			return fmt.Errorf("OnWriterChange(false) not called")
+		}
+		return nil
+	})
+	// The cut-off replica keeps merging its peer's votes (its last known
+	// registry); the peer no longer counts it (its session is gone).
+	other.set("web", inst(1), draining, "readiness: draining")
+	allStatus(t, converge, nodes, "web", inst(1), membership.StatusDraining)
+	w.set("web", inst(2), draining, "readiness: draining")
+	allStatus(t, converge, []*node{w}, "web", inst(2), membership.StatusDraining)
+	for _, info := range other.rep.Replicas() {
+		if info.ID == w.id && (info.Live || info.Voting) {
+			t.Errorf("%s still counts %s, whose session is gone: %+v", other.id, w.id, info)
+		}
+	}
+	if got := other.status("web", inst(2)); got != membership.StatusHealthy {
+		t.Errorf("%s publishes the drain of a replica whose session is gone: %s", other.id, got)
+	}
+
+	w.consul.open()
+	eventually(t, 3*testTTL, "registered again", func() error {
+		if _, ok := w.rep.sess.valid(time.Now()); !ok {
+			return fmt.Errorf("no session")
+		}
+		for _, info := range other.rep.Replicas() {
+			if info.ID == w.id && info.Live {
+				return nil
+			}
+		}
+		return fmt.Errorf("%s does not see %s live", other.id, w.id)
+	})
+	if w.rep.IsWriter() || !other.rep.IsWriter() {
+		t.Errorf("after the link came back: %s writer %v, %s writer %v", w.id, w.rep.IsWriter(), other.id, other.rep.IsWriter())
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"os"
 	"runtime"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -45,15 +46,62 @@ func testLogger(t testing.TB) *slog.Logger {
 // closes through the returned transport.
 func consulClient(t testing.TB, a *consultest.Agent) (*consulapi.Client, *http.Transport) {
 	t.Helper()
+	c, tr, _ := gatedClient(t, a)
+	return c, tr
+}
+
+// gatedClient is consulClient with a gate that can cut it off from Consul.
+func gatedClient(t testing.TB, a *consultest.Agent) (*consulapi.Client, *http.Transport, *gate) {
+	t.Helper()
 	tr := &http.Transport{MaxIdleConnsPerHost: 8, IdleConnTimeout: 30 * time.Second}
+	g := &gate{next: tr}
 	cfg := consulapi.DefaultConfig()
 	cfg.Address = a.HTTPAddr
-	cfg.Transport = tr
+	cfg.HttpClient = &http.Client{Transport: g}
 	c, err := consulapi.NewClient(cfg)
 	if err != nil {
 		t.Fatalf("consul client: %v", err)
 	}
-	return c, tr
+	return c, tr, g
+}
+
+// gate cuts a client off from Consul as a dead link would: while closed,
+// a request hangs until it is cancelled or the gate opens.
+type gate struct {
+	next http.RoundTripper
+	mu   sync.Mutex
+	shut chan struct{} // closed when the gate opens; nil while open
+}
+
+func (g *gate) RoundTrip(req *http.Request) (*http.Response, error) {
+	g.mu.Lock()
+	shut := g.shut
+	g.mu.Unlock()
+	if shut != nil {
+		select {
+		case <-req.Context().Done():
+			return nil, req.Context().Err()
+		case <-shut:
+		}
+	}
+	return g.next.RoundTrip(req)
+}
+
+func (g *gate) cut() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.shut == nil {
+		g.shut = make(chan struct{})
+	}
+}
+
+func (g *gate) open() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.shut != nil {
+		close(g.shut)
+		g.shut = nil
+	}
 }
 
 // node is one in-process replica: a local store the test drives as an
@@ -66,6 +114,7 @@ type node struct {
 	rep     *Replica
 	srv     *http.Server
 	tr      *http.Transport
+	consul  *gate
 	cancel  context.CancelFunc
 	done    chan error
 	writer  atomic.Bool // last OnWriterChange
@@ -103,8 +152,8 @@ func startNode(t testing.TB, a *consultest.Agent, id string, clusters map[string
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, tr := consulClient(t, a)
-	n.tr = tr
+	c, tr, g := gatedClient(t, a)
+	n.tr, n.consul = tr, g
 	opts := Options{ID: id, Advertise: ln.Addr().String(), Deployment: "test", SessionTTL: testTTL,
 		Heartbeat: testHeartbeat, Consul: c, Local: n.local, Merged: n.merged, Logger: testLogger(t),
 		OnWriterChange: func(w bool) {
@@ -165,6 +214,7 @@ func (n *node) halt(abandon bool) {
 	n.stopped = true
 	n.rep.abandon = abandon
 	n.cancel()
+	n.consul.open()
 	select {
 	case err := <-n.done:
 		if err != nil {

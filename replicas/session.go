@@ -117,12 +117,14 @@ func (s *session) run(ctx context.Context) {
 		}
 		renew := time.NewTimer(time.Until(next))
 		lapse := time.NewTimer(time.Until(until))
+		checkKey := false
 		select {
 		case <-ctx.Done():
 		case <-lapse.C:
 			s.lose("no renewal confirmed within session_ttl")
 		case <-renew.C:
 		case <-s.verify:
+			checkKey = true
 		}
 		renew.Stop()
 		lapse.Stop()
@@ -136,7 +138,7 @@ func (s *session) run(ctx context.Context) {
 			s.lose("no renewal confirmed within session_ttl")
 			continue
 		}
-		err := s.renew(ctx, id)
+		err := s.renew(ctx, id, until, checkKey)
 		switch {
 		case err == nil:
 			if failing {
@@ -215,9 +217,9 @@ func (s *session) establish(ctx context.Context) error {
 			return fmt.Errorf("%w: %s is held by session %q (%s) on node %s", ErrIDInUse, key, se.ID, se.Name, se.Node)
 		}
 	}
-	value, err := json.Marshal(registration{ID: o.ID, Advertise: o.Advertise, Started: s.r.started, Epoch: s.r.epoch})
+	value, err := s.value()
 	if err != nil {
-		return fmt.Errorf("encode registration: %w", err)
+		return err
 	}
 	id, err := s.create(ctx)
 	if err != nil {
@@ -262,10 +264,16 @@ func (s *session) create(ctx context.Context) (string, error) {
 }
 
 // renew passes the TTL check and confirms the session still exists; the
-// session then lives at least session_ttl after the check was passed.
-func (s *session) renew(ctx context.Context, id string) error {
+// session then lives at least session_ttl after the check was passed. It
+// gives up when the session lapses (until), so a lapse is noticed on time.
+// checkKey: the registry showed our key missing; take it again.
+func (s *session) renew(ctx context.Context, id string, until time.Time, checkKey bool) error {
 	o := s.r.opts
-	ctx, cancel := context.WithTimeout(ctx, o.callTimeout())
+	deadline := time.Now().Add(o.callTimeout())
+	if until.Before(deadline) {
+		deadline = until
+	}
+	ctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
 	q := (&consulapi.QueryOptions{}).WithContext(ctx)
 	sent := time.Now()
@@ -284,7 +292,42 @@ func (s *session) renew(ctx context.Context, id string) error {
 		s.validUntil = sent.Add(o.SessionTTL)
 	}
 	s.mu.Unlock()
+	if checkKey {
+		return s.retake(ctx, id)
+	}
 	return nil
+}
+
+// retake acquires the registry key again with a live session (someone
+// deleted it).
+func (s *session) retake(ctx context.Context, id string) error {
+	key := s.r.keys.replica(s.r.opts.ID)
+	kv := s.r.opts.Consul.KV()
+	pair, _, err := kv.Get(key, (&consulapi.QueryOptions{}).WithContext(ctx))
+	if err != nil || (pair != nil && pair.Session == id) {
+		return err
+	}
+	if pair != nil && pair.Session != "" {
+		return fmt.Errorf("%w: %s is held by session %q", ErrIDInUse, key, pair.Session)
+	}
+	value, err := s.value()
+	if err != nil {
+		return err
+	}
+	if _, _, err := kv.Acquire(&consulapi.KVPair{Key: key, Value: value, Session: id}, (&consulapi.WriteOptions{}).WithContext(ctx)); err != nil {
+		return fmt.Errorf("take %s again: %w", key, err)
+	}
+	s.r.log.Warn("replica registry key was gone; taken again", "key", key)
+	return nil
+}
+
+func (s *session) value() ([]byte, error) {
+	o := s.r.opts
+	b, err := json.Marshal(registration{ID: o.ID, Advertise: o.Advertise, Started: s.r.started, Epoch: s.r.epoch})
+	if err != nil {
+		return nil, fmt.Errorf("encode registration: %w", err)
+	}
+	return b, nil
 }
 
 // release ends the session (its keys go with it, so the writer lock moves
