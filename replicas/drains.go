@@ -216,44 +216,23 @@ func (d *Drains) decode(pairs consulapi.KVPairs) []overrides.Entry {
 // Consul is down still holds the drains it last knew. Calls are serial.
 func (d *Drains) Watch(ctx context.Context, onChange func([]overrides.Entry)) error {
 	var (
-		b       blocking
-		last    []overrides.Entry
-		called  bool
-		failing bool
+		last   []overrides.Entry
+		called bool
 	)
-	bo := newBackoff(200*time.Millisecond, 5*time.Second)
-	for {
-		q, ok := b.options(ctx)
-		if !ok {
-			return nil
-		}
-		pairs, meta, err := d.kv.List(d.keys.drains(), q)
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil
+	w := prefixWatch{kv: d.kv, prefix: d.keys.drains(), log: d.log, what: "drains",
+		failed: func(error) {
+			if called {
+				return
 			}
-			if !failing {
-				d.log.Warn("cannot watch drains in Consul; retrying", "error", err)
+			cached, err := d.opts.Cache.List()
+			if err != nil {
+				d.log.Error("cannot read the local drain cache either", "error", err)
+				return
 			}
-			failing = true
-			if !called {
-				cached, cerr := d.opts.Cache.List()
-				if cerr != nil {
-					d.log.Error("cannot read the local drain cache either", "error", cerr)
-				} else {
-					called, last = true, cached
-					onChange(cached)
-				}
-			}
-			sleep(ctx, bo.next())
-			continue
-		}
-		if failing {
-			d.log.Info("watching drains in Consul again")
-		}
-		failing = false
-		bo.reset()
-		b.seen(meta.LastIndex)
+			called, last = true, cached
+			onChange(cached)
+		}}
+	w.run(ctx, func(pairs consulapi.KVPairs) {
 		set := d.decode(pairs)
 		d.dropExpired(pairs)
 		if err := d.syncCache(set); err != nil {
@@ -263,7 +242,8 @@ func (d *Drains) Watch(ctx context.Context, onChange func([]overrides.Entry)) er
 			called, last = true, set
 			onChange(set)
 		}
-	}
+	})
+	return nil
 }
 
 // dropExpired deletes expired drains from Consul, each only if unchanged

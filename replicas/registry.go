@@ -6,7 +6,6 @@ import (
 	"net/url"
 	"strings"
 	"sync"
-	"time"
 
 	consulapi "github.com/hashicorp/consul/api"
 )
@@ -42,32 +41,8 @@ func (g *registry) set(entries map[string]registered) {
 // for each other live replica.
 func (r *Replica) watchRegistry(ctx context.Context) {
 	prefix := r.keys.replicas()
-	var b blocking
-	bo := newBackoff(500*time.Millisecond, 10*time.Second)
-	failing := false
-	for {
-		q, ok := b.options(ctx)
-		if !ok {
-			return
-		}
-		pairs, meta, err := r.opts.Consul.KV().List(prefix, q)
-		if err != nil {
-			if ctx.Err() != nil {
-				return
-			}
-			if !failing {
-				r.log.Warn("cannot read the replica registry; keeping the last known replicas", "error", err)
-			}
-			failing = true
-			sleep(ctx, bo.next())
-			continue
-		}
-		if failing {
-			r.log.Info("replica registry readable again")
-		}
-		failing = false
-		bo.reset()
-		b.seen(meta.LastIndex)
+	w := prefixWatch{kv: r.opts.Consul.KV(), prefix: prefix, log: r.log, what: "the replica registry (keeping the last known replicas)"}
+	w.run(ctx, func(pairs consulapi.KVPairs) {
 		entries := r.parseRegistry(prefix, pairs)
 		r.reg.set(entries)
 		r.peers.sync(ctx, entries)
@@ -75,7 +50,7 @@ func (r *Replica) watchRegistry(ctx context.Context) {
 		if id, _, _ := r.sess.current(); id != "" && entries[r.opts.ID].session != id {
 			r.sess.poke() // our key is gone or not ours: is the session?
 		}
-	}
+	})
 }
 
 func (r *Replica) parseRegistry(prefix string, pairs consulapi.KVPairs) map[string]registered {

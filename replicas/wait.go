@@ -2,6 +2,7 @@ package replicas
 
 import (
 	"context"
+	"log/slog"
 	"math/rand/v2"
 	"time"
 
@@ -73,5 +74,51 @@ func sleep(ctx context.Context, d time.Duration) bool {
 		return false
 	case <-t.C:
 		return true
+	}
+}
+
+// prefixWatch follows a KV prefix with blocking queries.
+type prefixWatch struct {
+	kv     *consulapi.KV
+	prefix string
+	log    *slog.Logger
+	what   string // for the logs: "the replica registry", "drains"
+	// failed is called after each failed query (optional).
+	failed func(err error)
+}
+
+// run calls got with every answer until ctx ends. Failures are retried
+// with backoff and logged once per outage.
+func (w prefixWatch) run(ctx context.Context, got func(consulapi.KVPairs)) {
+	var b blocking
+	bo := newBackoff(200*time.Millisecond, 5*time.Second)
+	failing := false
+	for {
+		q, ok := b.options(ctx)
+		if !ok {
+			return
+		}
+		pairs, meta, err := w.kv.List(w.prefix, q)
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			if !failing {
+				w.log.Warn("cannot read "+w.what+" in Consul; retrying", "prefix", w.prefix, "error", err)
+			}
+			failing = true
+			if w.failed != nil {
+				w.failed(err)
+			}
+			sleep(ctx, bo.next())
+			continue
+		}
+		if failing {
+			w.log.Info("reading " + w.what + " in Consul again")
+		}
+		failing = false
+		bo.reset()
+		b.seen(meta.LastIndex)
+		got(pairs)
 	}
 }

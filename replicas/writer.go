@@ -15,8 +15,12 @@ type writer struct {
 	mu       sync.Mutex
 	held     string // our session that holds the lock; "" when not held
 	holder   string // session holding the lock, anyone's; "" when free
-	holderID string // replica ID written in the lock's value
 	notified bool   // what OnWriterChange was last told
+}
+
+// writerValue is the lock key's value, for people reading Consul.
+type writerValue struct {
+	ID string `json:"id"`
 }
 
 // IsWriter reports whether this replica holds the writer lock with a
@@ -53,9 +57,9 @@ func (r *Replica) FenceOp() *consulapi.TxnOp {
 	return &consulapi.TxnOp{KV: &consulapi.KVTxnOp{Verb: consulapi.KVCheckSession, Key: key, Session: session}}
 }
 
-func (r *Replica) setWriter(held, holder, holderID string) {
+func (r *Replica) setWriter(held, holder string) {
 	r.wr.mu.Lock()
-	r.wr.held, r.wr.holder, r.wr.holderID = held, holder, holderID
+	r.wr.held, r.wr.holder = held, holder
 	r.wr.mu.Unlock()
 	r.notifyWriter()
 }
@@ -83,11 +87,11 @@ func (r *Replica) notifyWriter() {
 
 // runWriter contends for the writer lock with each session in turn.
 func (r *Replica) runWriter(ctx context.Context) {
-	defer r.setWriter("", "", "")
+	defer r.setWriter("", "")
 	for ctx.Err() == nil {
 		id, _, changed := r.sess.current()
 		if id == "" {
-			r.setWriter("", r.holderSession(), r.holderReplica())
+			r.setWriter("", r.holderSession()) // the holder as last seen
 			select {
 			case <-ctx.Done():
 			case <-changed:
@@ -113,20 +117,12 @@ func (r *Replica) holderSession() string {
 	return r.wr.holder
 }
 
-func (r *Replica) holderReplica() string {
-	r.wr.mu.Lock()
-	defer r.wr.mu.Unlock()
-	return r.wr.holderID
-}
-
 // contend watches the lock key with blocking queries and acquires it
 // whenever it is free, until ctx ends (the session changed).
 func (r *Replica) contend(ctx context.Context, id string) {
 	key := r.keys.writer()
 	kv := r.opts.Consul.KV()
-	value, _ := json.Marshal(struct {
-		ID string `json:"id"`
-	}{r.opts.ID})
+	value, _ := json.Marshal(writerValue{r.opts.ID}) // a string field: cannot fail
 	var b blocking
 	bo := newBackoff(200*time.Millisecond, 5*time.Second)
 	for {
@@ -145,21 +141,15 @@ func (r *Replica) contend(ctx context.Context, id string) {
 		}
 		bo.reset()
 		b.seen(meta.LastIndex)
-		holder, holderID := "", ""
-		if pair != nil && pair.Session != "" {
+		holder := ""
+		if pair != nil {
 			holder = pair.Session
-			var v struct {
-				ID string `json:"id"`
-			}
-			if json.Unmarshal(pair.Value, &v) == nil {
-				holderID = v.ID
-			}
 		}
 		if holder == id {
-			r.setWriter(id, holder, holderID)
+			r.setWriter(id, holder)
 			continue
 		}
-		r.setWriter("", holder, holderID)
+		r.setWriter("", holder)
 		if holder != "" {
 			continue
 		}
@@ -174,7 +164,7 @@ func (r *Replica) contend(ctx context.Context, id string) {
 			r.log.Warn("acquire the writer lock", "error", err)
 			sleep(ctx, bo.next())
 		case got:
-			r.setWriter(id, id, r.opts.ID)
+			r.setWriter(id, id)
 		default:
 			// Free but refused: the lock-delay of a lost holder's session.
 			b.index = 0
