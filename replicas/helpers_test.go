@@ -119,6 +119,7 @@ type node struct {
 	done    chan error
 	writer  atomic.Bool // last OnWriterChange
 	gains   atomic.Int32
+	losses  atomic.Int32
 	stall   atomic.Bool // the stream handler stops writing
 	stopped bool
 }
@@ -160,6 +161,8 @@ func startNode(t testing.TB, a *consultest.Agent, id string, clusters map[string
 			n.writer.Store(w)
 			if w {
 				n.gains.Add(1)
+			} else {
+				n.losses.Add(1)
 			}
 		}}
 	if tweak != nil {
