@@ -152,6 +152,19 @@ func setStatus(store *membership.Store, cluster, id string, to membership.Status
 	})
 }
 
+// runUntilEnd runs m on store until the test ends.
+func runUntilEnd(t *testing.T, m *Metrics, store *membership.Store) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- m.Run(ctx, store) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	})
+}
+
 // eventually polls the scrape until every wanted value shows up.
 func eventually(t *testing.T, url string, want map[string]string) {
 	t.Helper()
@@ -184,15 +197,7 @@ func TestRunTracksInstancesAndTransitions(t *testing.T) {
 		member("c", membership.StatusUnknown),
 	}, nil)
 
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- m.Run(ctx, store) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	}()
+	runUntilEnd(t, m, store)
 
 	eventually(t, url, map[string]string{
 		`vigil_instances{cluster="web",status="HEALTHY"}`:   "2",
@@ -249,13 +254,7 @@ func TestRunTracksHeldAndFailSafe(t *testing.T) {
 	store.PutCluster(&upstreams.Cluster{Name: "web"}, []membership.Member{
 		member("a", membership.StatusHealthy), member("b", membership.StatusHealthy), member("c", membership.StatusHealthy),
 	}, nil)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- m.Run(ctx, store) }()
-	defer func() {
-		cancel()
-		<-done
-	}()
+	runUntilEnd(t, m, store)
 	eventually(t, url, map[string]string{
 		`vigil_instances_held{cause="fail_safe",cluster="web"}`:            "0",
 		`vigil_instances_held{cause="max_ejection_percent",cluster="web"}`: "0",

@@ -1,7 +1,6 @@
 package metrics
 
 import (
-	"context"
 	"strings"
 	"testing"
 	"time"
@@ -72,13 +71,7 @@ func TestProbeSeriesFollowTheClustersProbes(t *testing.T) {
 	live := &upstreams.Probe{Kind: upstreams.KindHTTP, Path: "/live"}
 	store.PutCluster(&upstreams.Cluster{Name: "web", Readiness: ready}, []membership.Member{member("a", membership.StatusHealthy)}, nil)
 	store.PutCluster(&upstreams.Cluster{Name: "db", Liveness: live, Readiness: ready}, []membership.Member{member("x", membership.StatusHealthy)}, nil)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- m.Run(ctx, store) }()
-	defer func() {
-		cancel()
-		<-done
-	}()
+	runUntilEnd(t, m, store)
 
 	// Per probe: 4 results, the histogram's buckets (14 + Inf), sum and count.
 	perProbe := 4 + len(probeBuckets) + 1 + 2
