@@ -2,6 +2,7 @@ package aggregator
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -80,18 +81,8 @@ func (r *guardRig) names(insts []*instance) string {
 			}
 		}
 	}
-	return strings.Join(sortedStrings(out), " ")
-}
-
-func sortedStrings(s []string) []string {
-	for i := range s {
-		for j := i + 1; j < len(s); j++ {
-			if s[j] < s[i] {
-				s[i], s[j] = s[j], s[i]
-			}
-		}
-	}
-	return s
+	slices.Sort(out)
+	return strings.Join(out, " ")
 }
 
 type guardStep struct {
