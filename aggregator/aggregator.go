@@ -124,7 +124,7 @@ func New(opts Options) *Aggregator {
 		a.poller = probe.NewPoller(opts.Logger, a.afterPollerRound)
 		a.checkerOpts.Poller = a.poller
 	}
-	a.sched = newScheduler(opts.Clock, opts.DispatchWindow, opts.DispatchGrid, a.dispatch)
+	a.sched = newScheduler(opts.Clock, opts.DispatchWindow, opts.DispatchGrid, a.dispatchBatch)
 	return a
 }
 

@@ -32,6 +32,21 @@ func (a *Aggregator) worker() {
 	}
 }
 
+// dispatchBatch starts the probes one wakeup of the scheduler found due.
+// The poller is woken once for all of them, once they are handed over.
+func (a *Aggregator) dispatchBatch(ctx context.Context, batch []duePair) bool {
+	if a.poller != nil {
+		a.poller.Hold()
+		defer a.poller.Release()
+	}
+	for _, d := range batch {
+		if !a.dispatch(ctx, d.t, d.sib) {
+			return false
+		}
+	}
+	return true
+}
+
 // dispatch starts a due probe: on the poller when its connection is there,
 // else on a worker. sib, the instance's other probe (only ever set for
 // probes on the poller), goes along: in one write with t when it can,

@@ -14,16 +14,16 @@ type scheduler struct {
 	clock  Clock
 	window time.Duration // how early a probe may start so that one wakeup serves many
 	grid   time.Duration // jittered due times land on multiples of it (0: anywhere); see nextDue
-	// dispatch starts a due probe, and with it sib, its instance's other
-	// probe, when that was taken out to go along (nil: not); false means
-	// ctx ended first.
-	dispatch func(ctx context.Context, t, sib *target) bool
+	// dispatch starts the probes one wakeup found due, each with its
+	// instance's other probe when that was taken out to go along; false
+	// means ctx ended first.
+	dispatch func(ctx context.Context, batch []duePair) bool
 	mu       sync.Mutex
 	q        dueHeap
 	wake     chan struct{}
 }
 
-func newScheduler(clock Clock, window, grid time.Duration, dispatch func(context.Context, *target, *target) bool) *scheduler {
+func newScheduler(clock Clock, window, grid time.Duration, dispatch func(context.Context, []duePair) bool) *scheduler {
 	return &scheduler{clock: clock, window: window, grid: grid, dispatch: dispatch, wake: make(chan struct{}, 1)}
 }
 
@@ -107,13 +107,14 @@ func (s *scheduler) run(ctx context.Context) {
 			wake = s.q[0].t.due
 		}
 		s.mu.Unlock()
-		for i, d := range batch {
-			if !s.dispatch(ctx, d.t, d.sib) {
+		if len(batch) > 0 {
+			ok := s.dispatch(ctx, batch)
+			clear(batch)
+			batch = batch[:0]
+			if !ok {
 				return
 			}
-			batch[i] = duePair{}
 		}
-		batch = batch[:0]
 		if idle || wake.After(now) {
 			timer.ResetAt(wake)
 			select {

@@ -88,8 +88,10 @@ func TestSchedulerStartsTheNextWindowEarly(t *testing.T) {
 	}
 	got := make(chan started, 16)
 	ids := map[*target]int{}
-	s := newScheduler(clock, 10*time.Millisecond, 0, func(_ context.Context, tg, _ *target) bool {
-		got <- started{ids[tg], clock.Now()}
+	s := newScheduler(clock, 10*time.Millisecond, 0, func(_ context.Context, batch []duePair) bool {
+		for _, d := range batch {
+			got <- started{ids[d.t], clock.Now()}
+		}
 		return true
 	})
 	dues := []time.Duration{time.Millisecond, 5 * time.Millisecond, 12 * time.Millisecond, 30 * time.Millisecond}
