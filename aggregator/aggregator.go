@@ -18,7 +18,7 @@ import (
 type Options struct {
 	Store          *membership.Store // where membership is published (required)
 	Clock          Clock             // nil: the real clock
-	MaxConcurrency int               // blocking probes at once: workers (default 1024); polled ones are not counted
+	MaxConcurrency int               // blocking probes at once: most workers (default 1024), started as needed; polled ones are not counted
 	// DispatchWindow is how early a probe may start so that probes due
 	// close together are dispatched by one wakeup (default 10ms with the
 	// real clock, 0 with a Clock given, so fake-clock tests stay exact).
@@ -66,11 +66,9 @@ type Aggregator struct {
 	poller  *probe.Poller // nil with BlockingProbes
 	// checkerOpts are opts.Checkers with the poller.
 	checkerOpts probe.CheckerOptions
-	work        chan workItem
-	workers     sync.WaitGroup
-	overflow    sync.WaitGroup // sends to work that could not wait on the poller
-	stopping    atomic.Bool    // Run is ending: no probe starts any more
-	roundDone   atomic.Uint64  // probes the poller finished, not yet committed
+	workers     *pool         // runs the probes that block
+	stopping    atomic.Bool   // Run is ending: no probe starts any more
+	roundDone   atomic.Uint64 // probes the poller finished, not yet committed
 
 	applyMu  sync.Mutex // serializes Apply
 	mu       sync.RWMutex
@@ -115,7 +113,6 @@ func New(opts Options) *Aggregator {
 		commits:     newCommitter(opts.Store),
 		factory:     dialect.NewFactory(),
 		checkerOpts: opts.Checkers,
-		work:        make(chan workItem, opts.MaxConcurrency),
 		clusters:    make(map[string]*clusterState),
 		drained:     make(map[*instance]struct{}),
 		firstDone:   make(chan struct{}),
@@ -124,6 +121,7 @@ func New(opts Options) *Aggregator {
 		a.poller = probe.NewPoller(opts.Logger, a.afterPollerRound)
 		a.checkerOpts.Poller = a.poller
 	}
+	a.workers = newPool(opts.MaxConcurrency, a.runBlocking)
 	a.sched = newScheduler(opts.Clock, opts.DispatchWindow, opts.DispatchGrid, a.dispatchBatch)
 	return a
 }
@@ -134,10 +132,6 @@ func (a *Aggregator) Store() *membership.Store { return a.opts.Store }
 // Run probes until ctx is done, then waits for probes in flight and closes
 // every connection.
 func (a *Aggregator) Run(ctx context.Context) error {
-	for range a.opts.MaxConcurrency {
-		a.workers.Add(1)
-		go a.worker()
-	}
 	sweepDone := make(chan struct{})
 	go func() {
 		defer close(sweepDone)
@@ -149,9 +143,9 @@ func (a *Aggregator) Run(ctx context.Context) error {
 	if a.poller != nil {
 		a.poller.Close()
 	}
-	a.overflow.Wait()
-	close(a.work)
-	a.workers.Wait()
+	for _, t := range a.workers.close() {
+		a.abandon(t)
+	}
 	<-sweepDone
 	for _, inst := range a.allInstances() {
 		inst.mu.Lock()
@@ -293,7 +287,7 @@ func (a *Aggregator) sweepOverrides(ctx context.Context) {
 		now := a.clock.Now()
 		for _, inst := range insts {
 			inst.mu.Lock()
-			if !inst.removed {
+			if !inst.run.retired {
 				a.expireOverrideLocked(inst, now)
 			}
 			inst.mu.Unlock()

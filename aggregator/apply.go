@@ -105,7 +105,7 @@ func (a *Aggregator) Apply(clusters []upstreams.Cluster) error {
 			a.rememberOverride(inst)
 		}
 	}
-	a.start(fresh, now)
+	a.schedule(fresh, now)
 	return nil
 }
 
@@ -168,11 +168,11 @@ func pairSiblings(a, b *target) {
 	}
 }
 
-// start queues new instances' first probes evenly over their interval, so
+// schedule queues new instances' first probes evenly over their interval, so
 // a thousand new instances do not all probe in the same instant. An
 // instance's two probes start together (they share its connection, and
 // go out in one write once it is kept).
-func (a *Aggregator) start(fresh []*instance, now time.Time) {
+func (a *Aggregator) schedule(fresh []*instance, now time.Time) {
 	var targets []*target
 	for _, inst := range fresh {
 		for _, t := range []*target{inst.live, inst.ready} {
@@ -203,21 +203,19 @@ func (a *Aggregator) start(fresh []*instance, now time.Time) {
 // retire stops an instance's probes; its connection closes when no probe
 // of it is running.
 func (a *Aggregator) retire(inst *instance) {
-	for _, t := range []*target{inst.live, inst.ready} {
-		if t != nil {
-			a.sched.remove(t)
-		}
-	}
 	inst.mu.Lock()
-	inst.removed = true
+	if inst.run.retire() {
+		inst.closeCheckers()
+	}
 	for _, t := range []*target{inst.live, inst.ready} {
-		if t != nil && t.first {
+		if t == nil {
+			continue
+		}
+		a.sched.remove(t) // after retire: a probe finishing now does not queue it again
+		if t.first {
 			t.first = false
 			a.firstResult()
 		}
-	}
-	if !inst.busy {
-		inst.closeCheckers()
 	}
 	if inst.override != nil {
 		inst.override = nil

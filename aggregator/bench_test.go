@@ -79,6 +79,9 @@ func BenchmarkProbeOnce(b *testing.B) {
 	var resp probe.Response
 	scratch := &probe.Scratch{Buf: make([]byte, 0, 4096)}
 	probeOnce := func() {
+		inst.mu.Lock()
+		inst.run.due(t)
+		inst.mu.Unlock()
 		start := a.begin(t)
 		resp = probe.Response{}
 		t.checker.Check(t.req, time.Now().Add(t.spec.Timeout), scratch, &resp)

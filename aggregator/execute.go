@@ -1,10 +1,10 @@
 package aggregator
 
 import (
-	"context"
 	"fmt"
 	"time"
 
+	"github.com/vigilhq/vigil/aggregator/dialect"
 	"github.com/vigilhq/vigil/aggregator/probe"
 	"github.com/vigilhq/vigil/membership"
 )
@@ -12,115 +12,73 @@ import (
 // lateAfter is how far behind schedule a probe may start before it counts as late.
 const lateAfter = 100 * time.Millisecond
 
-// workItem is a probe for a worker. held: the caller already marked the
-// instance busy for it.
-type workItem struct {
-	t    *target
-	held bool
-}
-
-// worker runs probes on the blocking path until the work channel closes.
-func (a *Aggregator) worker() {
-	defer a.workers.Done()
-	var resp probe.Response
-	scratch := &probe.Scratch{Buf: make([]byte, 0, 4096)}
-	for w := range a.work {
-		if w.held || a.acquire(w.t) {
-			a.runHeld(w.t, &resp, scratch)
-		}
-		scratch.Trim()
-	}
-}
-
 // dispatchBatch starts the probes one wakeup of the scheduler found due.
 // The poller is woken once for all of them, once they are handed over.
-func (a *Aggregator) dispatchBatch(ctx context.Context, batch []duePair) bool {
+func (a *Aggregator) dispatchBatch(batch []duePair) {
 	if a.poller != nil {
 		a.poller.Hold()
 		defer a.poller.Release()
 	}
 	for _, d := range batch {
-		if !a.dispatch(ctx, d.t, d.sib) {
-			return false
-		}
+		a.dispatch(d.t, d.sib)
 	}
-	return true
 }
 
-// dispatch starts a due probe: on the poller when its connection is there,
-// else on a worker. sib, the instance's other probe (only ever set for
-// probes on the poller), goes along: in one write with t when it can,
-// else queued right behind it. It is called by the scheduler's goroutine.
-func (a *Aggregator) dispatch(ctx context.Context, t, sib *target) bool {
-	if t.async == nil {
-		return a.toWorker(ctx, workItem{t: t})
+// dispatch starts t, due, and sib with it when it was taken along (both
+// in one write when they can), or queues them behind the probe their
+// instance has out.
+func (a *Aggregator) dispatch(t, sib *target) {
+	inst := t.inst
+	inst.mu.Lock()
+	var run bool
+	if sib == nil {
+		run = inst.run.due(t)
+	} else {
+		run = inst.run.duePair(t, sib)
 	}
-	if !a.acquire(t) {
-		if sib != nil {
-			// Queued too, unless the instance went idle meanwhile (t ran
-			// and finished already): then it runs now.
-			return a.dispatch(ctx, sib, nil)
-		}
-		return true
+	inst.mu.Unlock()
+	if !run {
+		return
 	}
 	if sib != nil {
 		if a.startPair(t, sib) {
-			return true
+			return
 		}
-		a.queueBehind(sib)
+		inst.mu.Lock()
+		inst.run.unpaired(sib)
+		inst.mu.Unlock()
 	}
-	if a.startAsync(t) {
-		return true
-	}
-	return a.toWorker(ctx, workItem{t: t, held: true})
+	a.start(t)
 }
 
-// queueBehind queues t to run after the probe its instance is busy with.
-func (a *Aggregator) queueBehind(t *target) {
+// start runs t, for which its instance is busy: on the poller when its
+// connection is there, else on a worker.
+func (a *Aggregator) start(t *target) {
+	if a.startAsync(t) || a.workers.submit(t) {
+		return
+	}
+	a.abandon(t) // Run is ending
+}
+
+// abandon ends t's turn without running it: Run is ending.
+func (a *Aggregator) abandon(t *target) {
 	inst := t.inst
 	inst.mu.Lock()
-	inst.queued.push(t)
+	if _, closeNow := inst.run.done(true); closeNow {
+		inst.closeCheckers()
+	}
 	inst.mu.Unlock()
 }
 
-func (a *Aggregator) toWorker(ctx context.Context, w workItem) bool {
-	select {
-	case a.work <- w:
-		return true
-	case <-ctx.Done():
-		a.release(w.t.inst, w.held)
-		return false
-	}
-}
-
-// acquire marks t's instance busy for t. When a probe of the instance is
-// running, t is queued behind it instead (probes of one instance never
-// overlap: they share its connection), and acquire returns false.
-func (a *Aggregator) acquire(t *target) bool {
-	inst := t.inst
-	inst.mu.Lock()
-	defer inst.mu.Unlock()
-	switch {
-	case inst.removed:
-		return false
-	case inst.busy:
-		inst.queued.push(t)
-		return false
-	}
-	inst.busy = true
-	return true
-}
-
-// runHeld runs t on the blocking path, then any probe of the instance that
-// fell due meanwhile. The instance is busy for t.
-func (a *Aggregator) runHeld(t *target, resp *probe.Response, scratch *probe.Scratch) {
+// runBlocking runs t on a worker, then any probe of its instance that fell
+// due meanwhile (on the poller when it can). The instance is busy for t.
+func (a *Aggregator) runBlocking(t *target, w *workerBuf) {
 	for t != nil {
 		start := a.begin(t)
-		*resp = probe.Response{}
+		w.resp = probe.Response{}
 		// Sockets live in real time, whatever clock schedules the probes.
-		t.checker.Check(t.req, time.Now().Add(t.spec.Timeout), scratch, resp)
-		a.finish(t, start, resp, false)
-		if t = a.next(t.inst); t != nil && a.startAsync(t) {
+		t.checker.Check(t.req, time.Now().Add(t.spec.Timeout), &w.scratch, &w.resp)
+		if t = a.finish(t, start, &w.resp, false); t != nil && a.startAsync(t) {
 			return
 		}
 	}
@@ -141,20 +99,12 @@ func (a *Aggregator) startAsync(t *target) bool {
 }
 
 // startPair starts t and sib, its instance's other probe, on the poller in
-// one write; false means nothing started. The instance is busy for t; on
-// success it stays busy until both finished.
+// one write; false means nothing started. The instance is busy for both.
 func (a *Aggregator) startPair(t, sib *target) bool {
-	inst := t.inst
 	start := a.clock.Now()
 	late := a.prepareFlight(t, start)
 	sibLate := a.prepareFlight(sib, start)
-	inst.mu.Lock()
-	inst.pairOut = 2 // before Start: both may finish before it returns
-	inst.mu.Unlock()
 	if !t.async.StartPair(&t.flight, &sib.flight) {
-		inst.mu.Lock()
-		inst.pairOut = 0
-		inst.mu.Unlock()
 		return false
 	}
 	a.count(late)
@@ -171,71 +121,12 @@ func (a *Aggregator) prepareFlight(t *target, start time.Time) (late bool) {
 	return a.late(t, start)
 }
 
-// flightDone finishes a probe the poller ran and starts the instance's
-// next one, if any fell due meanwhile (once both probes of a pair are done).
+// flightDone finishes a probe the poller ran (on the poller's goroutine)
+// and starts the instance's next one, if one fell due meanwhile.
 func (a *Aggregator) flightDone(t *target) {
-	a.finish(t, t.flightStart, &t.flight.Resp, true) // the poller commits after its round
-	if a.pairStillOut(t.inst) {
-		return
+	if next := a.finish(t, t.flightStart, &t.flight.Resp, true); next != nil { // the poller commits after its round
+		a.start(next)
 	}
-	next := a.next(t.inst)
-	if next == nil || a.startAsync(next) {
-		return
-	}
-	w := workItem{t: next, held: true}
-	select {
-	case a.work <- w:
-	default: // every worker busy: do not hold up the poller
-		a.overflow.Add(1)
-		go func() {
-			defer a.overflow.Done()
-			a.work <- w
-		}()
-	}
-}
-
-// pairStillOut counts one flight of a pipelined pair done and reports
-// whether the other is still out (it then carries on the instance's busy
-// mark).
-func (a *Aggregator) pairStillOut(inst *instance) bool {
-	inst.mu.Lock()
-	defer inst.mu.Unlock()
-	if inst.pairOut == 0 {
-		return false
-	}
-	inst.pairOut--
-	return inst.pairOut > 0
-}
-
-// next returns the probe of inst queued behind the one that just finished,
-// keeping the instance busy for it; or nil, leaving the instance idle.
-// While stopping, queued probes are dropped.
-func (a *Aggregator) next(inst *instance) *target {
-	inst.mu.Lock()
-	defer inst.mu.Unlock()
-	if t := inst.queued.pop(); t != nil && !inst.removed && !a.stopping.Load() {
-		return t
-	}
-	inst.queued.clear()
-	inst.busy = false
-	if inst.removed {
-		inst.closeCheckers()
-	}
-	return nil
-}
-
-// release gives up a busy mark taken for a probe that will not run.
-func (a *Aggregator) release(inst *instance, held bool) {
-	if !held {
-		return
-	}
-	inst.mu.Lock()
-	inst.busy = false
-	inst.queued.clear()
-	if inst.removed {
-		inst.closeCheckers()
-	}
-	inst.mu.Unlock()
 }
 
 // completed counts a finished probe; with commitLater, only once the
@@ -278,10 +169,12 @@ func (a *Aggregator) count(late bool) {
 }
 
 // finish records one probe's response, steps the machine, publishes a
-// transition if the status changed, and queues the next run. With
-// commitLater a transition is only enqueued: the caller commits (the
-// poller does once per round, so its transitions share store copies).
-func (a *Aggregator) finish(t *target, start time.Time, resp *probe.Response, commitLater bool) {
+// transition if the status changed, queues the probe's next run and ends
+// its turn in the instance's run state. It returns the instance's probe to
+// run next (the instance stays busy for it), or nil. With commitLater a
+// transition is only enqueued: the caller commits (the poller does once
+// per round, so its transitions share store copies).
+func (a *Aggregator) finish(t *target, start time.Time, resp *probe.Response, commitLater bool) (next *target) {
 	v := t.eval.Evaluate(resp)
 	inst := t.inst
 	if a.opts.Observer != nil {
@@ -289,11 +182,22 @@ func (a *Aggregator) finish(t *target, start time.Time, resp *probe.Response, co
 	}
 
 	inst.mu.Lock()
-	if inst.removed {
-		inst.mu.Unlock()
-		a.completed(commitLater)
-		return
+	if !inst.run.retired {
+		a.recordLocked(t, start, resp, v, commitLater)
 	}
+	next, closeNow := inst.run.done(a.stopping.Load())
+	if closeNow {
+		inst.closeCheckers()
+	}
+	inst.mu.Unlock()
+	a.completed(commitLater)
+	return next
+}
+
+// recordLocked records t's result v, steps its machine, republishes the
+// instance and queues t's next run. inst.mu is held.
+func (a *Aggregator) recordLocked(t *target, start time.Time, resp *probe.Response, v dialect.Verdict, commitLater bool) {
+	inst := t.inst
 	t.record(membership.ProbeResult{
 		Time:       start,
 		HTTPStatus: resp.StatusCode,
@@ -320,9 +224,7 @@ func (a *Aggregator) finish(t *target, start time.Time, resp *probe.Response, co
 		a.firstResult()
 	}
 	next, lo, hi := t.nextDue(now, a.sched.grid)
-	inst.mu.Unlock()
 	a.sched.addNear(t, next, lo, hi)
-	a.completed(commitLater)
 }
 
 // republishLocked recomputes inst's status and, when it changed, publishes

@@ -15,15 +15,15 @@ type scheduler struct {
 	window time.Duration // how early a probe may start so that one wakeup serves many
 	grid   time.Duration // jittered due times land on multiples of it (0: anywhere); see nextDue
 	// dispatch starts the probes one wakeup found due, each with its
-	// instance's other probe when that was taken out to go along; false
-	// means ctx ended first.
-	dispatch func(ctx context.Context, batch []duePair) bool
+	// instance's other probe when that was taken out to go along. It does
+	// not block.
+	dispatch func(batch []duePair)
 	mu       sync.Mutex
 	q        dueHeap
 	wake     chan struct{}
 }
 
-func newScheduler(clock Clock, window, grid time.Duration, dispatch func(context.Context, []duePair) bool) *scheduler {
+func newScheduler(clock Clock, window, grid time.Duration, dispatch func([]duePair)) *scheduler {
 	return &scheduler{clock: clock, window: window, grid: grid, dispatch: dispatch, wake: make(chan struct{}, 1)}
 }
 
@@ -108,12 +108,9 @@ func (s *scheduler) run(ctx context.Context) {
 		}
 		s.mu.Unlock()
 		if len(batch) > 0 {
-			ok := s.dispatch(ctx, batch)
+			s.dispatch(batch)
 			clear(batch)
 			batch = batch[:0]
-			if !ok {
-				return
-			}
 		}
 		if idle || wake.After(now) {
 			timer.ResetAt(wake)

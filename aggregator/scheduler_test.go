@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/vigilhq/vigil/internal/fakeclock"
-	"github.com/vigilhq/vigil/membership"
 	"github.com/vigilhq/vigil/upstreams"
 )
 
@@ -88,11 +87,10 @@ func TestSchedulerStartsTheNextWindowEarly(t *testing.T) {
 	}
 	got := make(chan started, 16)
 	ids := map[*target]int{}
-	s := newScheduler(clock, 10*time.Millisecond, 0, func(_ context.Context, batch []duePair) bool {
+	s := newScheduler(clock, 10*time.Millisecond, 0, func(batch []duePair) {
 		for _, d := range batch {
 			got <- started{ids[d.t], clock.Now()}
 		}
-		return true
 	})
 	dues := []time.Duration{time.Millisecond, 5 * time.Millisecond, 12 * time.Millisecond, 30 * time.Millisecond}
 	for i, d := range dues {
@@ -134,48 +132,6 @@ func TestSchedulerStartsTheNextWindowEarly(t *testing.T) {
 	expect(time.Millisecond, 0, 1) // +1ms: due at 1 and 5 (window to +11ms)
 	expect(11*time.Millisecond, 2) // +12ms: due at 12 (window to +22ms)
 	expect(18*time.Millisecond, 3) // +30ms
-}
-
-// A probe that finished late is due again at once, so the scheduler can
-// queue it behind the instance's running probe while the other probe
-// already waits there. Neither may be lost: both run, in order.
-func TestBothProbesCanWaitBehindARunningOne(t *testing.T) {
-	a := New(Options{Store: membership.NewStore(0), Clock: fakeClock{fakeclock.New(t0)}})
-	c := upstreams.Cluster{Name: "c", Liveness: httpProbe("/livez", upstreams.DialectStatus),
-		Readiness: httpProbe("/readyz", upstreams.DialectStatus),
-		Instances: []upstreams.Instance{{ID: "i", Address: "127.0.0.1:1"}}}
-	if err := a.Apply([]upstreams.Cluster{c}); err != nil {
-		t.Fatal(err)
-	}
-	inst := a.clusters["c"].instances["i"]
-	live, ready := inst.live, inst.ready
-	if !a.acquire(live) {
-		t.Fatal("an idle instance was not acquired")
-	}
-	if a.acquire(ready) || a.acquire(live) { // readiness waits, then liveness is due again
-		t.Fatal("a busy instance was acquired")
-	}
-	name := func(tg *target) string {
-		if tg == nil {
-			return "nothing"
-		}
-		return string(tg.name)
-	}
-	if got := a.next(inst); got != ready {
-		t.Fatalf("next: %s, want the readiness probe that waited first", name(got))
-	}
-	if got := a.next(inst); got != live {
-		t.Fatalf("next: %s, want the liveness probe queued behind it", name(got))
-	}
-	if got := a.next(inst); got != nil {
-		t.Fatalf("next: %s, want nothing", name(got))
-	}
-	inst.mu.Lock()
-	busy := inst.busy
-	inst.mu.Unlock()
-	if busy {
-		t.Fatal("instance still busy with nothing to run")
-	}
 }
 
 // siblings returns an instance's two probes, paired as apply pairs them

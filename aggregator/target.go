@@ -23,47 +23,9 @@ type instance struct {
 	reason   string
 	since    time.Time
 	override *membership.Override
-	busy     bool        // a probe of this instance is running
-	pairOut  int         // flights of a pipelined pair not yet finished
-	queued   targetQueue // probes that fell due while busy, in order
-	removed  bool
+	run      runner          // which probes are out, which wait
 	checkers []probe.Checker // one per distinct probe address
 }
-
-// targetQueue holds the probes of an instance waiting for the one
-// running. An instance has at most two probes, and a probe is queued at
-// most once (it is out of the scheduler while queued), so two slots do.
-// Both can be queued at once: a probe that finished late is due again at
-// once and can queue behind itself while the other probe already waits.
-type targetQueue struct {
-	t [2]*target
-	n int
-}
-
-func (q *targetQueue) push(t *target) {
-	for i := range q.n {
-		if q.t[i] == t {
-			return
-		}
-	}
-	if q.n < len(q.t) {
-		q.t[q.n] = t
-		q.n++
-	}
-}
-
-// pop returns the longest waiting probe, or nil.
-func (q *targetQueue) pop() *target {
-	if q.n == 0 {
-		return nil
-	}
-	t := q.t[0]
-	q.t[0], q.t[1] = q.t[1], nil
-	q.n--
-	return t
-}
-
-func (q *targetQueue) clear() { *q = targetQueue{} }
 
 // target is one probe (liveness or readiness) of one instance.
 type target struct {
