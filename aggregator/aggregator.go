@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -20,17 +21,20 @@ type Options struct {
 	Clock          Clock             // nil: the real clock
 	MaxConcurrency int               // blocking probes at once: most workers (default 1024), started as needed; polled ones are not counted
 	// DispatchWindow is how early a probe may start so that probes due
-	// close together are dispatched by one wakeup (default 10ms with the
-	// real clock, 0 with a Clock given, so fake-clock tests stay exact).
+	// close together are dispatched by one wakeup (default 10ms).
+	// Negative: none, every probe starts at its due time (for a test
+	// whose fake clock must see exact start times).
 	DispatchWindow time.Duration
 	// DispatchGrid is the spacing of the instants that jittered probes
-	// fall due at (default 50ms with the real clock, 0 with a Clock given):
-	// a probe's jittered next run is rounded to the nearest of the grid's
-	// instants within its interval-plus-jitter range, so probes of many
-	// instances share a wakeup. Negative: no grid.
+	// fall due at (default 50ms): a probe's jittered next run is rounded to
+	// the nearest of the grid's instants within its interval-plus-jitter
+	// range, so probes of many instances share a wakeup. Negative: no grid.
 	DispatchGrid time.Duration
-	Logger       *slog.Logger // nil: slog.Default()
-	Observer     Observer     // nil: no metrics
+	// Jitter is the source of jitter draws (nil: one seeded at random). A
+	// test passes a seeded one, so that its draws repeat.
+	Jitter   rand.Source
+	Logger   *slog.Logger // nil: slog.Default()
+	Observer Observer     // nil: no metrics
 	// Checkers tune probe connections (TLS roots, dial timeout).
 	Checkers probe.CheckerOptions
 	// BlockingProbes runs every probe on a worker goroutine that waits for
@@ -97,13 +101,9 @@ func New(opts Options) *Aggregator {
 	}
 	if opts.Clock == nil {
 		opts.Clock = RealClock{}
-		if opts.DispatchWindow == 0 {
-			opts.DispatchWindow = DefaultDispatchWindow
-		}
-		if opts.DispatchGrid == 0 {
-			opts.DispatchGrid = DefaultDispatchGrid
-		}
 	}
+	opts.DispatchWindow = orDefault(opts.DispatchWindow, DefaultDispatchWindow)
+	opts.DispatchGrid = orDefault(opts.DispatchGrid, DefaultDispatchGrid)
 	if opts.Store == nil {
 		opts.Store = membership.NewStore(0)
 	}
@@ -122,8 +122,19 @@ func New(opts Options) *Aggregator {
 		a.checkerOpts.Poller = a.poller
 	}
 	a.workers = newPool(opts.MaxConcurrency, a.runBlocking)
-	a.sched = newScheduler(opts.Clock, opts.DispatchWindow, opts.DispatchGrid, a.dispatchBatch)
+	a.sched = newScheduler(opts.Clock, opts.DispatchWindow, opts.DispatchGrid, opts.Jitter, a.dispatchBatch)
 	return a
+}
+
+// orDefault returns def for zero, 0 (off) for a negative d, else d.
+func orDefault(d, def time.Duration) time.Duration {
+	switch {
+	case d == 0:
+		return def
+	case d < 0:
+		return 0
+	}
+	return d
 }
 
 // Store is where the aggregator publishes.

@@ -23,7 +23,7 @@ func TestThresholdTimingAgainstARealServer(t *testing.T) {
 
 func testThresholdTiming(t *testing.T, blocking bool) {
 	srv := seedtest.NewServer(t, seedtest.HealthzReady)
-	h := newHarnessWith(t, blocking)
+	h := newHarness(t, blockingProbes(blocking))
 	h.apply(upstreams.Cluster{Name: "engine", InitialStatus: upstreams.InitialUnhealthy,
 		Readiness: httpProbe("/readyz", upstreams.DialectHealthz),
 		Instances: []upstreams.Instance{{ID: "e1", Address: srv.Addr()}}})
@@ -266,19 +266,27 @@ func TestManualDrainOverridesProbesUntilTTL(t *testing.T) {
 }
 
 // TestFirstProbesAreSpreadOverTheInterval: 100 new instances are not all
-// probed at once.
+// probed at once; their first probes are due a hundredth of the interval
+// apart. (A dispatch window would start the second with the first: this
+// test looks at exact start times.)
 func TestFirstProbesAreSpreadOverTheInterval(t *testing.T) {
 	srv := seedtest.NewServer(t, seedtest.HealthzReady)
-	h := newHarness(t)
+	h := newHarness(t, exactStarts)
 	var insts []upstreams.Instance
 	for i := range 100 {
 		insts = append(insts, upstreams.Instance{ID: fmt.Sprint(i), Address: srv.Addr()})
 	}
 	h.apply(upstreams.Cluster{Name: "many", Readiness: httpProbe("/readyz", upstreams.DialectHealthz), Instances: insts})
 	h.settle(0, 1) // only the first is due at t0
-	time.Sleep(20 * time.Millisecond)
-	if n := h.agg.Stats().Completed; n != 1 {
-		t.Errorf("%d probes at t0, want 1", n)
+	for i, in := range insts[1:] {
+		d, err := h.agg.Instance("many", in.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := t0.Add(time.Duration(i+1) * 10 * time.Millisecond); len(d.Readiness.History) != 0 || !d.Readiness.NextProbe.Equal(want) {
+			t.Fatalf("instance %s: %d results, next probe at %s, want none yet and +%s", in.ID, len(d.Readiness.History),
+				d.Readiness.NextProbe.Sub(t0), want.Sub(t0))
+		}
 	}
 	h.advance(500*time.Millisecond, 50) // half the interval: half the instances
 	h.advance(500*time.Millisecond, 50)

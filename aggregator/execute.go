@@ -223,8 +223,7 @@ func (a *Aggregator) recordLocked(t *target, start time.Time, resp *probe.Respon
 		t.first = false
 		a.firstResult()
 	}
-	next, lo, hi := t.nextDue(now, a.sched.grid)
-	a.sched.addNear(t, next, lo, hi)
+	a.sched.requeue(t, now)
 }
 
 // republishLocked recomputes inst's status and, when it changed, publishes

@@ -2,6 +2,7 @@ package aggregator
 
 import (
 	"context"
+	"math/rand/v2"
 	"sync"
 	"testing"
 	"time"
@@ -28,14 +29,16 @@ type harness struct {
 	evs   []membership.Event
 }
 
-func newHarness(t *testing.T) *harness { return newHarnessWith(t, false) }
-
-// newHarnessWith is newHarness with every probe on the blocking path
-// (workers only, no poller) when blocking is set.
-func newHarnessWith(t *testing.T, blocking bool) *harness {
+// newHarness runs the shipped configuration (dispatch window and grid),
+// with seeded jitter; opts change it for a test that needs to.
+func newHarness(t *testing.T, opts ...func(*Options)) *harness {
 	t.Helper()
 	h := &harness{t: t, clock: fakeClock{fakeclock.New(t0)}, store: membership.NewStore(1000)}
-	h.agg = New(Options{Store: h.store, Clock: h.clock, MaxConcurrency: 8, BlockingProbes: blocking})
+	o := Options{Store: h.store, Clock: h.clock, MaxConcurrency: 8, Jitter: rand.NewPCG(1, 2)}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	h.agg = New(o)
 	h.sub = h.store.Subscribe(10000)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -43,6 +46,14 @@ func newHarnessWith(t *testing.T, blocking bool) *harness {
 	t.Cleanup(func() { cancel(); <-done; h.sub.Close() })
 	return h
 }
+
+// blockingProbes runs every probe on the blocking path (workers only, no
+// poller) when on is set.
+func blockingProbes(on bool) func(*Options) { return func(o *Options) { o.BlockingProbes = on } }
+
+// exactStarts turns the dispatch window and grid off, so that every probe
+// starts at its own due time on the fake clock.
+func exactStarts(o *Options) { o.DispatchWindow, o.DispatchGrid = -1, -1 }
 
 func (h *harness) apply(clusters ...upstreams.Cluster) {
 	h.t.Helper()
