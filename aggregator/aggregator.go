@@ -243,7 +243,17 @@ func (a *Aggregator) SetOverride(cluster, id string, o *membership.Override) err
 	}
 	now := a.clock.Now()
 	inst.mu.Lock()
-	defer inst.mu.Unlock()
+	changed := a.setOverrideLocked(inst, o, now)
+	inst.mu.Unlock()
+	if changed {
+		a.commits.commit()
+	}
+	return nil
+}
+
+// setOverrideLocked sets or clears inst's override and queues the change;
+// false: there was nothing to clear. inst.mu is held.
+func (a *Aggregator) setOverrideLocked(inst *instance, o *membership.Override, now time.Time) (changed bool) {
 	if o != nil {
 		oc := *o
 		if oc.Since.IsZero() {
@@ -255,15 +265,15 @@ func (a *Aggregator) SetOverride(cluster, id string, o *membership.Override) err
 		inst.override = &oc
 		a.rememberOverride(inst)
 		a.overrideChangedLocked(inst, now, oc.By, "manual drain: "+oc.Reason)
-		return nil
+		return true
 	}
 	if inst.override == nil {
-		return nil
+		return false
 	}
 	inst.override = nil
 	a.forgetOverride(inst)
 	a.overrideChangedLocked(inst, now, "admin", "manual drain cleared")
-	return nil
+	return true
 }
 
 func (a *Aggregator) rememberOverride(inst *instance) {
@@ -296,12 +306,16 @@ func (a *Aggregator) sweepOverrides(ctx context.Context) {
 		}
 		a.mu.RUnlock()
 		now := a.clock.Now()
+		expired := false
 		for _, inst := range insts {
 			inst.mu.Lock()
-			if !inst.run.retired {
-				a.expireOverrideLocked(inst, now)
+			if !inst.run.retired && a.expireOverrideLocked(inst, now) {
+				expired = true
 			}
 			inst.mu.Unlock()
+		}
+		if expired {
+			a.commits.commit()
 		}
 		timer.ResetAt(a.clock.Now().Add(time.Second))
 	}

@@ -182,21 +182,26 @@ func (a *Aggregator) finish(t *target, start time.Time, resp *probe.Response, co
 	}
 
 	inst.mu.Lock()
+	changed := false
 	if !inst.run.retired {
-		a.recordLocked(t, start, resp, v, commitLater)
+		changed = a.recordLocked(t, start, resp, v)
 	}
 	next, closeNow := inst.run.done(a.stopping.Load())
 	if closeNow {
 		inst.closeCheckers()
 	}
 	inst.mu.Unlock()
+	if changed && !commitLater {
+		a.commits.commit()
+	}
 	a.completed(commitLater)
 	return next
 }
 
-// recordLocked records t's result v, steps its machine, republishes the
-// instance and queues t's next run. inst.mu is held.
-func (a *Aggregator) recordLocked(t *target, start time.Time, resp *probe.Response, v dialect.Verdict, commitLater bool) {
+// recordLocked records t's result v, steps its machine, queues t's next
+// run and the instance's member if that changed (changed: the caller
+// commits). inst.mu is held.
+func (a *Aggregator) recordLocked(t *target, start time.Time, resp *probe.Response, v dialect.Verdict) (changed bool) {
 	inst := t.inst
 	t.record(membership.ProbeResult{
 		Time:       start,
@@ -212,81 +217,19 @@ func (a *Aggregator) recordLocked(t *target, start time.Time, resp *probe.Respon
 	presumed := t.name == membership.Liveness || inst.presumedHealthy()
 	t.m.step(v.Outcome, uint32(t.spec.HealthyThreshold), uint32(t.spec.UnhealthyThreshold), presumed)
 	now := a.clock.Now()
-	a.expireOverrideLocked(inst, now)
-	a.republishLocked(inst, now, commitLater, func() string {
+	changed = a.expireOverrideLocked(inst, now)
+	changed = a.republishLocked(inst, now, func() string {
 		if t.m.phase == phaseDraining { // immediate: no count to speak of
 			return fmt.Sprintf("%s: %s", t.name, v.Reason)
 		}
 		return fmt.Sprintf("%s: %s (%d in a row)", t.name, v.Reason, t.m.run())
-	})
+	}) || changed
 	if t.first {
 		t.first = false
 		a.firstResult()
 	}
 	a.sched.requeue(t, now)
-}
-
-// republishLocked recomputes inst's status and, when it changed, publishes
-// the transition with the reason reason() builds. inst.mu is held.
-func (a *Aggregator) republishLocked(inst *instance, now time.Time, commitLater bool, reason func() string) {
-	live, ready := inst.machines()
-	status := publishedStatus(live, ready, inst.spec.InitialStatus, inst.override.Active(now))
-	if status == inst.status {
-		return
-	}
-	from := inst.status
-	inst.status, inst.since = status, now
-	inst.reason = reason()
-	if status == membership.StatusDraining && inst.override.Active(now) {
-		inst.reason = "manual drain: " + inst.override.Reason
-	}
-	ev := membership.Event{Time: now, Kind: membership.EventTransition, From: from, To: status, Reason: inst.reason}
-	if commitLater {
-		a.enqueueMemberLocked(inst, ev)
-	} else {
-		a.publishMemberLocked(inst, ev)
-	}
-	a.opts.Logger.Info("status changed", "cluster", inst.cluster, "instance", inst.inst.ID,
-		"from", from.String(), "to", status.String(), "reason", inst.reason)
-}
-
-// publishMemberLocked writes inst's member into the store with ev and
-// returns once it is there. inst.mu is held.
-func (a *Aggregator) publishMemberLocked(inst *instance, ev membership.Event) {
-	a.enqueueMemberLocked(inst, ev)
-	a.commits.commit()
-}
-
-// enqueueMemberLocked queues inst's member with ev for the next commit.
-// inst.mu is held.
-func (a *Aggregator) enqueueMemberLocked(inst *instance, ev membership.Event) {
-	ev.Cluster, ev.Instance, ev.Address = inst.cluster, inst.inst.ID, inst.inst.Address
-	a.commits.enqueue(inst.cluster, inst.member(), ev)
-}
-
-// expireOverrideLocked clears an override whose ttl has ended. inst.mu is held.
-func (a *Aggregator) expireOverrideLocked(inst *instance, now time.Time) {
-	if inst.override == nil || inst.override.Active(now) {
-		return
-	}
-	o := inst.override
-	inst.override = nil
-	a.forgetOverride(inst)
-	a.opts.Logger.Info("manual drain expired", "cluster", inst.cluster, "instance", inst.inst.ID, "reason", o.Reason)
-	a.overrideChangedLocked(inst, now, "ttl", "manual drain expired: "+o.Reason)
-}
-
-// overrideChangedLocked republishes inst after its override changed,
-// recording an override event even when the status stays. inst.mu is held.
-func (a *Aggregator) overrideChangedLocked(inst *instance, now time.Time, by, why string) {
-	live, ready := inst.machines()
-	from := inst.status
-	status := publishedStatus(live, ready, inst.spec.InitialStatus, inst.override.Active(now))
-	if status != from {
-		inst.status, inst.since = status, now
-		inst.reason = why
-	}
-	a.publishMemberLocked(inst, membership.Event{Time: now, Kind: membership.EventOverride, From: from, To: status, Reason: why, By: by})
+	return changed
 }
 
 func (i *instance) presumedHealthy() bool { return i.spec.InitialStatus == "healthy" }
