@@ -1,7 +1,6 @@
 package aggregator
 
 import (
-	"fmt"
 	"time"
 
 	"github.com/vigilhq/vigil/aggregator/dialect"
@@ -218,12 +217,7 @@ func (a *Aggregator) recordLocked(t *target, start time.Time, resp *probe.Respon
 	t.m.step(v.Outcome, uint32(t.spec.HealthyThreshold), uint32(t.spec.UnhealthyThreshold), presumed)
 	now := a.clock.Now()
 	changed = a.expireOverrideLocked(inst, now)
-	changed = a.republishLocked(inst, now, func() string {
-		if t.m.phase == phaseDraining { // immediate: no count to speak of
-			return fmt.Sprintf("%s: %s", t.name, v.Reason)
-		}
-		return fmt.Sprintf("%s: %s (%d in a row)", t.name, v.Reason, t.m.run())
-	}) || changed
+	changed = a.republishLocked(inst, t, v.Reason, now) || changed
 	if t.first {
 		t.first = false
 		a.firstResult()

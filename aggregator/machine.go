@@ -90,32 +90,42 @@ func (m *machine) run() uint32 {
 // readiness degraded > healthy. Before its first verdict the instance shows
 // its initial status. live or ready may be nil (that probe is absent).
 func publishedStatus(live, ready *machine, initial upstreams.InitialStatus, overridden bool) membership.Status {
+	s, _ := decide(live, ready, initial, overridden)
+	return s
+}
+
+// decide is publishedStatus, with the machine whose probe decides it (nil:
+// the override, or no probe, does): its latest result explains the status.
+func decide(live, ready *machine, initial upstreams.InitialStatus, overridden bool) (membership.Status, *machine) {
 	if overridden {
-		return membership.StatusDraining
+		return membership.StatusDraining, nil
 	}
 	if live != nil && live.phase == phaseFailing {
-		return membership.StatusUnhealthy
+		return membership.StatusUnhealthy, live
 	}
-	if (ready != nil && ready.phase == phaseDraining) || (live != nil && live.phase == phaseDraining) {
-		return membership.StatusDraining
+	if ready != nil && ready.phase == phaseDraining {
+		return membership.StatusDraining, ready
+	}
+	if live != nil && live.phase == phaseDraining {
+		return membership.StatusDraining, live
 	}
 	primary := ready
 	if primary == nil {
 		primary = live
 	}
 	if primary == nil {
-		return initialStatus(initial)
+		return initialStatus(initial), nil
 	}
 	switch primary.phase {
 	case phaseFailing:
-		return membership.StatusUnhealthy
+		return membership.StatusUnhealthy, primary
 	case phasePassing:
 		if primary.degraded {
-			return membership.StatusDegraded
+			return membership.StatusDegraded, primary
 		}
-		return membership.StatusHealthy
+		return membership.StatusHealthy, primary
 	}
-	return initialStatus(initial)
+	return initialStatus(initial), primary
 }
 
 func initialStatus(s upstreams.InitialStatus) membership.Status {

@@ -1,6 +1,7 @@
 package aggregator
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/vigilhq/vigil/membership"
@@ -11,20 +12,37 @@ import (
 // caller commits once the mu is released (see the lock order in doc.go),
 // or leaves it to the poller's round.
 
-// republishLocked recomputes inst's status and, when it changed, queues
-// the transition with the reason reason() builds. It reports whether it
-// queued anything. inst.mu is held.
-func (a *Aggregator) republishLocked(inst *instance, now time.Time, reason func() string) (queued bool) {
+// republishLocked recomputes inst's status after t's result, whose
+// verdict's reason is why. A new status is queued as a transition, its
+// reason t's result with the count behind it. When the status stays but
+// the probe that decides it now gives another reason (the text, not the
+// count), the member is queued with that reason, without a count (which
+// it would otherwise have to follow every probe) and without an event: the
+// published reason is always the current one, and a reason alone is no
+// transition. It reports whether it queued anything. inst.mu is held.
+func (a *Aggregator) republishLocked(inst *instance, t *target, why string, now time.Time) (queued bool) {
 	live, ready := inst.machines()
-	status := publishedStatus(live, ready, inst.spec.InitialStatus, inst.override.Active(now))
+	overridden := inst.override.Active(now)
+	status, by := decide(live, ready, inst.spec.InitialStatus, overridden)
 	if status == inst.status {
-		return false
+		if by != &t.m || inst.reasonBy == t.name && inst.reasonText == why {
+			return false
+		}
+		inst.reasonBy, inst.reasonText = t.name, why
+		inst.reason = string(t.name) + ": " + why
+		a.enqueueMemberLocked(inst)
+		return true
 	}
 	from := inst.status
 	inst.status, inst.since = status, now
-	inst.reason = reason()
-	if status == membership.StatusDraining && inst.override.Active(now) {
-		inst.reason = "manual drain: " + inst.override.Reason
+	inst.reasonBy, inst.reasonText = t.name, why
+	switch {
+	case status == membership.StatusDraining && overridden:
+		inst.reason, inst.reasonBy = "manual drain: "+inst.override.Reason, ""
+	case t.m.phase == phaseDraining: // immediate: no count to speak of
+		inst.reason = fmt.Sprintf("%s: %s", t.name, why)
+	default:
+		inst.reason = fmt.Sprintf("%s: %s (%d in a row)", t.name, why, t.m.run())
 	}
 	a.enqueueMemberLocked(inst, membership.Event{Time: now, Kind: membership.EventTransition, From: from, To: status, Reason: inst.reason})
 	a.opts.Logger.Info("status changed", "cluster", inst.cluster, "instance", inst.inst.ID,
@@ -63,7 +81,7 @@ func (a *Aggregator) overrideChangedLocked(inst *instance, now time.Time, by, wh
 	status := publishedStatus(live, ready, inst.spec.InitialStatus, inst.override.Active(now))
 	if status != from {
 		inst.status, inst.since = status, now
-		inst.reason = why
+		inst.reason, inst.reasonBy = why, ""
 	}
 	a.enqueueMemberLocked(inst, membership.Event{Time: now, Kind: membership.EventOverride, From: from, To: status, Reason: why, By: by})
 }

@@ -15,16 +15,20 @@ type instance struct {
 	cluster string
 	spec    *upstreams.Cluster
 
-	mu       sync.Mutex // guards everything below
-	inst     upstreams.Instance
-	live     *target
-	ready    *target
-	status   membership.Status
-	reason   string
-	since    time.Time
-	override *membership.Override
-	run      runner          // which probes are out, which wait
-	checkers []probe.Checker // one per distinct probe address
+	mu     sync.Mutex // guards everything below
+	inst   upstreams.Instance
+	live   *target
+	ready  *target
+	status membership.Status
+	reason string
+	since  time.Time
+	// reasonBy and reasonText are the probe and verdict reason that reason
+	// tells ("": not a probe's, e.g. a manual drain or no result yet).
+	reasonBy   membership.ProbeName
+	reasonText string
+	override   *membership.Override
+	run        runner          // which probes are out, which wait
+	checkers   []probe.Checker // one per distinct probe address
 }
 
 // target is one probe (liveness or readiness) of one instance.
