@@ -73,6 +73,7 @@ type Aggregator struct {
 	workers     *pool         // runs the probes that block
 	stopping    atomic.Bool   // Run is ending: no probe starts any more
 	roundDone   atomic.Uint64 // probes the poller finished, not yet committed
+	roundFirst  atomic.Int64  // of them, first results of first-Apply targets
 
 	applyMu  sync.Mutex // serializes Apply
 	mu       sync.RWMutex
@@ -170,8 +171,10 @@ func (a *Aggregator) Run(ctx context.Context) error {
 // result from each of its probes (or has been removed).
 func (a *Aggregator) FirstRound() <-chan struct{} { return a.firstDone }
 
-func (a *Aggregator) firstResult() {
-	if a.firstPending.Add(-1) == 0 {
+// firstResults counts n targets of the first Apply done with: they have
+// a result in the store, or were removed.
+func (a *Aggregator) firstResults(n int64) {
+	if n > 0 && a.firstPending.Add(-n) == 0 {
 		a.firstOnce.Do(func() { close(a.firstDone) })
 	}
 }

@@ -289,7 +289,7 @@ func (a *Aggregator) retire(inst *instance) {
 		a.sched.remove(t) // after retire: a probe finishing now does not queue it again
 		if t.first {
 			t.first = false
-			a.firstResult()
+			a.firstResults(1)
 		}
 	}
 	if inst.override != nil {

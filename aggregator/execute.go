@@ -128,15 +128,22 @@ func (a *Aggregator) flightDone(t *target) {
 	}
 }
 
-// completed counts a finished probe; with commitLater, only once the
-// poller's round has committed (afterPollerRound), so that a probe counted
-// complete has its result in the store.
-func (a *Aggregator) completed(commitLater bool) {
+// completed counts a finished probe (first: its target's first result,
+// which FirstRound waits for) once its result is in the store: now, when
+// the caller committed, else with commitLater once the poller's round has
+// committed (afterPollerRound).
+func (a *Aggregator) completed(commitLater, first bool) {
 	if commitLater {
+		if first {
+			a.roundFirst.Add(1)
+		}
 		a.roundDone.Add(1)
 		return
 	}
 	a.stats.done.Add(1)
+	if first {
+		a.firstResults(1)
+	}
 }
 
 // afterPollerRound commits what the poller's round enqueued, then counts
@@ -144,8 +151,10 @@ func (a *Aggregator) completed(commitLater bool) {
 // were woken).
 func (a *Aggregator) afterPollerRound() bool {
 	n := a.roundDone.Swap(0) // each counted probe enqueued before it was counted
+	first := a.roundFirst.Swap(0)
 	wrote := a.commits.commit()
 	a.stats.done.Add(n)
+	a.firstResults(first)
 	return wrote
 }
 
@@ -181,9 +190,9 @@ func (a *Aggregator) finish(t *target, start time.Time, resp *probe.Response, co
 	}
 
 	inst.mu.Lock()
-	changed := false
+	changed, first := false, false
 	if !inst.run.retired {
-		changed = a.recordLocked(t, start, resp, v)
+		changed, first = a.recordLocked(t, start, resp, v)
 	}
 	next, closeNow := inst.run.done(a.stopping.Load())
 	if closeNow {
@@ -193,14 +202,14 @@ func (a *Aggregator) finish(t *target, start time.Time, resp *probe.Response, co
 	if changed && !commitLater {
 		a.commits.commit()
 	}
-	a.completed(commitLater)
+	a.completed(commitLater, first)
 	return next
 }
 
 // recordLocked records t's result v, steps its machine, queues t's next
 // run and the instance's member if that changed (changed: the caller
-// commits). inst.mu is held.
-func (a *Aggregator) recordLocked(t *target, start time.Time, resp *probe.Response, v dialect.Verdict) (changed bool) {
+// commits). first reports t's first result. inst.mu is held.
+func (a *Aggregator) recordLocked(t *target, start time.Time, resp *probe.Response, v dialect.Verdict) (changed, first bool) {
 	inst := t.inst
 	t.record(membership.ProbeResult{
 		Time:       start,
@@ -218,12 +227,9 @@ func (a *Aggregator) recordLocked(t *target, start time.Time, resp *probe.Respon
 	now := a.clock.Now()
 	changed = a.expireOverrideLocked(inst, now)
 	changed = a.republishLocked(inst, t, v.Reason, now) || changed
-	if t.first {
-		t.first = false
-		a.firstResult()
-	}
+	first, t.first = t.first, false
 	a.sched.requeue(t, now)
-	return changed
+	return changed, first
 }
 
 func (i *instance) presumedHealthy() bool { return i.spec.InitialStatus == "healthy" }

@@ -33,8 +33,7 @@ func TestThePublishedReasonIsTheCurrentOne(t *testing.T) {
 			t.Fatalf("store: %s %q since +%s, API: %q; want UNHEALTHY %q since +0s", m.Status, m.Reason, m.Since.Sub(t0), d.Member.Reason, want)
 		}
 	}
-	published("no probe result yet")
-	h.settle(0, 1)
+	h.settle(0, 1) // due at once; its member said "no probe result yet" until then
 	published("readiness: 503 not_ready, checks.queue=unavailable")
 
 	v := h.store.Version()
