@@ -88,6 +88,7 @@ const (
 	pollEvents = 256
 	pollRawBuf = 16 << 10               // one read; a larger answer is finished the blocking way
 	pollIdle   = 100 * time.Millisecond // longest wait with nothing in flight
+	busyYield  = time.Millisecond       // the loop yields after running this long without a wait
 )
 
 // NewPoller returns a Poller. afterRound (may be nil) runs on the loop
@@ -180,6 +181,7 @@ func (p *Poller) Close() {
 // Go's scheduler.
 func (p *Poller) loop() {
 	defer close(p.loopDone)
+	rested := time.Now() // when the loop last waited or yielded
 	for {
 		msgs, closed := p.in.Take()
 		finished := p.handle(msgs)
@@ -201,14 +203,21 @@ func (p *Poller) loop() {
 				finished = true
 			}
 		}
-		if (p.expire(time.Now()) || finished) && (p.afterRound() || !parked) {
-			// While answers keep coming the loop never blocks, and Go
+		now := time.Now()
+		if parked {
+			rested = now
+		}
+		if (p.expire(now) || finished) && (p.afterRound() || now.Sub(rested) >= busyYield) {
+			// While answers keep coming the loop never waits, and Go
 			// would let it run out its time slice while the goroutines
 			// its round or the network woke (the xDS publisher, gRPC
 			// streams, the event stream) wait for a processor: let them
-			// run now. A loop that waited for this round yields only if
-			// its commit woke someone.
+			// run now. A loop that waited a moment ago (it has just
+			// written a batch, and read the answers that came meanwhile)
+			// yields only if its commit woke someone: a yield costs a
+			// thread's wakeup.
 			runtime.Gosched()
+			rested = time.Now()
 		}
 	}
 }
