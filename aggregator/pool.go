@@ -11,8 +11,9 @@ import (
 // demand up to max. A probe submitted while every worker is busy waits its
 // turn: submit never blocks, so neither the scheduler nor the poller's
 // loop ever waits for a worker. A worker that finds nothing to do waits
-// for the next probe, so the pool holds at most as many goroutines as
-// blocking probes ever ran at once, not max.
+// for the next probe, unless spareWorkers already wait: then it ends. So
+// the pool holds the workers its blocking probes keep busy, and a few
+// more, not max (a fleet's first round dials every instance at once).
 type pool struct {
 	run func(t *target, w *workerBuf) // runs t; its instance is busy for it
 	max int
@@ -32,6 +33,9 @@ type workerBuf struct {
 	resp    probe.Response
 	scratch probe.Scratch
 }
+
+// spareWorkers is how many idle workers the pool keeps.
+const spareWorkers = 8
 
 func newPool(max int, run func(*target, *workerBuf)) *pool {
 	p := &pool{run: run, max: max}
@@ -65,6 +69,11 @@ func (p *pool) worker() {
 	for {
 		p.mu.Lock()
 		for len(p.queue) == 0 && !p.closed {
+			if p.idle >= spareWorkers {
+				p.workers--
+				p.mu.Unlock()
+				return
+			}
 			p.idle++
 			p.more.Wait()
 		}
@@ -81,7 +90,7 @@ func (p *pool) worker() {
 	}
 }
 
-// size is how many workers the pool has started.
+// size is how many workers the pool has.
 func (p *pool) size() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()

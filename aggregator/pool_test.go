@@ -74,6 +74,32 @@ func TestPoolStartsWorkersOnDemand(t *testing.T) {
 	}
 }
 
+// After a burst of blocking probes (a fleet's first round dials every
+// instance), the workers it needed end, but for a few spares.
+func TestPoolKeepsAFewSpareWorkers(t *testing.T) {
+	release := make(chan struct{})
+	var mu sync.Mutex
+	running := 0
+	p := newPool(100, func(*target, *workerBuf) {
+		mu.Lock()
+		running++
+		mu.Unlock()
+		<-release
+	})
+	for range 30 {
+		p.submit(&target{})
+	}
+	eventually(t, "30 probes run at once", func() bool { mu.Lock(); defer mu.Unlock(); return running == 30 })
+	close(release)
+	eventually(t, "the pool shrinks", func() bool { return p.size() == spareWorkers })
+	p.submit(&target{}) // a spare takes it
+	eventually(t, "the probe runs", func() bool { mu.Lock(); defer mu.Unlock(); return running == 31 })
+	if n := p.size(); n != spareWorkers {
+		t.Fatalf("%d workers after one more probe, want the %d spares", n, spareWorkers)
+	}
+	p.close()
+}
+
 // An aggregator of 20 instances holds a few goroutines, not a pool of
 // max_concurrency workers (1024 by default).
 func TestAFewInstancesHoldFewGoroutines(t *testing.T) {
