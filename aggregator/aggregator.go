@@ -191,8 +191,8 @@ func (a *Aggregator) Stats() SchedulerStats {
 	return SchedulerStats{Probes: a.stats.probes.Load(), Late: a.stats.late.Load(), Completed: a.stats.done.Load()}
 }
 
-// allInstances lists every instance. Lock order is instance before
-// a.mu, so callers lock instances only after this returns.
+// allInstances lists every instance. Callers lock instances only after
+// it returns (see the lock order in doc.go).
 func (a *Aggregator) allInstances() []*instance {
 	a.mu.RLock()
 	defer a.mu.RUnlock()
