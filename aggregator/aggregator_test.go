@@ -126,10 +126,16 @@ func TestLivenessFailureBeatsReadiness(t *testing.T) {
 	if m := h.member("w", "w1"); m.Status != membership.StatusHealthy {
 		t.Fatalf("after one liveness failure: %s (%s), want HEALTHY", m.Status, m.Reason)
 	}
-	// Liveness keeps failing, readiness passing: the instance falls on the third.
+	// Liveness keeps failing, readiness passing: the instance falls on the
+	// third. Until then readiness decides, so its reason stays published
+	// and nothing is written.
+	v := h.store.Version()
 	h.advance(time.Second, 2)
-	if m := h.member("w", "w1"); m.Status != membership.StatusHealthy {
-		t.Fatalf("after two liveness failures: %s (%s), want HEALTHY", m.Status, m.Reason)
+	if m := h.member("w", "w1"); m.Status != membership.StatusHealthy || !strings.HasPrefix(m.Reason, "readiness: ") {
+		t.Fatalf("after two liveness failures: %s (%s), want HEALTHY with readiness's reason", m.Status, m.Reason)
+	}
+	if h.store.Version() != v {
+		t.Error("a liveness failure below its threshold changed the published member")
 	}
 	h.advance(time.Second, 2)
 	m := h.member("w", "w1")
@@ -234,9 +240,7 @@ func TestApplyKeepsUnchangedInstances(t *testing.T) {
 func TestManualDrainOverridesProbesUntilTTL(t *testing.T) {
 	srv := seedtest.NewServer(t, seedtest.HealthzReady)
 	h := newHarness(t)
-	h.apply(upstreams.Cluster{Name: "api", InitialStatus: upstreams.InitialUnhealthy,
-		Readiness: httpProbe("/readyz", upstreams.DialectHealthz),
-		Instances: []upstreams.Instance{{ID: "a", Address: srv.Addr()}}})
+	h.apply(readyzCluster(srv.Addr()))
 	h.settle(0, 1)
 	err := h.agg.SetOverride("api", "a", &membership.Override{Reason: "kernel upgrade", By: "alice", Expires: t0.Add(10 * time.Second)})
 	if err != nil {

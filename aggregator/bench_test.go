@@ -6,7 +6,6 @@ import (
 	"github.com/vigilhq/vigil/internal/benchproc"
 	"github.com/vigilhq/vigil/membership"
 
-	"context"
 	"fmt"
 	"io"
 	"log/slog"
@@ -141,10 +140,7 @@ func steadyAggregator(b *testing.B, n int) *Aggregator {
 	if err := a.Apply([]upstreams.Cluster{benchCluster(addrs, time.Second)}); err != nil {
 		b.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); a.Run(ctx) }()
-	b.Cleanup(func() { cancel(); <-done })
+	runUntilCleanup(b, a)
 	select {
 	case <-a.FirstRound():
 	case <-time.After(time.Minute):

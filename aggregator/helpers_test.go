@@ -40,11 +40,17 @@ func newHarness(t *testing.T, opts ...func(*Options)) *harness {
 	}
 	h.agg = New(o)
 	h.sub = h.store.Subscribe(10000)
+	t.Cleanup(h.sub.Close) // after Run ends (cleanups run last first)
+	runUntilCleanup(t, h.agg)
+	return h
+}
+
+// runUntilCleanup runs a until the test ends (also when a check fails).
+func runUntilCleanup(tb testing.TB, a *Aggregator) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go func() { defer close(done); h.agg.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done; h.sub.Close() })
-	return h
+	go func() { defer close(done); a.Run(ctx) }()
+	tb.Cleanup(func() { cancel(); <-done })
 }
 
 // blockingProbes runs every probe on the blocking path (workers only, no
@@ -116,6 +122,14 @@ func (h *harness) member(cluster, id string) membership.Member {
 		h.t.Fatalf("member %s/%s missing from store", cluster, id)
 	}
 	return *m
+}
+
+// readyzCluster is cluster api: one instance, a, at addr, probed for
+// readiness on /readyz in the healthz dialect, initially unhealthy.
+func readyzCluster(addr string) upstreams.Cluster {
+	return upstreams.Cluster{Name: "api", InitialStatus: upstreams.InitialUnhealthy,
+		Readiness: httpProbe("/readyz", upstreams.DialectHealthz),
+		Instances: []upstreams.Instance{{ID: "a", Address: addr}}}
 }
 
 func httpProbe(path string, d upstreams.Dialect) *upstreams.Probe {

@@ -1,7 +1,6 @@
 package aggregator
 
 import (
-	"context"
 	"fmt"
 	"log/slog"
 	"runtime"
@@ -115,10 +114,7 @@ func TestAFewInstancesHoldFewGoroutines(t *testing.T) {
 	if err := agg.Apply([]upstreams.Cluster{{Name: "c", Liveness: p, Readiness: p, Instances: insts}}); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); agg.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
+	runUntilCleanup(t, agg)
 	select {
 	case <-agg.FirstRound():
 	case <-time.After(10 * time.Second):

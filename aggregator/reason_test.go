@@ -1,13 +1,11 @@
 package aggregator
 
 import (
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/vigilhq/vigil/internal/seedtest"
 	"github.com/vigilhq/vigil/membership"
-	"github.com/vigilhq/vigil/upstreams"
 )
 
 // An instance that fails from its first probe keeps its initial status,
@@ -18,9 +16,7 @@ import (
 func TestThePublishedReasonIsTheCurrentOne(t *testing.T) {
 	srv := seedtest.NewServer(t, seedtest.HealthzNotReady)
 	h := newHarness(t)
-	h.apply(upstreams.Cluster{Name: "api", InitialStatus: upstreams.InitialUnhealthy,
-		Readiness: httpProbe("/readyz", upstreams.DialectHealthz),
-		Instances: []upstreams.Instance{{ID: "a", Address: srv.Addr()}}})
+	h.apply(readyzCluster(srv.Addr()))
 	since := h.member("api", "a").Since
 	published := func(want string) {
 		t.Helper()
@@ -49,27 +45,5 @@ func TestThePublishedReasonIsTheCurrentOne(t *testing.T) {
 	published("readiness: 503 not_ready, checks.db=down")
 	if evs := h.transitions(); len(evs) != 0 {
 		t.Fatalf("%d transition events, want none: %+v", len(evs), evs)
-	}
-}
-
-// The reason is the deciding probe's: a liveness probe failing below its
-// threshold, while readiness passes, leaves readiness's reason, and writes
-// nothing.
-func TestTheReasonIsTheDecidingProbes(t *testing.T) {
-	srv := seedtest.NewServer(t, seedtest.HealthzReady)
-	h := newHarness(t)
-	live := httpProbe("/live", upstreams.DialectHealthz)
-	live.Port = 1 // nothing listens on port 1
-	h.apply(upstreams.Cluster{Name: "w", InitialStatus: upstreams.InitialUnhealthy,
-		Liveness: live, Readiness: httpProbe("/readyz", upstreams.DialectHealthz),
-		Instances: []upstreams.Instance{{ID: "w1", Address: srv.Addr()}}})
-	h.settle(0, 2)
-	v := h.store.Version()
-	h.advance(time.Second, 2)
-	if h.store.Version() != v {
-		t.Error("a liveness failure below its threshold changed the published member")
-	}
-	if m := h.member("w", "w1"); m.Status != membership.StatusHealthy || !strings.HasPrefix(m.Reason, "readiness: 200 ready") {
-		t.Fatalf("after two liveness failures: %s %q, want HEALTHY for readiness's reason", m.Status, m.Reason)
 	}
 }
