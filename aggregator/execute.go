@@ -226,7 +226,7 @@ func (a *Aggregator) recordLocked(t *target, start time.Time, resp *probe.Respon
 	t.m.step(v.Outcome, uint32(t.spec.HealthyThreshold), uint32(t.spec.UnhealthyThreshold), presumed)
 	now := a.clock.Now()
 	changed = a.expireOverrideLocked(inst, now)
-	changed = a.republishLocked(inst, t, v.Reason, now) || changed
+	changed = a.republishLocked(inst, t, v, now) || changed
 	first, t.first = t.first, false
 	a.sched.requeue(t, now)
 	return changed, first

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/vigilhq/vigil/aggregator/dialect"
 	"github.com/vigilhq/vigil/membership"
 )
 
@@ -12,20 +13,23 @@ import (
 // caller commits once the mu is released (see the lock order in doc.go),
 // or leaves it to the poller's round.
 
-// republishLocked recomputes inst's status after t's result, whose
-// verdict's reason is why. A new status is queued as a transition, its
-// reason t's result with the count behind it. When the status stays but
-// the probe that decides it now gives another reason (the text, not the
-// count), the member is queued with that reason, without a count (which
-// it would otherwise have to follow every probe) and without an event: the
-// published reason is always the current one, and a reason alone is no
-// transition. It reports whether it queued anything. inst.mu is held.
-func (a *Aggregator) republishLocked(inst *instance, t *target, why string, now time.Time) (queued bool) {
+// republishLocked recomputes inst's status after t's result v. A new
+// status is queued as a transition, its reason t's result with the count
+// behind it. When the status stays, and t decides it with a result that
+// explains it (a failure keeping a failing probe failing, not a failure
+// below the threshold of a passing one), but with another reason than the
+// one published (the text, not the count), the member is queued with
+// that reason, without a count (which it would otherwise have to follow
+// every probe) and without an event: the published reason is the current
+// one, and a reason alone is no transition. It reports whether it queued
+// anything. inst.mu is held.
+func (a *Aggregator) republishLocked(inst *instance, t *target, v dialect.Verdict, now time.Time) (queued bool) {
 	live, ready := inst.machines()
 	overridden := inst.override.Active(now)
 	status, by := decide(live, ready, inst.spec.InitialStatus, overridden)
+	why := v.Reason
 	if status == inst.status {
-		if by != &t.m || inst.reasonBy == t.name && inst.reasonText == why {
+		if by != &t.m || !t.m.explains(v.Outcome) || inst.reasonBy == t.name && inst.reasonText == why {
 			return false
 		}
 		inst.reasonBy, inst.reasonText = t.name, why

@@ -47,3 +47,36 @@ func TestThePublishedReasonIsTheCurrentOne(t *testing.T) {
 		t.Fatalf("%d transition events, want none: %+v", len(evs), evs)
 	}
 }
+
+// A result against its probe's phase does not explain the status: a
+// passing readiness probe's failure below its threshold leaves the
+// published reason (and writes nothing), as does a failing probe's pass
+// below the rise threshold.
+func TestAResultAgainstThePhaseLeavesTheReason(t *testing.T) {
+	srv := seedtest.NewServer(t, seedtest.HealthzReady)
+	h := newHarness(t)
+	h.apply(readyzCluster(srv.Addr()))
+	h.settle(0, 1)
+	const passing = "readiness: 200 ready (1 in a row)"
+	if m := h.member("api", "a"); m.Status != membership.StatusHealthy || m.Reason != passing {
+		t.Fatalf("after the first pass: %s %q", m.Status, m.Reason)
+	}
+	srv.Set(seedtest.HealthzNotReady)
+	v := h.store.Version()
+	h.advance(time.Second, 1)
+	if m := h.member("api", "a"); h.store.Version() != v || m.Status != membership.StatusHealthy || m.Reason != passing {
+		t.Fatalf("after one failure (fall is 3): %s %q, store written: %v", m.Status, m.Reason, h.store.Version() != v)
+	}
+	h.advance(time.Second, 1)
+	h.advance(time.Second, 1) // the third failure: a transition
+	const failing = "readiness: 503 not_ready, checks.queue=unavailable (3 in a row)"
+	if m := h.member("api", "a"); m.Status != membership.StatusUnhealthy || m.Reason != failing {
+		t.Fatalf("after three failures: %s %q", m.Status, m.Reason)
+	}
+	srv.Set(seedtest.HealthzReady)
+	v = h.store.Version()
+	h.advance(5*time.Second, 1) // the unhealthy interval; rise is 2
+	if m := h.member("api", "a"); h.store.Version() != v || m.Reason != failing {
+		t.Fatalf("after one pass (rise is 2): %s %q, store written: %v", m.Status, m.Reason, h.store.Version() != v)
+	}
+}
