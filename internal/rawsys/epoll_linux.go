@@ -13,7 +13,8 @@ import (
 // Epoll is an epoll set with a wake pipe in it, for a loop that owns the
 // set's descriptors alone. Wake, from any goroutine, makes the loop's wait
 // return (it is the wake function of the loop's inbox); the loop sees the
-// pipe's event, which IsWake recognizes and drains. The set is itself
+// pipe's event, which IsWake recognizes and drains. The pipe never blocks,
+// so its reads and writes are raw system calls. The set is itself
 // registered in Go's poller, so a wait that blocks parks the loop's
 // goroutine rather than a thread, and a wakeup costs what any network
 // read's does.
@@ -94,7 +95,10 @@ func (e *Epoll) Wait(events []syscall.EpollEvent, until time.Time) (n int, parke
 
 // Wake makes the loop's wait return. A full pipe wakes it as well, so the
 // write's result does not matter.
-func (e *Epoll) Wake() { syscall.Write(e.wakeW, []byte{1}) }
+func (e *Epoll) Wake() {
+	b := [1]byte{1}
+	Write(e.wakeW, b[:])
+}
 
 // IsWake reports whether ev is the wake pipe's, and if so drains the pipe.
 func (e *Epoll) IsWake(ev *syscall.EpollEvent) bool {
@@ -103,7 +107,7 @@ func (e *Epoll) IsWake(ev *syscall.EpollEvent) bool {
 	}
 	var b [64]byte
 	for {
-		if n, _ := syscall.Read(e.wakeR, b[:]); n <= 0 {
+		if n, _ := Read(e.wakeR, b[:]); n <= 0 {
 			return true
 		}
 	}
