@@ -118,6 +118,9 @@ func New(opts Options) *Aggregator {
 		drained:     make(map[*instance]struct{}),
 		firstDone:   make(chan struct{}),
 	}
+	if a.checkerOpts.TLSConfigs == nil {
+		a.checkerOpts.TLSConfigs = probe.NewTLSConfigs() // a cluster's https instances share one parsed config
+	}
 	if !opts.BlockingProbes {
 		a.poller = probe.NewPoller(opts.Logger, a.afterPollerRound)
 		a.checkerOpts.Poller = a.poller

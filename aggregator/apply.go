@@ -187,18 +187,18 @@ func (a *Aggregator) queueCluster(cs *clusterState, prev *clusterState, now time
 // newInstance builds an instance with its probes, connections not yet open.
 func (a *Aggregator) newInstance(spec *upstreams.Cluster, in upstreams.Instance, now time.Time) (*instance, error) {
 	inst := &instance{cluster: spec.Name, spec: spec, inst: in, since: now,
-		status: initialStatus(spec.InitialStatus), reason: "no probe result yet"}
+		status: membership.InitialStatus(spec.InitialStatus), reason: "no probe result yet"}
 	byAddr := map[string]probe.Checker{}
 	build := func(name membership.ProbeName, p *upstreams.Probe) (*target, error) {
 		if p == nil {
 			return nil, nil
 		}
 		addr := in.ProbeAddress(p)
-		key := string(p.Kind) + "|" + p.Scheme + "|" + addr
+		key := probe.CheckerKey(p, addr)
 		ch, ok := byAddr[key]
 		if !ok {
 			var err error
-			if ch, err = probe.NewChecker(p.Kind, p.Scheme, addr, a.checkerOpts); err != nil {
+			if ch, err = probe.NewProbeChecker(p, addr, a.checkerOpts); err != nil {
 				return nil, err
 			}
 			byAddr[key] = ch
@@ -213,7 +213,7 @@ func (a *Aggregator) newInstance(spec *upstreams.Cluster, in upstreams.Instance,
 			return nil, fmt.Errorf("%s: %w", name, err)
 		}
 		t := &target{inst: inst, name: name, spec: p, req: req, checker: ch, eval: ev, heapIdx: -1}
-		if ac, ok := ch.(probe.AsyncChecker); ok && a.poller != nil && req.Kind() == upstreams.KindHTTP && p.Scheme != "https" {
+		if ac, ok := ch.(probe.AsyncChecker); ok && a.poller != nil && req.Polled() {
 			t.async = ac
 			t.flight.Done = func(*probe.Flight) { a.flightDone(t) }
 		}

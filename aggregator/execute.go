@@ -184,6 +184,10 @@ func (a *Aggregator) count(late bool) {
 // per round, so its transitions share store copies).
 func (a *Aggregator) finish(t *target, start time.Time, resp *probe.Response, commitLater bool) (next *target) {
 	v := t.eval.Evaluate(resp)
+	// Read: let go of the body (up to max_body_bytes) and headers now, or
+	// the flight (which lives as long as the instance) or the worker's
+	// response would pin them until the next probe.
+	resp.Body, resp.Headers = nil, nil
 	inst := t.inst
 	if a.opts.Observer != nil {
 		a.opts.Observer.ProbeDone(inst.cluster, t.name, v.Outcome, resp.Latency)

@@ -7,19 +7,16 @@ import (
 	"github.com/vigilhq/vigil/upstreams"
 )
 
-// phase is where one probe's rise/fall machine stands.
-type phase uint8
+// phase is where one probe's rise/fall machine stands; its zero value is
+// the initial phase.
+type phase = membership.Phase
 
 const (
-	phaseInitial  phase = iota // no verdict yet: the instance shows initial_status
-	phasePassing               // healthy_threshold passes in a row (or the first pass)
-	phaseFailing               // unhealthy_threshold failures in a row
-	phaseDraining              // a drain answer, effective at once
+	phaseInitial  = membership.PhaseInitial
+	phasePassing  = membership.PhasePassing
+	phaseFailing  = membership.PhaseFailing
+	phaseDraining = membership.PhaseDraining
 )
-
-func (p phase) String() string {
-	return [...]string{"initial", "passing", "failing", "draining"}[p]
-}
 
 // machine is the rise/fall state of one probe of one instance. Step is
 // allocation-free.
@@ -102,55 +99,39 @@ func (m *machine) run() uint32 {
 	return m.successes
 }
 
-// publishedStatus decides an instance's status; the first match wins:
-// manual override > liveness failed > drain > readiness failed >
-// readiness degraded > healthy. Before its first verdict the instance shows
-// its initial status. live or ready may be nil (that probe is absent).
-func publishedStatus(live, ready *machine, initial upstreams.InitialStatus, overridden bool) membership.Status {
-	s, _ := decide(live, ready, initial, overridden)
-	return s
-}
-
-// decide is publishedStatus, with the machine whose probe decides it (nil:
-// the override, or no probe, does): its latest result explains the status.
-func decide(live, ready *machine, initial upstreams.InitialStatus, overridden bool) (membership.Status, *machine) {
-	if overridden {
-		return membership.StatusDraining, nil
-	}
-	if live != nil && live.phase == phaseFailing {
-		return membership.StatusUnhealthy, live
-	}
-	if ready != nil && ready.phase == phaseDraining {
-		return membership.StatusDraining, ready
-	}
-	if live != nil && live.phase == phaseDraining {
-		return membership.StatusDraining, live
-	}
+// verdictOf is what an instance's machines conclude; live or ready may be
+// nil (that probe is absent).
+func verdictOf(live, ready *machine) membership.Verdict {
+	v := membership.Verdict{Live: membership.PhaseAbsent, Ready: membership.PhaseAbsent}
 	primary := ready
 	if primary == nil {
 		primary = live
 	}
-	if primary == nil {
-		return initialStatus(initial), nil
+	if live != nil {
+		v.Live = live.phase
 	}
-	switch primary.phase {
-	case phaseFailing:
-		return membership.StatusUnhealthy, primary
-	case phasePassing:
-		if primary.degraded {
-			return membership.StatusDegraded, primary
-		}
-		return membership.StatusHealthy, primary
+	if ready != nil {
+		v.Ready = ready.phase
 	}
-	return initialStatus(initial), primary
+	v.Degraded = primary != nil && primary.degraded
+	return v
 }
 
-func initialStatus(s upstreams.InitialStatus) membership.Status {
-	switch s {
-	case upstreams.InitialHealthy:
-		return membership.StatusHealthy
-	case upstreams.InitialUnknown:
-		return membership.StatusUnknown
+// publishedStatus decides an instance's status (membership.Decide) from
+// its machines.
+func publishedStatus(live, ready *machine, initial upstreams.InitialStatus, overridden bool) membership.Status {
+	return membership.Decide(verdictOf(live, ready), initial, overridden)
+}
+
+// decide is publishedStatus, with the machine whose probe decides it (nil:
+// the override does, or no probe): its latest result explains the status.
+func decide(live, ready *machine, initial upstreams.InitialStatus, overridden bool) (membership.Status, *machine) {
+	status, by := membership.DecideBy(verdictOf(live, ready), initial, overridden)
+	switch by {
+	case membership.Liveness:
+		return status, live
+	case membership.Readiness:
+		return status, ready
 	}
-	return membership.StatusUnhealthy
+	return status, nil
 }

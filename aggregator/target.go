@@ -98,7 +98,8 @@ func (t *target) state(next time.Time) *membership.ProbeState {
 
 // member is the instance as published. Caller holds i.mu.
 func (i *instance) member() membership.Member {
-	return membership.Member{Instance: i.inst, Status: i.status, Reason: i.reason, Since: i.since, Override: i.override}
+	return membership.Member{Instance: i.inst, Status: i.status, Reason: i.reason, Since: i.since,
+		Override: i.override, Verdict: verdictOf(i.machines())}
 }
 
 func (i *instance) machines() (live, ready *machine) {

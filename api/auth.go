@@ -3,13 +3,15 @@ package api
 import (
 	"crypto/sha256"
 	"crypto/subtle"
+	"fmt"
 	"net/http"
 	"strings"
 	"unicode"
 )
 
 // requireToken guards a mutating handler with the bearer token: 403 when
-// no token is configured, 401 when the request's token is missing or wrong.
+// no token is configured, 401 when the request's token is missing or wrong,
+// then 400 when X-Vigil-User cannot be recorded as given.
 // Tokens are compared as SHA-256 digests in constant time, so neither
 // their content nor their length leaks through timing.
 func (s *Server) requireToken(next http.HandlerFunc) http.HandlerFunc {
@@ -32,6 +34,10 @@ func (s *Server) requireToken(next http.HandlerFunc) http.HandlerFunc {
 			writeError(w, http.StatusUnauthorized, "invalid bearer token")
 			return
 		}
+		if msg := checkUser(r); msg != "" {
+			writeError(w, http.StatusBadRequest, msg)
+			return
+		}
 		next(w, r)
 	}
 }
@@ -39,17 +45,30 @@ func (s *Server) requireToken(next http.HandlerFunc) http.HandlerFunc {
 // maxUserLen bounds the X-Vigil-User name recorded with overrides.
 const maxUserLen = 64
 
-// who names the caller of a mutating call: the X-Vigil-User header when it
-// is a short printable name, else "admin".
-func who(r *http.Request) string {
-	u := strings.TrimSpace(r.Header.Get("X-Vigil-User"))
-	if u == "" || len(u) > maxUserLen {
-		return "admin"
+// userHeader names who acts in a mutating call.
+const userHeader = "X-Vigil-User"
+
+// checkUser rejects an X-Vigil-User that cannot be recorded as given:
+// longer than maxUserLen bytes or holding unprintable characters. Recording
+// "admin" instead would hide who acted.
+func checkUser(r *http.Request) string {
+	u := strings.TrimSpace(r.Header.Get(userHeader))
+	if len(u) > maxUserLen {
+		return fmt.Sprintf("%s is %d bytes long; at most %d are recorded", userHeader, len(u), maxUserLen)
 	}
 	for _, c := range u {
 		if !unicode.IsPrint(c) {
-			return "admin"
+			return fmt.Sprintf("%s holds an unprintable character (%U)", userHeader, c)
 		}
 	}
-	return u
+	return ""
+}
+
+// who names the caller of a mutating call: the X-Vigil-User header (which
+// requireToken has checked), else "admin".
+func who(r *http.Request) string {
+	if u := strings.TrimSpace(r.Header.Get(userHeader)); u != "" {
+		return u
+	}
+	return "admin"
 }

@@ -17,6 +17,10 @@ const (
 	maxReasonLen   = 512
 	defaultReason  = "manual drain"
 	overrideLogMsg = "manual override"
+	// maxTTL is the longest drain ttl accepted: past a month a drain is
+	// meant to last until undrained, which leaving ttl out says.
+	maxTTL     = 30 * 24 * time.Hour
+	maxTTLText = "720h (30 days)"
 )
 
 // drainRequest is the optional body of the drain calls.
@@ -37,17 +41,47 @@ type clusterOverrideResult struct {
 	Override  *membership.Override `json:"override"`
 }
 
-// readOverride builds the override a drain call asks for.
-func (s *Server) readOverride(r *http.Request) (*membership.Override, error) {
+// requestError is a drain call's body that cannot be used, with the
+// status to answer.
+type requestError struct {
+	status int
+	msg    string
+}
+
+func (e *requestError) Error() string { return e.msg }
+
+func badRequest(format string, args ...any) *requestError {
+	return &requestError{status: http.StatusBadRequest, msg: fmt.Sprintf(format, args...)}
+}
+
+// readOverride builds the override a drain call asks for: 413 for a body
+// over maxBodyBytes, 400 for anything else wrong with it (including data
+// after the JSON object and a ttl over maxTTL).
+func (s *Server) readOverride(w http.ResponseWriter, r *http.Request) (*membership.Override, *requestError) {
 	var req drainRequest
-	dec := json.NewDecoder(io.LimitReader(r.Body, maxBodyBytes))
+	const want = `want {"reason": "...", "ttl": "10m"}`
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBodyBytes))
 	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil && !errors.Is(err, io.EOF) {
-		return nil, fmt.Errorf("bad body: want {\"reason\": \"...\", \"ttl\": \"10m\"}: %w", err)
+	err := dec.Decode(&req)
+	if err == nil {
+		// One JSON object and nothing after it but whitespace.
+		if _, next := dec.Token(); !errors.Is(next, io.EOF) {
+			if next == nil || !errors.As(next, new(*http.MaxBytesError)) {
+				return nil, badRequest("bad body: %s: data after the JSON object", want)
+			}
+			err = next
+		}
+	}
+	if tooLarge := new(http.MaxBytesError); errors.As(err, &tooLarge) {
+		return nil, &requestError{status: http.StatusRequestEntityTooLarge,
+			msg: fmt.Sprintf("body larger than %d bytes: %s", tooLarge.Limit, want)}
+	}
+	if err != nil && !errors.Is(err, io.EOF) {
+		return nil, badRequest("bad body: %s: %v", want, err)
 	}
 	req.Reason = strings.TrimSpace(req.Reason)
 	if len(req.Reason) > maxReasonLen {
-		return nil, fmt.Errorf("reason longer than %d bytes", maxReasonLen)
+		return nil, badRequest("reason longer than %d bytes", maxReasonLen)
 	}
 	if req.Reason == "" {
 		req.Reason = defaultReason
@@ -56,8 +90,11 @@ func (s *Server) readOverride(r *http.Request) (*membership.Override, error) {
 	o := &membership.Override{Reason: req.Reason, By: who(r), Since: now}
 	if req.TTL != "" {
 		ttl, err := time.ParseDuration(req.TTL)
-		if err != nil || ttl <= 0 {
-			return nil, fmt.Errorf("bad ttl %q: want a positive duration such as \"10m\"", req.TTL)
+		switch {
+		case err != nil || ttl <= 0:
+			return nil, badRequest("bad ttl %q: want a positive duration such as \"10m\"", req.TTL)
+		case ttl > maxTTL:
+			return nil, badRequest("ttl %q is longer than the maximum, %s; leave ttl out to drain until undrained", req.TTL, maxTTLText)
 		}
 		o.Expires = now.Add(ttl)
 	}
@@ -78,9 +115,9 @@ func (s *Server) handleDrainInstance(w http.ResponseWriter, r *http.Request) {
 	if !s.canOverride(w) || !s.memberExists(w, name, id) {
 		return
 	}
-	o, err := s.readOverride(r)
-	if err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
+	o, bad := s.readOverride(w, r)
+	if bad != nil {
+		writeError(w, bad.status, bad.msg)
 		return
 	}
 	// Persist first: once the call answers, the drain survives a restart.
@@ -135,9 +172,9 @@ func (s *Server) handleDrainCluster(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "unknown cluster "+quote(name))
 		return
 	}
-	o, err := s.readOverride(r)
-	if err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
+	o, bad := s.readOverride(w, r)
+	if bad != nil {
+		writeError(w, bad.status, bad.msg)
 		return
 	}
 	ids := make([]string, len(c.Members))

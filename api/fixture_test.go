@@ -173,11 +173,22 @@ func newFixture(t *testing.T, mod func(*Options)) *fixture {
 // do sends a request and returns the status and the decoded JSON body.
 func (fx *fixture) do(t *testing.T, method, path, token, body string, hdr ...string) (int, map[string]any) {
 	t.Helper()
-	var rd io.Reader
-	if body != "" {
-		rd = strings.NewReader(body)
+	resp, raw := fx.send(t, method, path, token, body, hdr...)
+	var out map[string]any
+	if err := json.Unmarshal([]byte(raw), &out); err != nil {
+		t.Fatalf("%s %s: %d, body is not a JSON object: %v\n%s", method, path, resp.StatusCode, err, raw)
 	}
-	req, err := http.NewRequest(method, fx.http.URL+path, rd)
+	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
+		t.Errorf("%s %s: Content-Type %q", method, path, ct)
+	}
+	return resp.StatusCode, out
+}
+
+// send makes a request to the fixture's real HTTP server and returns the
+// response with its body read.
+func (fx *fixture) send(t *testing.T, method, path, token, body string, hdr ...string) (*http.Response, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, fx.http.URL+path, strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -192,15 +203,11 @@ func (fx *fixture) do(t *testing.T, method, path, token, body string, hdr ...str
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
-	var out map[string]any
-	if err := json.Unmarshal(raw, &out); err != nil {
-		t.Fatalf("%s %s: %d, body is not a JSON object: %v\n%s", method, path, resp.StatusCode, err, raw)
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
-		t.Errorf("%s %s: Content-Type %q", method, path, ct)
-	}
-	return resp.StatusCode, out
+	return resp, string(raw)
 }
 
 func (fx *fixture) get(t *testing.T, path string) (int, map[string]any) {

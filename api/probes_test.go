@@ -2,7 +2,6 @@ package api
 
 import (
 	"errors"
-	"io"
 	"net/http"
 	"strings"
 	"sync/atomic"
@@ -103,27 +102,13 @@ func TestMetricsEndpoint(t *testing.T) {
 	m := metrics.New(reg)
 	m.StreamOpened()
 	fx := newFixture(t, func(o *Options) { o.Metrics = reg })
-	resp, err := http.Get(fx.http.URL + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	text := string(raw)
+	resp, text := fx.send(t, http.MethodGet, "/metrics", "", "")
 	if resp.StatusCode != http.StatusOK || !strings.Contains(text, "\nvigil_xds_streams 1\n") {
 		t.Errorf("/metrics = %d, missing vigil_xds_streams 1:\n%.500s", resp.StatusCode, text)
 	}
 
 	fx = newFixture(t, nil)
-	resp2, err := http.Get(fx.http.URL + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp2.Body.Close()
-	if resp2.StatusCode != http.StatusNotFound {
+	if resp2, _ := fx.send(t, http.MethodGet, "/metrics", "", ""); resp2.StatusCode != http.StatusNotFound {
 		t.Errorf("/metrics without a gatherer = %d, want 404", resp2.StatusCode)
 	}
 }

@@ -114,8 +114,7 @@ func (s *Server) routes() {
 	m.HandleFunc("POST /api/v1/clusters/{name}/undrain", s.requireToken(s.handleUndrainCluster))
 	m.HandleFunc("POST /api/v1/reload", s.requireToken(s.handleReload))
 
-	m.HandleFunc("GET /api/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusNotFound, "no such endpoint: "+r.URL.Path)
-	})
+	m.HandleFunc("GET /api/", s.handleNoRoute)
 	m.Handle("GET /", webHandler())
+	m.HandleFunc("/", s.handleNoRoute) // any other method on any path
 }

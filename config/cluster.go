@@ -72,6 +72,7 @@ func (c *Config) finishCluster(col *collector, o *options, base string, cl *Clus
 		col.at(f("initial_status"), "%s", enumMsg(cl.InitialStatus, initialStates))
 	}
 	validateSettings(col, base, &cl.ProbeSettings)
+	c.loadTLS(col, f("tls"), cl.TLS)
 
 	if cl.Liveness == nil && cl.Readiness == nil {
 		col.at(base, "needs a liveness or a readiness probe (or both)")

@@ -12,9 +12,9 @@ import (
 
 func TestDefaultHasEveryDefault(t *testing.T) {
 	for name, c := range map[string]*config.Config{
-		"Default()":  config.Default(),
-		"empty file": mustParse(t, ""),
-		"comments":   mustParse(t, "# nothing here\n"),
+		"Default()":       config.Default(),
+		"no clusters":     mustParse(t, "clusters: []\n"),
+		"comments around": mustParse(t, "# nothing else here\nclusters: [] # yet\n"),
 	} {
 		t.Run(name, func(t *testing.T) {
 			checks := []struct {

@@ -26,7 +26,7 @@ func TestExampleConfigLoads(t *testing.T) {
 	for _, cl := range c.Clusters {
 		names = append(names, cl.Name)
 	}
-	if want := []string{"dynamo-workers", "build-cache", "api-grpc", "web"}; !reflect.DeepEqual(names, want) {
+	if want := []string{"dynamo-workers", "build-cache", "api-grpc", "secure-api", "web"}; !reflect.DeepEqual(names, want) {
 		t.Fatalf("clusters = %v, want %v", names, want)
 	}
 	w := c.Clusters[0]
@@ -46,7 +46,10 @@ func TestExampleConfigLoads(t *testing.T) {
 	if g := c.Clusters[2]; g.Readiness.Kind != "grpc" || g.Liveness.Kind != "tcp" || g.Liveness.Interval != 10*time.Second {
 		t.Errorf("api-grpc probes: %+v / %+v", g.Readiness, g.Liveness)
 	}
-	if d := c.Clusters[3].Discovery; d == nil || d.Consul.Service != "web" || d.Consul.HealthPortMeta != "vigil_health_port" {
+	if tls := c.Clusters[3].Readiness.TLS; tls == nil || tls.ServerName != "api.internal" {
+		t.Errorf("secure-api tls = %v", tls)
+	}
+	if d := c.Clusters[4].Discovery; d == nil || d.Consul.Service != "web" || d.Consul.HealthPortMeta != "vigil_health_port" {
 		t.Errorf("web discovery = %+v", d)
 	}
 }

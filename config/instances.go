@@ -74,13 +74,8 @@ func finishInstance(col *collector, field string, in *Instance) {
 // readInstancesFile reads a YAML or JSON list of instances. Its problems are
 // reported against that file and its lines.
 func (c *Config) readInstancesFile(col *collector, field, name string) []Instance {
-	path := name
-	if !filepath.IsAbs(path) {
-		path = filepath.Join(c.Dir, path)
-	}
-	data, err := os.ReadFile(path)
-	if err != nil {
-		col.at(field, "cannot read instances file: %v", err)
+	path, data, ok := c.readFile(col, field, "cannot read instances file", name)
+	if !ok {
 		return nil
 	}
 	root, perr := parseYAML(path, data)
@@ -100,4 +95,19 @@ func (c *Config) readInstancesFile(col *collector, field, name string) []Instanc
 	d := &decoder{file: path, c: col}
 	d.decode(root, reflect.ValueOf(&list).Elem(), field, 0)
 	return list
+}
+
+// readFile reads a file the configuration names at field, relative to the
+// configuration's directory; a failure is reported as "<what>: <error>".
+func (c *Config) readFile(col *collector, field, what, name string) (path string, data []byte, ok bool) {
+	path = name
+	if !filepath.IsAbs(path) {
+		path = filepath.Join(c.Dir, path)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		col.at(field, "%s: %v", what, err)
+		return path, nil, false
+	}
+	return path, data, true
 }

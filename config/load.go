@@ -40,19 +40,28 @@ func Load(path string, opts ...Option) (*Config, error) {
 // Parse decodes, defaults and validates a configuration held in data; name is
 // the file name used in errors, and relative paths inside the configuration
 // resolve against its directory. A configuration with problems yields a
-// *Errors listing all of them.
+// *Errors listing all of them; so does an empty one (whitespace, comments
+// or a null document), which is never a usable configuration.
 func Parse(name string, data []byte, opts ...Option) (*Config, error) {
 	c := &Config{File: name, Dir: filepath.Dir(name), pos: map[string]position{}, parsed: true}
 	col := newCollector(name, c.pos)
-	root, perr := parseYAML(name, data)
-	if perr != nil {
-		col.add(*perr)
+	var root *yaml.Node
+	if len(bytes.TrimSpace(data)) > 0 { // YAML rejects a tab-indented blank line; it is still blank
+		var perr *Error
+		if root, perr = parseYAML(name, data); perr != nil {
+			col.add(*perr)
+			return nil, col.err()
+		}
+	}
+	if root == nil || isNull(root) {
+		// Serving nothing on default ports is never what was meant: most
+		// likely the wrong file, or one truncated on its way.
+		col.add(Error{File: name, Msg: "the configuration is empty (nothing but whitespace or comments): " +
+			"it needs at least one cluster (see examples/vigil.yaml)"})
 		return nil, col.err()
 	}
-	if root != nil {
-		d := &decoder{file: name, c: col}
-		d.decode(root, reflect.ValueOf(c).Elem(), "", 0)
-	}
+	d := &decoder{file: name, c: col}
+	d.decode(root, reflect.ValueOf(c).Elem(), "", 0)
 	c.finish(col, opts)
 	if err := col.err(); err != nil {
 		return nil, err

@@ -18,6 +18,7 @@ type level struct {
 func (c *Config) finishProbe(col *collector, o *options, base string, p *Probe, cl *Cluster) {
 	f := func(key string) string { return base + "." + key }
 	validateSettings(col, base, &p.ProbeSettings)
+	c.loadTLS(col, f("tls"), p.TLS)
 
 	if p.Kind == "" {
 		p.Kind = DefaultKind
@@ -37,6 +38,7 @@ func (c *Config) finishProbe(col *collector, o *options, base string, p *Probe, 
 			{"path", p.Path != ""}, {"scheme", p.Scheme != ""}, {"host", p.Host != ""},
 			{"headers", p.Headers != nil}, {"dialect", p.Dialect != ""}, {"cel", p.CEL != nil},
 			{"expected_statuses", p.ExpectedStatuses != nil}, {"max_body_bytes", p.MaxBodyBytes != 0},
+			{"tls", p.TLS != nil},
 		} {
 			if x.given || col.set(f(x.key)) {
 				col.at(f(x.key), "only used by http probes (this probe's kind is %s)", p.Kind)
@@ -64,6 +66,7 @@ func (c *Config) finishHTTPProbe(col *collector, o *options, base string, p *Pro
 	} else if !oneOf(p.Scheme, schemes) {
 		col.at(f("scheme"), "%s", enumMsg(p.Scheme, schemes))
 	}
+	tlsOnlyForHTTPS(col, f("tls"), p)
 	if strings.ContainsAny(p.Host, " \t\r\n/") {
 		col.at(f("host"), "%q is not a valid Host header", p.Host)
 	}
@@ -187,6 +190,7 @@ func (c *Config) resolveSettings(col *collector, base string, p *Probe, cl *Clus
 	p.UnhealthyThreshold = count(func(s *ProbeSettings) int { return s.UnhealthyThreshold }, DefaultUnhealthyThreshold, 1, math.MaxInt32)
 	// Body and status settings mean something only to http probes; leaving
 	// them empty elsewhere keeps Finish idempotent.
+	resolveTLS(p, levels)
 	if p.Kind == DefaultKind {
 		p.MaxBodyBytes = count(func(s *ProbeSettings) int { return s.MaxBodyBytes }, DefaultMaxBodyBytes, 1, MaxMaxBodyBytes)
 		p.ExpectedStatuses = append(StatusList(nil), statuses...)

@@ -63,6 +63,27 @@ type ProbeSettings struct {
 	UnhealthyThreshold int           `yaml:"unhealthy_threshold"` // [3]
 	MaxBodyBytes       int           `yaml:"max_body_bytes"`      // [65536] 1..16 MiB
 	ExpectedStatuses   StatusList    `yaml:"expected_statuses"`   // [200-299]
+	// TLS is how https probes verify servers and authenticate to them. A
+	// tls block replaces an inherited one as a whole; probes other than
+	// http with scheme https ignore an inherited one.
+	TLS *TLS `yaml:"tls"` // [none: the system's roots, no client certificate]
+}
+
+// TLS configures an https probe: whom it trusts and, for mutual TLS, the
+// certificate it presents. Relative paths resolve against the directory of
+// the configuration file. Finish reads and checks the files, so a reload
+// reads them again.
+type TLS struct {
+	CAFile             string `yaml:"ca_file"`              // PEM bundle trusted instead of the system's roots
+	CertFile           string `yaml:"cert_file"`            // PEM client certificate (chain), with key_file
+	KeyFile            string `yaml:"key_file"`             // PEM private key of cert_file
+	ServerName         string `yaml:"server_name"`          // [the target's host] name verified and sent as SNI
+	InsecureSkipVerify bool   `yaml:"insecure_skip_verify"` // accept any server certificate (testing only)
+
+	// The files' contents as Finish read and checked them: what probes use.
+	CAPEM   []byte `yaml:"-"`
+	CertPEM []byte `yaml:"-"`
+	KeyPEM  []byte `yaml:"-"`
 }
 
 // Defaults are inherited by every cluster and probe.

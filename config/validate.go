@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/url"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -12,7 +13,9 @@ import (
 
 var namePattern = regexp.MustCompile(`^[a-zA-Z0-9._-]+$`)
 
-// Enumerations accepted by the configuration (read-only).
+// Enumerations accepted by the configuration (read-only). dialects must be
+// the names of aggregator/dialect's registry, which cannot be imported here;
+// a test there keeps the two equal.
 var (
 	dialects      = []string{"auto", "status", "healthz", "dynamo", "nativelink", "amsdal", "cel"}
 	probeKinds    = []string{"http", "grpc", "tcp"}
@@ -20,6 +23,14 @@ var (
 	initialStates = []string{"unhealthy", "unknown", "healthy"}
 	lbPolicies    = []string{"ROUND_ROBIN", "LEAST_REQUEST", "RANDOM", "RING_HASH", "MAGLEV"}
 )
+
+// DialectNames lists the dialects a probe may name. The dialect package's
+// registry is the source of these names; its tests keep the two equal.
+func DialectNames() []string { return slices.Clone(dialects) }
+
+// LBPolicyNames lists the lb_policy values a cluster may name; the xds
+// package's tests check that it publishes each of them.
+func LBPolicyNames() []string { return slices.Clone(lbPolicies) }
 
 func oneOf(v string, allowed []string) bool {
 	for _, a := range allowed {
@@ -75,6 +86,7 @@ func (c *Config) validateGlobal(col *collector) {
 		col.at("defaults.initial_status", "%s", enumMsg(c.Defaults.InitialStatus, initialStates))
 	}
 	validateSettings(col, "defaults", &c.Defaults.ProbeSettings)
+	c.loadTLS(col, "defaults.tls", c.Defaults.TLS)
 	// Probes check how timeout and interval combine; this covers a
 	// configuration whose defaults conflict but has no probes yet.
 	if d := c.Defaults; d.Timeout > 0 && d.Interval > 0 && d.Timeout > d.Interval {

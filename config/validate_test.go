@@ -313,3 +313,26 @@ func TestAProblemIsReportedOnce(t *testing.T) {
 		t.Errorf("got %d problems, want 1:\n%s", len(lines), strings.Join(lines, "\n"))
 	}
 }
+
+// An empty file (nothing, whitespace, comments, a bare document marker or
+// null) would serve nothing on the default ports: it is one problem naming
+// the file, from Parse and from Load alike.
+func TestEmptyConfigurationIsAnError(t *testing.T) {
+	const want = "vigil.yaml: the configuration is empty (nothing but whitespace or comments): it needs at least one cluster (see examples/vigil.yaml)"
+	for name, src := range map[string]string{
+		"nothing": "", "blank lines": "\n \n\t\n", "comments": "# vigil\n# todo: clusters\n",
+		"document marker": "---\n", "null": "~\n",
+	} {
+		t.Run(name, func(t *testing.T) {
+			lines := problems(t, src)
+			if len(lines) != 1 || lines[0] != want {
+				t.Errorf("problems:\n%s\nwant:\n%s", strings.Join(lines, "\n"), want)
+			}
+		})
+	}
+	path := writeFile(t, t.TempDir(), "vigil.yaml", "# only a comment\n")
+	_, err := config.Load(path)
+	if lines := problemLines(t, err); len(lines) != 1 || !strings.HasPrefix(lines[0], path+": the configuration is empty") {
+		t.Errorf("Load: %v", err)
+	}
+}

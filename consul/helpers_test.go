@@ -14,6 +14,7 @@ import (
 	consulapi "github.com/hashicorp/consul/api"
 
 	"github.com/vigilhq/vigil/consul"
+	"github.com/vigilhq/vigil/consul/consultest"
 	"github.com/vigilhq/vigil/membership"
 	"github.com/vigilhq/vigil/upstreams"
 )
@@ -234,4 +235,17 @@ func (m *recMetrics) breakerStates() []string {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return slices.Clone(m.states)
+}
+
+// ownAgent starts an agent for one test, which may kill it; it is killed
+// when the test ends.
+func ownAgent(t *testing.T) *consultest.Agent {
+	t.Helper()
+	requireAgent(t)
+	a, err := consultest.Start(agentBin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(a.Kill)
+	return a
 }

@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"strings"
 	"time"
+
+	consulapi "github.com/hashicorp/consul/api"
 )
 
 // Defaults of Options.
@@ -16,6 +18,7 @@ const (
 	DefaultResyncInterval       = 60 * time.Second
 	DefaultRequestTimeout       = 10 * time.Second
 	DefaultBreakerOpenTimeout   = 10 * time.Second
+	DefaultHealthInterval       = 2 * time.Second
 	DefaultNodeAddress          = "127.0.0.1"
 )
 
@@ -50,6 +53,16 @@ type Options struct {
 	ResyncInterval       time.Duration // full reconcile period (60s)
 	RequestTimeout       time.Duration // bound on one Consul call (10s)
 	BreakerOpenTimeout   time.Duration // how long the breaker stays open before a trial call (10s)
+	// HealthInterval is how often the publisher asks Consul for its leader,
+	// through the breaker, so that an outage shows in Healthy (and the
+	// breaker) within seconds even with nothing to write (2s). After a
+	// failed check the next one comes sooner.
+	HealthInterval time.Duration
+
+	// Client is the Consul client to use; nil: one is made from Address,
+	// Token and Datacenter. Share one client across everything that talks
+	// to the same agent, so they share its connections.
+	Client *consulapi.Client
 
 	// HoldUntil, when set, delays every write until it is closed. Pass the
 	// aggregator's FirstRound() so that a restarted vigil neither publishes
@@ -85,6 +98,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.BreakerOpenTimeout <= 0 {
 		o.BreakerOpenTimeout = DefaultBreakerOpenTimeout
+	}
+	if o.HealthInterval <= 0 {
+		o.HealthInterval = DefaultHealthInterval
 	}
 	if o.Metrics == nil {
 		o.Metrics = nopMetrics{}

@@ -38,9 +38,13 @@ type Publisher struct {
 	nodeOK    bool                           // the node is registered with vigil's meta
 	outputDue time.Time                      // earliest deferred output-only write; zero: none
 
-	healthMu sync.Mutex
-	healthOK bool
-	healthIs string
+	// wake asks Run for a full reconcile: Consul answers again after an outage.
+	wake chan struct{}
+
+	healthMu    sync.Mutex
+	syncOK      bool   // Run's last sync succeeded
+	syncIs      string // Run's account of the catalog
+	unreachable string // why the last health check failed; "" when it answered
 }
 
 // NewPublisher returns a publisher of store's membership into Consul. It
@@ -53,9 +57,12 @@ func NewPublisher(store *membership.Store, opts Options) (*Publisher, error) {
 	if err := opts.validate(); err != nil {
 		return nil, fmt.Errorf("consul: invalid options: %w", err)
 	}
-	client, err := NewClient(opts)
-	if err != nil {
-		return nil, err
+	client := opts.Client
+	if client == nil {
+		var err error
+		if client, err = NewClient(opts); err != nil {
+			return nil, err
+		}
 	}
 	addr := opts.Address
 	if addr == "" {
@@ -72,7 +79,8 @@ func NewPublisher(store *membership.Store, opts Options) (*Publisher, error) {
 		known:     make(map[string]*known),
 		dirty:     make(map[string]struct{}),
 		rejected:  make(map[string]*desired),
-		healthIs:  "consul: not yet synced",
+		wake:      make(chan struct{}, 1),
+		syncIs:    "consul: not yet synced",
 	}
 	p.cb = newBreaker(opts, p.log)
 	opts.Metrics.ConsulBreakerState(breakerStateName(gobreaker.StateClosed))
@@ -99,25 +107,41 @@ func NewClient(opts Options) (*consulapi.Client, error) {
 	return client, nil
 }
 
-// Healthy reports whether the catalog is in step with the store, and why
-// not. It names Consul as unavailable while calls fail or the breaker is open.
+// Healthy reports whether Consul answers and the catalog is in step with
+// the store, and why not. It names Consul as unavailable while its health
+// check or writes fail, or the breaker is open.
 func (p *Publisher) Healthy() (ok bool, detail string) {
 	p.healthMu.Lock()
 	defer p.healthMu.Unlock()
-	return p.healthOK, p.healthIs
+	return p.healthLocked()
 }
 
+func (p *Publisher) healthLocked() (bool, string) {
+	if p.unreachable != "" {
+		return false, p.unreachable
+	}
+	return p.syncOK, p.syncIs
+}
+
+// setHealth records the outcome of Run's last sync.
 func (p *Publisher) setHealth(ok bool, detail string) {
+	p.updateHealth(func() { p.syncOK, p.syncIs = ok, detail })
+}
+
+// updateHealth applies change and logs when Healthy's answer changes.
+func (p *Publisher) updateHealth(change func()) {
 	p.healthMu.Lock()
-	changed := p.healthOK != ok || (!ok && p.healthIs != detail)
-	p.healthOK, p.healthIs = ok, detail
+	wasOK, wasIs := p.healthLocked()
+	change()
+	ok, detail := p.healthLocked()
 	p.healthMu.Unlock()
-	if changed {
-		if ok {
-			p.log.Info("consul catalog in sync", "detail", detail)
-		} else {
-			p.log.Warn("consul catalog not in sync", "detail", detail)
-		}
+	if ok == wasOK && (ok || detail == wasIs) {
+		return
+	}
+	if ok {
+		p.log.Info("consul catalog in sync", "detail", detail)
+	} else {
+		p.log.Warn("consul catalog not in sync", "detail", detail)
 	}
 }
 
@@ -134,6 +158,11 @@ func (p *Publisher) Run(ctx context.Context) error {
 	defer p.running.Store(false)
 	sub := p.store.Subscribe(1) // events are not needed: snapshots carry everything
 	defer sub.Close()
+	var watching sync.WaitGroup
+	defer watching.Wait()
+	ctx, stopWatching := context.WithCancel(ctx)
+	defer stopWatching()
+	watching.Go(func() { p.watchConsul(ctx) })
 	if p.opts.HoldUntil != nil {
 		p.setHealth(false, "consul: waiting for the first probe round before writing")
 	hold:
@@ -177,6 +206,8 @@ func (p *Publisher) Run(ctx context.Context) error {
 		case <-batch.C:
 			batchArmed = false
 		case <-retry.C:
+		case <-p.wake:
+			full = true // Consul is back: it may have lost what vigil wrote
 		case <-output.C:
 		case <-resync.C:
 			full = true

@@ -20,12 +20,7 @@ import (
 // re-registers everything, including a change made during the outage,
 // within one resync.
 func TestConsulRestartReregistersEverything(t *testing.T) {
-	requireAgent(t)
-	first, err := consultest.Start(agentBin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(first.Kill)
+	first := ownAgent(t)
 
 	spec := &upstreams.Cluster{Name: "restart-web"}
 	members := []membership.Member{

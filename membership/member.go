@@ -12,6 +12,8 @@ type Member struct {
 	Status Status
 	Reason string
 	Since  time.Time // when Status last changed
+	// Verdict is what the probes concluded, behind Status.
+	Verdict Verdict
 	// Override is set while a manual drain holds the instance.
 	Override *Override
 }

@@ -7,13 +7,13 @@ func (m *Metrics) StreamOpened() { m.xdsStreams.Inc() }
 func (m *Metrics) StreamClosed() { m.xdsStreams.Dec() }
 
 // Pushed counts one xDS response of the given resource type URL.
-func (m *Metrics) Pushed(typeURL string) { m.xdsPushes.WithLabelValues(typeURL).Inc() }
+func (m *Metrics) Pushed(typeURL string) { m.xdsPushes.WithLabelValues(xdsTypeLabel(typeURL)).Inc() }
 
 // NACK counts one xDS response a client rejected.
-func (m *Metrics) NACK(typeURL string) { m.xdsNACKs.WithLabelValues(typeURL).Inc() }
+func (m *Metrics) NACK(typeURL string) { m.xdsNACKs.WithLabelValues(xdsTypeLabel(typeURL)).Inc() }
 
 // ConsulWrite counts one write to the Consul catalog; result is a short
-// fixed word such as "ok", "error" or "rejected" (breaker open).
+// fixed word: "ok", "error" or "cas_conflict" (see ConsulWriteResults).
 func (m *Metrics) ConsulWrite(result string) { m.consulWrites.WithLabelValues(result).Inc() }
 
 // ConsulBreakerState records the Consul circuit breaker's state by its

@@ -6,6 +6,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	resource "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
@@ -21,6 +22,26 @@ var outcomes = [...]membership.Outcome{membership.OutcomePass, membership.Outcom
 
 // probes are the values of the probe label, indexed as probeIndex returns.
 var probes = [...]membership.ProbeName{membership.Liveness, membership.Readiness}
+
+// XDSTypes are the resource type URLs vigil serves over xDS: the type
+// label of vigil_xds_pushes_total and vigil_xds_nacks_total, exported at
+// zero from the start. A client naming any other type is counted as
+// "other", so no client can mint label values.
+var XDSTypes = []string{resource.EndpointType, resource.ClusterType, resource.ListenerType, resource.RouteType}
+
+// ConsulWriteResults are the result label values of
+// vigil_consul_writes_total, exported at zero from the start.
+var ConsulWriteResults = []string{"ok", "error", "cas_conflict"}
+
+// xdsTypeLabel is the type label for a type URL.
+func xdsTypeLabel(typeURL string) string {
+	for _, t := range XDSTypes {
+		if t == typeURL {
+			return t
+		}
+	}
+	return "other"
+}
 
 // Metrics holds every vigil collector. It implements aggregator.Observer
 // and the hooks the xds and consul publishers call. All methods are safe
@@ -43,11 +64,19 @@ type Metrics struct {
 	mu         sync.Mutex // serialises writers of perCluster
 }
 
-// clusterProbes are one cluster's probe metric children, resolved once.
+// clusterProbes are one cluster's probe metric children, resolved once
+// per probe the cluster has (nil for a probe it does not have). Never
+// modified once stored in perCluster: a change stores a new one.
 type clusterProbes struct {
 	total    [len(probes)][len(outcomes)]prometheus.Counter
 	duration [len(probes)]prometheus.Observer
+	// specKnown: the cluster's spec has been seen, so a probe without
+	// children is one the cluster does not have (a result of it is a late
+	// one from before a reload, and is not counted).
+	specKnown bool
 }
+
+func (cp *clusterProbes) has(pi int) bool { return cp != nil && cp.duration[pi] != nil }
 
 // New creates vigil's collectors and registers them, with the Go and
 // process collectors, on reg. Go and process collectors that reg already
@@ -99,6 +128,15 @@ func New(reg prometheus.Registerer) *Metrics {
 	}
 	empty := map[string]*clusterProbes{}
 	m.perCluster.Store(&empty)
+	// Counters read as absent until their first event make rate() and
+	// alerts on them blind; every known label value starts at zero.
+	for _, t := range XDSTypes {
+		m.xdsPushes.WithLabelValues(t)
+		m.xdsNACKs.WithLabelValues(t)
+	}
+	for _, r := range ConsulWriteResults {
+		m.consulWrites.WithLabelValues(r)
+	}
 	reg.MustRegister(m.probesTotal, m.probeDuration, m.instances, m.transitions,
 		m.xdsStreams, m.xdsPushes, m.xdsNACKs, m.consulWrites, m.consulBreaker, m.eventsDropped)
 	for _, c := range []prometheus.Collector{
@@ -115,19 +153,18 @@ func New(reg prometheus.Registerer) *Metrics {
 	return m
 }
 
-// ProbeDone records one probe outcome. After a cluster's first call it
-// takes no lock and allocates nothing.
+// ProbeDone records one probe outcome. After a cluster's probe was first
+// seen it takes no lock and allocates nothing.
 func (m *Metrics) ProbeDone(cluster string, probe membership.ProbeName, outcome membership.Outcome, latency time.Duration) {
 	pi := probeIndex(probe)
 	if pi < 0 {
-		// Not one of the two known probes: slow path, still bounded labels.
-		m.probesTotal.WithLabelValues(cluster, string(probe), outcome.String()).Inc()
-		m.probeDuration.WithLabelValues(cluster, string(probe)).Observe(latency.Seconds())
-		return
+		return // not a probe vigil has: nothing to count it under
 	}
 	cp := (*m.perCluster.Load())[cluster]
-	if cp == nil {
-		cp = m.resolve(cluster)
+	if !cp.has(pi) {
+		if cp = m.addProbe(cluster, pi); cp == nil {
+			return
+		}
 	}
 	oi := int(outcome)
 	if oi >= len(outcomes) {
@@ -137,46 +174,83 @@ func (m *Metrics) ProbeDone(cluster string, probe membership.ProbeName, outcome 
 	cp.duration[pi].Observe(latency.Seconds())
 }
 
-// resolve returns the children of a cluster, creating them on first use.
-func (m *Metrics) resolve(cluster string) *clusterProbes {
+// addProbe gives a cluster's probe its series, at zero, for a result that
+// arrived before the cluster's spec did. It returns nil, adding nothing,
+// when the spec is known and has no such probe.
+func (m *Metrics) addProbe(cluster string, pi int) *clusterProbes {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	cur := *m.perCluster.Load()
-	if cp := cur[cluster]; cp != nil {
+	cp := (*m.perCluster.Load())[cluster]
+	switch {
+	case cp.has(pi):
 		return cp
+	case cp != nil && cp.specKnown:
+		return nil
 	}
-	cp := &clusterProbes{}
+	next := &clusterProbes{}
+	if cp != nil {
+		*next = *cp
+	}
+	m.resolveProbe(next, cluster, pi)
+	m.storeLocked(cluster, next)
+	return next
+}
+
+// setProbes makes a cluster's probe series those of the probes its spec
+// has: the missing ones are created at zero, those of a probe it no
+// longer has are deleted.
+func (m *Metrics) setProbes(cluster string, has [len(probes)]bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	cp := (*m.perCluster.Load())[cluster]
+	if cp != nil && cp.specKnown && cp.has(0) == has[0] && cp.has(1) == has[1] {
+		return
+	}
+	next := &clusterProbes{specKnown: true}
 	for pi, p := range probes {
-		for oi, o := range outcomes {
-			cp.total[pi][oi] = m.probesTotal.WithLabelValues(cluster, string(p), o.String())
+		switch {
+		case has[pi] && cp.has(pi):
+			next.total[pi], next.duration[pi] = cp.total[pi], cp.duration[pi]
+		case has[pi]:
+			m.resolveProbe(next, cluster, pi)
+		default:
+			labels := prometheus.Labels{"cluster": cluster, "probe": string(p)}
+			m.probesTotal.DeletePartialMatch(labels)
+			m.probeDuration.DeletePartialMatch(labels)
 		}
-		cp.duration[pi] = m.probeDuration.WithLabelValues(cluster, string(p))
 	}
+	m.storeLocked(cluster, next)
+}
+
+// resolveProbe creates one probe's children of a cluster in cp.
+func (m *Metrics) resolveProbe(cp *clusterProbes, cluster string, pi int) {
+	p := string(probes[pi])
+	for oi, o := range outcomes {
+		cp.total[pi][oi] = m.probesTotal.WithLabelValues(cluster, p, o.String())
+	}
+	cp.duration[pi] = m.probeDuration.WithLabelValues(cluster, p)
+}
+
+// storeLocked publishes a copy of perCluster with cluster's entry set to
+// cp. m.mu is held.
+func (m *Metrics) storeLocked(cluster string, cp *clusterProbes) {
+	cur := *m.perCluster.Load()
 	next := make(map[string]*clusterProbes, len(cur)+1)
 	for k, v := range cur {
 		next[k] = v
 	}
 	next[cluster] = cp
 	m.perCluster.Store(&next)
-	return cp
 }
 
-// forgetCluster drops a removed cluster's series.
+// forgetCluster drops a removed cluster's series. It is remembered as a
+// cluster without probes, so a result still in flight when it went does
+// not bring them back (the cluster's return sets its probes again).
 func (m *Metrics) forgetCluster(cluster string) {
 	m.instances.DeletePartialMatch(prometheus.Labels{"cluster": cluster})
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	cur := *m.perCluster.Load()
-	if _, ok := cur[cluster]; !ok {
-		return
-	}
-	next := make(map[string]*clusterProbes, len(cur))
-	for k, v := range cur {
-		if k != cluster {
-			next[k] = v
-		}
-	}
-	m.perCluster.Store(&next)
+	m.storeLocked(cluster, &clusterProbes{specKnown: true})
 	m.probesTotal.DeletePartialMatch(prometheus.Labels{"cluster": cluster})
 	m.probeDuration.DeletePartialMatch(prometheus.Labels{"cluster": cluster})
 	m.transitions.DeletePartialMatch(prometheus.Labels{"cluster": cluster})

@@ -97,7 +97,6 @@ func TestProbeAndPublisherHooks(t *testing.T) {
 		`vigil_probes_total{cluster="web",probe="readiness",result="pass"}`:              "2",
 		`vigil_probes_total{cluster="web",probe="readiness",result="fail"}`:              "1",
 		`vigil_probes_total{cluster="web",probe="readiness",result="drain"}`:             "0",
-		`vigil_probes_total{cluster="web",probe="liveness",result="pass"}`:               "0",
 		`vigil_probes_total{cluster="db",probe="liveness",result="drain"}`:               "1",
 		`vigil_probe_duration_seconds_count{cluster="web",probe="readiness"}`:            "3",
 		`vigil_probe_duration_seconds_sum{cluster="web",probe="readiness"}`:              "2.75",

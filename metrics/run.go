@@ -12,7 +12,8 @@ import (
 const subscriptionEvents = 1 << 16
 
 // Run keeps vigil_instances and vigil_transitions_total current from the
-// store's subscription until ctx ends. It returns nil when ctx ends.
+// store's subscription, and the probe series to the probes each cluster
+// has, until ctx ends. It returns nil when ctx ends.
 func (m *Metrics) Run(ctx context.Context, store *membership.Store) error {
 	sub := store.Subscribe(subscriptionEvents)
 	defer sub.Close()
@@ -32,6 +33,9 @@ func (m *Metrics) apply(b membership.Batch) {
 		m.forgetCluster(name)
 	}
 	for _, snap := range b.Changed {
+		if snap.Spec != nil {
+			m.setProbes(snap.Name, [len(probes)]bool{snap.Spec.Liveness != nil, snap.Spec.Readiness != nil})
+		}
 		for status, n := range snap.Counts() {
 			m.instances.WithLabelValues(snap.Name, status.String()).Set(float64(n))
 		}

@@ -4,12 +4,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/vigilhq/vigil/internal/statedb"
 	"github.com/vigilhq/vigil/membership"
 )
 
@@ -28,8 +28,9 @@ type Entry struct {
 
 // Store is the persisted set of manual drains. It is safe for concurrent use.
 type Store struct {
-	db  *bolt.DB
-	now func() time.Time
+	db   *bolt.DB
+	owns bool // Close closes db
+	now  func() time.Time
 }
 
 // Option configures a Store.
@@ -38,27 +39,35 @@ type Option func(*Store)
 // WithClock sets the time source used to decide expiry (default time.Now).
 func WithClock(now func() time.Time) Option { return func(s *Store) { s.now = now } }
 
-// Open opens (creating if needed) the overrides database in dir. Only one
-// process may hold it: a second Open of the same dir fails after a short wait.
+// Open opens (creating if needed) the overrides database in dir with
+// statedb's default options: a damaged file is refused, and a second Open
+// of the same dir fails after a short wait. Close closes the database.
 func Open(dir string, opts ...Option) (*Store, error) {
 	if dir == "" {
 		return nil, errors.New("open overrides store: empty state directory")
 	}
-	if err := os.MkdirAll(dir, 0o750); err != nil {
-		return nil, fmt.Errorf("open overrides store: create %s: %w", dir, err)
-	}
-	path := filepath.Join(dir, FileName)
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second})
+	db, err := statedb.Open(filepath.Join(dir, FileName), statedb.Options{})
 	if err != nil {
-		return nil, fmt.Errorf("open overrides store %s (is another vigil using this state_dir?): %w", path, err)
+		return nil, fmt.Errorf("open overrides store: %w", err)
 	}
-	err = db.Update(func(tx *bolt.Tx) error {
+	s, err := New(db, opts...)
+	if err != nil {
+		_ = db.Close()
+		return nil, err
+	}
+	s.owns = true
+	return s, nil
+}
+
+// New keeps the drains in their bucket of db, a database opened with
+// statedb.Open (other stores may share it). Close leaves db open.
+func New(db *bolt.DB, opts ...Option) (*Store, error) {
+	err := db.Update(func(tx *bolt.Tx) error {
 		_, err := tx.CreateBucketIfNotExists(rootBucket)
 		return err
 	})
 	if err != nil {
-		_ = db.Close()
-		return nil, fmt.Errorf("open overrides store %s: init: %w", path, err)
+		return nil, fmt.Errorf("open overrides store %s: init: %w", db.Path(), err)
 	}
 	s := &Store{db: db, now: time.Now}
 	for _, o := range opts {
@@ -67,8 +76,11 @@ func Open(dir string, opts ...Option) (*Store, error) {
 	return s, nil
 }
 
-// Close releases the database.
+// Close releases the database if Open opened it.
 func (s *Store) Close() error {
+	if !s.owns {
+		return nil
+	}
 	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("close overrides store: %w", err)
 	}

@@ -88,6 +88,11 @@ func probeFromConfig(p *config.Probe) *Probe {
 	if p.CEL != nil {
 		out.CEL = CELRules{Pass: p.CEL.Pass, Drain: p.CEL.Drain, Degraded: p.CEL.Degraded}
 	}
+	if t := p.TLS; t != nil {
+		out.TLS = &TLS{CAFile: t.CAFile, CertFile: t.CertFile, KeyFile: t.KeyFile,
+			CAPEM: slices.Clone(t.CAPEM), CertPEM: slices.Clone(t.CertPEM), KeyPEM: Secret(slices.Clone(t.KeyPEM)),
+			ServerName: t.ServerName, InsecureSkipVerify: t.InsecureSkipVerify}
+	}
 	keys := slices.Collect(maps.Keys(p.Headers))
 	sort.Strings(keys)
 	for _, k := range keys {

@@ -19,7 +19,9 @@ const (
 // Dialect names how an HTTP response is read.
 type Dialect string
 
-// Dialects vigil understands.
+// The dialects vigil understands. The list is the registry of package
+// aggregator/dialect (which reads each of them); its tests hold these
+// constants, and the names config accepts, to that registry.
 const (
 	DialectAuto       Dialect = "auto"
 	DialectStatus     Dialect = "status"
@@ -89,8 +91,34 @@ type Probe struct {
 	Dialect          Dialect
 	CEL              CELRules
 	GRPCService      string // service name for grpc.health.v1 (empty: whole server)
+	TLS              *TLS   // https only; nil: the system's roots, no client certificate
 	Timing
 }
+
+// TLS is how an https probe verifies its server and authenticates to it.
+// It carries the files' contents as read at load, so a reload that changes
+// a file changes the probe (and its instances reconnect with the new
+// material) even when the file names stay.
+type TLS struct {
+	CAFile, CertFile, KeyFile string // where the material came from, for messages
+	CAPEM                     []byte // roots trusted instead of the system's; nil: the system's
+	CertPEM                   []byte // client certificate chain for mutual TLS; nil: none
+	KeyPEM                    Secret // the client certificate's private key
+	ServerName                string // verified and sent as SNI; "": the target's host
+	InsecureSkipVerify        bool   // accept any server certificate
+}
+
+// Secret is key material: its bytes are used, never printed or encoded.
+type Secret []byte
+
+// String hides the secret from fmt (also inside structs printed with %v).
+func (Secret) String() string { return "[redacted]" }
+
+// GoString hides the secret from %#v.
+func (Secret) GoString() string { return "[redacted]" }
+
+// MarshalText hides the secret from encoders (JSON, YAML, slog).
+func (Secret) MarshalText() ([]byte, error) { return []byte("[redacted]"), nil }
 
 // Instance is one member of a cluster.
 type Instance struct {

@@ -20,11 +20,23 @@ type memoEntry struct {
 	ep *endpointv3.LbEndpoint
 }
 
-// samePublished reports whether an endpoint built from a shows b as well:
-// the fields an endpoint carries are equal.
+// endpointFields is all of a member that its endpoint shows: the endpoint
+// builders read a member only through it, so two members with equal
+// fields get equal endpoints, and a field an endpoint starts to show is
+// compared as soon as it can be built from.
+type endpointFields struct {
+	id, address, reason string
+	weight              uint32 // at least 1
+	status              membership.Status
+}
+
+func fieldsOf(m *membership.Member) endpointFields {
+	return endpointFields{id: m.ID, address: m.Address, reason: m.Reason, weight: max(m.Weight, 1), status: m.Status}
+}
+
+// samePublished reports whether an endpoint built from a shows b as well.
 func samePublished(a, b *membership.Member) bool {
-	return a == b || a.ID == b.ID && a.Address == b.Address && max(a.Weight, 1) == max(b.Weight, 1) &&
-		a.Status == b.Status && a.Reason == b.Reason
+	return a == b || fieldsOf(a) == fieldsOf(b)
 }
 
 // sameAssignment reports whether a and b have equal content. Endpoints

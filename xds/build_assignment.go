@@ -12,6 +12,7 @@ import (
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/vigilhq/vigil/membership"
+	"github.com/vigilhq/vigil/upstreams"
 )
 
 // MetadataKey is the filter_metadata key under which every endpoint carries
@@ -57,9 +58,10 @@ func BuildAssignment(c *membership.ClusterSnapshot) *endpointv3.ClusterLoadAssig
 	return cla
 }
 
-// endpointBuilder makes the LbEndpoint of one member: buildLbEndpoint, or
-// encodedLbEndpoint for what the server publishes.
-type endpointBuilder func(m *membership.Member, weight uint32) *endpointv3.LbEndpoint
+// endpointBuilder makes the LbEndpoint of one member from its published
+// fields: buildLbEndpoint, or encodedLbEndpoint for what the server
+// publishes.
+type endpointBuilder func(f endpointFields) *endpointv3.LbEndpoint
 
 // buildAssignment is BuildAssignment reusing the endpoints of prev (may be
 // nil) whose published fields did not change and making the others with
@@ -121,14 +123,13 @@ func buildAssignment(c *membership.ClusterSnapshot, prev endpointMemo, build end
 		for p < len(prev) && prev[p].m.ID < m.ID {
 			p++
 		}
-		weight := max(m.Weight, 1)
 		if p < len(prev) && samePublished(prev[p].m, m) {
 			e.ep = prev[p].ep
 		} else {
-			e.ep = build(m, weight)
+			e.ep = build(fieldsOf(m))
 		}
 		memo = append(memo, e)
-		sums[g] += uint64(weight)
+		sums[g] += uint64(max(m.Weight, 1))
 		if groups[g].LbEndpoints == nil {
 			groups[g].LbEndpoints = make([]*endpointv3.LbEndpoint, 0, len(c.Members)/len(distinct)+1)
 		}
@@ -142,8 +143,8 @@ func buildAssignment(c *membership.ClusterSnapshot, prev endpointMemo, build end
 }
 
 // buildLbEndpoint is one member as an endpoint.
-func buildLbEndpoint(m *membership.Member, weight uint32) *endpointv3.LbEndpoint {
-	host, port := m.HostPort()
+func buildLbEndpoint(m endpointFields) *endpointv3.LbEndpoint {
+	host, port := upstreams.Instance{Address: m.address}.HostPort()
 	return &endpointv3.LbEndpoint{
 		HostIdentifier: &endpointv3.LbEndpoint_Endpoint{Endpoint: &endpointv3.Endpoint{
 			Address: &corev3.Address{Address: &corev3.Address_SocketAddress{SocketAddress: &corev3.SocketAddress{
@@ -152,13 +153,13 @@ func buildLbEndpoint(m *membership.Member, weight uint32) *endpointv3.LbEndpoint
 				PortSpecifier: &corev3.SocketAddress_PortValue{PortValue: uint32(port)},
 			}}},
 		}},
-		HealthStatus:        HealthStatus(m.Status),
-		LoadBalancingWeight: wrapperspb.UInt32(weight),
+		HealthStatus:        HealthStatus(m.status),
+		LoadBalancingWeight: wrapperspb.UInt32(m.weight),
 		Metadata: &corev3.Metadata{FilterMetadata: map[string]*structpb.Struct{
 			MetadataKey: {Fields: map[string]*structpb.Value{
-				"id":     structpb.NewStringValue(m.ID),
-				"status": structpb.NewStringValue(m.Status.String()),
-				"reason": structpb.NewStringValue(m.Reason),
+				"id":     structpb.NewStringValue(m.id),
+				"status": structpb.NewStringValue(m.status.String()),
+				"reason": structpb.NewStringValue(m.reason),
 			}},
 		}},
 	}
@@ -171,8 +172,8 @@ func buildLbEndpoint(m *membership.Member, weight uint32) *endpointv3.LbEndpoint
 // metadata maps again, so a push after one member changed encodes one
 // endpoint and copies the rest. Clients decode it as the full endpoint;
 // in-process readers must use BuildAssignment instead.
-func encodedLbEndpoint(m *membership.Member, weight uint32) *endpointv3.LbEndpoint {
-	full := buildLbEndpoint(m, weight)
+func encodedLbEndpoint(m endpointFields) *endpointv3.LbEndpoint {
+	full := buildLbEndpoint(m)
 	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(full)
 	if err != nil { // not expected for a message built above; publish it as is
 		return full

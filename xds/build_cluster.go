@@ -14,24 +14,6 @@ import (
 // DefaultConnectTimeout is a cluster's connect_timeout when none is set.
 const DefaultConnectTimeout = time.Second
 
-// lbPolicies maps the names accepted in config to Envoy's values. gRPC
-// clients accept ROUND_ROBIN, LEAST_REQUEST and RING_HASH only.
-var lbPolicies = map[string]clusterv3.Cluster_LbPolicy{
-	"":              clusterv3.Cluster_ROUND_ROBIN,
-	"ROUND_ROBIN":   clusterv3.Cluster_ROUND_ROBIN,
-	"LEAST_REQUEST": clusterv3.Cluster_LEAST_REQUEST,
-	"RANDOM":        clusterv3.Cluster_RANDOM,
-	"RING_HASH":     clusterv3.Cluster_RING_HASH,
-	"MAGLEV":        clusterv3.Cluster_MAGLEV,
-}
-
-// LBPolicy returns the Envoy lb_policy for a configured name (empty:
-// ROUND_ROBIN) and whether the name is known.
-func LBPolicy(name string) (clusterv3.Cluster_LbPolicy, bool) {
-	p, ok := lbPolicies[name]
-	return p, ok
-}
-
 // adsSource is a config source that says "over the same ADS stream".
 func adsSource() *corev3.ConfigSource {
 	return &corev3.ConfigSource{
@@ -42,14 +24,10 @@ func adsSource() *corev3.ConfigSource {
 
 // BuildCluster returns the Cluster resource of a vigil cluster: type EDS,
 // endpoints over ADS under the cluster's EDS service name, with the
-// operator's lb_policy, connect_timeout and healthy_panic_threshold. An
-// unknown lb_policy falls back to ROUND_ROBIN (config validation rejects it
-// before it gets here).
+// operator's lb_policy (see publishLBPolicy), connect_timeout and
+// healthy_panic_threshold. An unknown lb_policy falls back to ROUND_ROBIN
+// (config validation rejects it before it gets here).
 func BuildCluster(spec *upstreams.Cluster) *clusterv3.Cluster {
-	policy, ok := LBPolicy(spec.XDS.LBPolicy)
-	if !ok {
-		policy = clusterv3.Cluster_ROUND_ROBIN
-	}
 	timeout := spec.XDS.ConnectTimeout
 	if timeout <= 0 {
 		timeout = DefaultConnectTimeout
@@ -62,8 +40,8 @@ func BuildCluster(spec *upstreams.Cluster) *clusterv3.Cluster {
 			ServiceName: spec.EDSName(),
 		},
 		ConnectTimeout: durationpb.New(timeout),
-		LbPolicy:       policy,
 	}
+	publishLBPolicy(c, spec.XDS.LBPolicy)
 	if p := spec.XDS.HealthyPanicThreshold; p != nil {
 		c.CommonLbConfig = &clusterv3.Cluster_CommonLbConfig{
 			HealthyPanicThreshold: &typev3.Percent{Value: *p},

@@ -102,18 +102,13 @@ func TestBuildClusterOptions(t *testing.T) {
 	panicAt := 25.0
 	for _, tc := range []struct {
 		opts    upstreams.XDSOptions
-		policy  clusterv3.Cluster_LbPolicy
 		timeout time.Duration
 		panic   *float64
 		eds     string
 	}{
-		{upstreams.XDSOptions{}, clusterv3.Cluster_ROUND_ROBIN, time.Second, nil, "api"},
+		{upstreams.XDSOptions{}, time.Second, nil, "api"},
 		{upstreams.XDSOptions{LBPolicy: "LEAST_REQUEST", ConnectTimeout: 250 * time.Millisecond,
-			HealthyPanicThreshold: &panicAt, EDSServiceName: "api-v2"},
-			clusterv3.Cluster_LEAST_REQUEST, 250 * time.Millisecond, &panicAt, "api-v2"},
-		{upstreams.XDSOptions{LBPolicy: "MAGLEV"}, clusterv3.Cluster_MAGLEV, time.Second, nil, "api"},
-		{upstreams.XDSOptions{LBPolicy: "RING_HASH"}, clusterv3.Cluster_RING_HASH, time.Second, nil, "api"},
-		{upstreams.XDSOptions{LBPolicy: "RANDOM"}, clusterv3.Cluster_RANDOM, time.Second, nil, "api"},
+			HealthyPanicThreshold: &panicAt, EDSServiceName: "api-v2"}, 250 * time.Millisecond, &panicAt, "api-v2"},
 	} {
 		c := xds.BuildCluster(&upstreams.Cluster{Name: "api", XDS: tc.opts})
 		if err := xds.Validate(c); err != nil {
@@ -125,9 +120,6 @@ func TestBuildClusterOptions(t *testing.T) {
 		if c.GetEdsClusterConfig().GetEdsConfig().GetAds() == nil || c.GetEdsClusterConfig().GetServiceName() != tc.eds {
 			t.Errorf("eds config = %v, want ADS with service %s", c.GetEdsClusterConfig(), tc.eds)
 		}
-		if c.GetLbPolicy() != tc.policy {
-			t.Errorf("lb_policy = %s, want %s", c.GetLbPolicy(), tc.policy)
-		}
 		if c.GetConnectTimeout().AsDuration() != tc.timeout {
 			t.Errorf("connect_timeout = %s, want %s", c.GetConnectTimeout().AsDuration(), tc.timeout)
 		}
@@ -138,9 +130,6 @@ func TestBuildClusterOptions(t *testing.T) {
 		case tc.panic != nil && got.GetValue() != *tc.panic:
 			t.Errorf("healthy_panic_threshold = %v, want %v", got, *tc.panic)
 		}
-	}
-	if _, ok := xds.LBPolicy("BOGUS"); ok {
-		t.Errorf("LBPolicy accepted an unknown name")
 	}
 }
 

@@ -34,11 +34,12 @@ func newCaches(versionPrefix string, logger gcplog.Logger) *caches {
 		listeners: linear(resource.ListenerType),
 		routes:    linear(resource.RouteType),
 	}
+	hold := func(lc *cache.LinearCache) cache.Cache { return newHoldAfterNACK(lc, versionPrefix) }
 	byType := map[string]cache.Cache{
-		resource.EndpointType: c.endpoints,
-		resource.ClusterType:  noLegacyWildcardForGRPC{c.clusters},
-		resource.ListenerType: noLegacyWildcardForGRPC{c.listeners},
-		resource.RouteType:    c.routes,
+		resource.EndpointType: hold(c.endpoints),
+		resource.ClusterType:  noLegacyWildcardForGRPC{hold(c.clusters)},
+		resource.ListenerType: noLegacyWildcardForGRPC{hold(c.listeners)},
+		resource.RouteType:    hold(c.routes),
 		unknownType:           silentCache{},
 	}
 	classify := func(typeURL string) string {

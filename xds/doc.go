@@ -7,5 +7,7 @@
 // health status; with Options.GRPCListeners it also becomes a Listener with
 // an ApiListener and a RouteConfiguration, so `xds:///<cluster>` resolves in
 // gRPC. All nodes share one view. Endpoints live in their own linear cache so
-// one instance's change re-sends only its cluster's assignment.
+// one instance's change re-sends only its cluster's assignment. A stream
+// that rejects a response (NACK) gets nothing more of that type until the
+// content it watches changes.
 package xds

@@ -111,6 +111,17 @@ func startServer(t *testing.T, store *membership.Store, opts xds.Options, addr s
 	return &testServer{srv: srv, addr: lis.Addr().String(), stop: stop}
 }
 
+// startObservedServer is startServer with default options whose logs and
+// metrics the test reads.
+func startObservedServer(t *testing.T, store *membership.Store) (*testServer, *lockedBuffer, *countingMetrics) {
+	t.Helper()
+	logger, buf := testLogger()
+	metrics := newCountingMetrics()
+	opts := xds.DefaultOptions()
+	opts.Logger, opts.Metrics = logger, metrics
+	return startServer(t, store, opts, ""), buf, metrics
+}
+
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(waitTimeout)

@@ -2,8 +2,11 @@ package xds
 
 import (
 	"fmt"
+	"maps"
+	"reflect"
 	"slices"
 	"testing"
+	"time"
 
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 
@@ -176,5 +179,77 @@ func BenchmarkPushAfterOneChange(b *testing.B) {
 				}
 			})
 		}
+	}
+}
+
+// leafFields calls f with the path and value of every settable leaf field
+// of v (a struct), descending into embedded and nested structs.
+func leafFields(path string, v reflect.Value, f func(path string, v reflect.Value)) {
+	for i := range v.NumField() {
+		fv, name := v.Field(i), path+v.Type().Field(i).Name
+		if fv.Kind() == reflect.Struct && fv.Type() != reflect.TypeFor[time.Time]() {
+			leafFields(name+".", fv, f)
+			continue
+		}
+		f(name, fv)
+	}
+}
+
+// changeValue sets v to a value different from the one it holds.
+func changeValue(t *testing.T, path string, v reflect.Value) {
+	switch v.Kind() {
+	case reflect.String:
+		v.SetString(v.String() + "-changed")
+	case reflect.Bool:
+		v.SetBool(!v.Bool())
+	case reflect.Int, reflect.Int64, reflect.Int32, reflect.Int8, reflect.Int16:
+		v.SetInt(v.Int() + 1)
+	case reflect.Uint, reflect.Uint64, reflect.Uint32, reflect.Uint8, reflect.Uint16:
+		v.SetUint(v.Uint() + 1)
+	case reflect.Map:
+		m := reflect.MakeMap(v.Type())
+		m.SetMapIndex(reflect.New(v.Type().Key()).Elem(), reflect.New(v.Type().Elem()).Elem())
+		v.Set(m)
+	case reflect.Pointer:
+		v.Set(reflect.New(v.Type().Elem()))
+	case reflect.Struct: // time.Time
+		v.Set(reflect.ValueOf(v.Interface().(time.Time).Add(time.Second)))
+	default:
+		t.Fatalf("%s: no way to change a %s; teach changeValue", path, v.Kind())
+	}
+}
+
+// samePublished must say "same" exactly when the endpoints built from two
+// members are equal, whichever field of a member differs; and the fields
+// an endpoint shows are these, so a field that starts (or stops) showing
+// is noticed here.
+func TestSamePublishedFollowsWhatIsBuilt(t *testing.T) {
+	base := membership.Member{
+		Instance: upstreams.Instance{ID: "i1", Address: "10.0.0.1:80", Weight: 1, Region: "r", Zone: "z", SubZone: "s",
+			Priority: 1, Meta: map[string]string{"k": "v"}, Source: "config", ProbePort: 9000},
+		Status: membership.StatusHealthy, Reason: "ok", Since: time.Unix(1700000000, 0),
+	}
+	var shown []string
+	leafFields("", reflect.ValueOf(&base).Elem(), func(path string, _ reflect.Value) {
+		changed := base
+		changed.Meta = maps.Clone(base.Meta)
+		var field reflect.Value
+		leafFields("", reflect.ValueOf(&changed).Elem(), func(p string, v reflect.Value) {
+			if p == path {
+				field = v
+			}
+		})
+		changeValue(t, path, field)
+		equal := proto.Equal(buildLbEndpoint(fieldsOf(&base)), buildLbEndpoint(fieldsOf(&changed)))
+		if same := samePublished(&base, &changed); same != equal {
+			t.Errorf("%s changed: samePublished = %v, but the built endpoints are equal: %v", path, same, equal)
+		}
+		if !equal {
+			shown = append(shown, path)
+		}
+	})
+	want := []string{"Instance.ID", "Instance.Address", "Instance.Weight", "Status", "Reason"}
+	if !slices.Equal(shown, want) {
+		t.Errorf("an endpoint shows %v, want %v (locality and priority go to its group)", shown, want)
 	}
 }

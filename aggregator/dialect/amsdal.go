@@ -8,6 +8,13 @@ import (
 	"github.com/vigilhq/vigil/aggregator/probe"
 )
 
+// isAMSDAL recognises AMSDAL's probes: an object with details and a
+// status of success or error.
+func isAMSDAL(v *fastjson.Value, status []byte) bool {
+	return v.Type() == fastjson.TypeObject && v.Get("details") != nil &&
+		(string(status) == "success" || string(status) == "error")
+}
+
 // readAMSDAL reads AMSDAL's /api/probes/liveness/ and /readiness/:
 // {"status":"success"|"error","details":[{"status","service","message"}]}.
 func readAMSDAL(r *probe.Response, v *fastjson.Value, jsonErr error, b *builder) {

@@ -74,6 +74,16 @@ func compileCEL(rules upstreams.CELRules) (*celProgram, error) {
 	return p, nil
 }
 
+// newCEL is the cel dialect's evaluator for p, its rule set compiled once
+// per Factory.
+func (f *Factory) newCEL(p *upstreams.Probe, expected upstreams.StatusSet) (Evaluator, error) {
+	prog, err := f.compile(p.CEL)
+	if err != nil {
+		return nil, err
+	}
+	return &celEvaluator{prog: prog, expected: expected}, nil
+}
+
 // celEvaluator runs a rule set: drain, then pass, then degraded.
 type celEvaluator struct {
 	prog     *celProgram
@@ -83,6 +93,7 @@ type celEvaluator struct {
 
 func (e *celEvaluator) Evaluate(r *probe.Response) Verdict {
 	v := e.evaluate(r)
+	v.Reason = clipReason(v.Reason) // an error can quote what the body held
 	if v.Outcome == e.prev.Outcome && v.Reason == e.prev.Reason {
 		return e.prev
 	}

@@ -11,6 +11,18 @@ import (
 
 var errNotObject = errors.New("expected a JSON object")
 
+// isDynamo recognises Dynamo's frontend and workers by their status words.
+func isDynamo(v *fastjson.Value, status []byte) bool {
+	if v.Type() != fastjson.TypeObject {
+		return false
+	}
+	switch string(status) {
+	case "live", "healthy", "unhealthy", "ready", "notready":
+		return true
+	}
+	return false
+}
+
 // readDynamo reads NVIDIA Dynamo's frontend (/live, /health) and worker
 // system-status server. The frontend answers 200 {"status":"unhealthy"} while
 // no workers are registered: that is not ready. Workers answer 503

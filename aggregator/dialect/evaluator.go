@@ -43,28 +43,14 @@ func (f *Factory) New(p *upstreams.Probe) (Evaluator, error) {
 	case upstreams.KindGRPC, upstreams.KindTCP:
 		return e, nil
 	}
-	switch p.Dialect {
-	case upstreams.DialectStatus:
-		e.read = readStatus
-	case upstreams.DialectHealthz:
-		e.read, e.wantJSON = readHealthz, true
-	case upstreams.DialectDynamo:
-		e.read, e.wantJSON = readDynamo, true
-	case upstreams.DialectNativeLink:
-		e.read, e.wantJSON = readNativeLink, true
-	case upstreams.DialectAMSDAL:
-		e.read, e.wantJSON = readAMSDAL, true
-	case upstreams.DialectCEL:
-		prog, err := f.compile(p.CEL)
-		if err != nil {
-			return nil, err
-		}
-		return &celEvaluator{prog: prog, expected: e.expected}, nil
-	case upstreams.DialectAuto, "":
-		e.read, e.wantJSON = readAuto, true
-	default:
+	d, ok := lookup(p.Dialect)
+	if !ok {
 		return nil, fmt.Errorf("unknown dialect %q", p.Dialect)
 	}
+	if d.custom != nil {
+		return d.custom(f, p, e.expected)
+	}
+	e.read, e.wantJSON = d.read, d.json
 	return e, nil
 }
 
@@ -86,7 +72,7 @@ func (f *Factory) compile(rules upstreams.CELRules) (*celProgram, error) {
 type evaluator struct {
 	kind     upstreams.ProbeKind
 	expected upstreams.StatusSet
-	read     reader
+	read     reader // nil: auto, which picks a reader per response
 	wantJSON bool
 	prev     Verdict
 }
@@ -128,12 +114,23 @@ func (e *evaluator) Evaluate(r *probe.Response) Verdict {
 				jsonErr = errNotJSON
 			}
 		}
-		e.read(r, v, jsonErr, b)
+		read := e.read
+		if read == nil {
+			read = autoReader(r, v)
+		}
+		read(r, v, jsonErr, b)
 	}
 	e.prev = b.finish(&e.prev)
-	scratchPool.Put(s)
+	if len(r.Body) <= maxPooledBody {
+		scratchPool.Put(s)
+	} // else its parser holds the values of a large body: let it go
 	return e.prev
 }
+
+// maxPooledBody is the largest body whose parser memory is kept for the
+// next evaluation; a parser that read a bigger one is dropped, so a few
+// multi-megabyte answers do not pin their parse trees.
+const maxPooledBody = 256 << 10
 
 // readStatus: the expected status code passes, the body is ignored.
 func readStatus(r *probe.Response, _ *fastjson.Value, _ error, b *builder) {

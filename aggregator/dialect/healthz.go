@@ -9,6 +9,13 @@ import (
 	"github.com/vigilhq/vigil/membership"
 )
 
+// isHealthz recognises a /healthz or /readyz engine: an object with
+// checks, a draining flag, or a status of ok or not_ready.
+func isHealthz(v *fastjson.Value, status []byte) bool {
+	return v.Type() == fastjson.TypeObject &&
+		(v.Get("checks") != nil || v.Get("draining") != nil || string(status) == "ok" || string(status) == "not_ready")
+}
+
 // readHealthz reads /healthz and /readyz engines (seed 002):
 // {"status":"ok"}, {"status":"ready","checks":{...}},
 // 503 {"status":"not_ready","checks":{"queue":"unavailable"}} and

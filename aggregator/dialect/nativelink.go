@@ -2,7 +2,6 @@ package dialect
 
 import (
 	"errors"
-	"strconv"
 
 	"github.com/valyala/fastjson"
 
@@ -10,6 +9,9 @@ import (
 )
 
 var errNotArray = errors.New("expected a JSON array of components")
+
+// isNativeLink recognises NativeLink's /status: a JSON array.
+func isNativeLink(v *fastjson.Value, _ []byte) bool { return v.Type() == fastjson.TypeArray }
 
 // readNativeLink reads NativeLink's /status: a JSON array of
 // {"namespace","component","status":{"Ok"|"Failed"|"Timeout"|"Initializing"|"Warning":{...}}}.
@@ -76,13 +78,13 @@ func readNativeLink(r *probe.Response, v *fastjson.Value, jsonErr error, b *buil
 		if d := inner.Get("duration_seconds"); d != nil {
 			f, _ := d.Float64()
 			b.say(" after ")
-			b.reason = strconv.AppendFloat(b.reason, f, 'f', -1, 64)
+			b.sayNumber(f)
 			b.say("s")
 		}
 	}
 	if bad == 0 && len(items) > 0 {
 		b.say("all ")
-		b.reason = itoa(b.reason, len(items))
+		b.sayNumber(float64(len(items)))
 		b.say(" components ok")
 	}
 	if !b.codeOK() {

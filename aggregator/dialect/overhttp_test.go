@@ -10,6 +10,27 @@ import (
 	"github.com/vigilhq/vigil/upstreams"
 )
 
+// probeOnce probes addr once with vigil's own HTTP prober, failing the test
+// on a transport error.
+func probeOnce(t *testing.T, addr string, p *upstreams.Probe) probe.Response {
+	t.Helper()
+	req, err := probe.NewRequest(p, addr, probe.RequestOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checker, err := probe.NewChecker(upstreams.KindHTTP, "http", addr, probe.CheckerOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer checker.Close()
+	var resp probe.Response
+	checker.Check(req, time.Now().Add(2*time.Second), &probe.Scratch{}, &resp)
+	if resp.Err != nil {
+		t.Fatalf("probe %s: %v", addr, resp.Err)
+	}
+	return resp
+}
+
 // TestSeedResponsesOverRealHTTP serves every seed response from a real TCP
 // server, byte for byte, probes it with vigil's own HTTP prober and checks
 // the verdict, in the response's own dialect and in auto.
@@ -19,23 +40,10 @@ func TestSeedResponsesOverRealHTTP(t *testing.T) {
 		for _, d := range []upstreams.Dialect{c.dialect, upstreams.DialectAuto} {
 			p := &upstreams.Probe{Kind: upstreams.KindHTTP, Scheme: "http", Path: "/", Dialect: d,
 				ExpectedStatuses: upstreams.DefaultStatuses, MaxBodyBytes: 64 << 10}
-			req, err := probe.NewRequest(p, srv.Addr(), probe.RequestOptions{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			checker, err := probe.NewChecker(upstreams.KindHTTP, "http", srv.Addr(), probe.CheckerOptions{})
-			if err != nil {
-				t.Fatal(err)
-			}
+			resp := probeOnce(t, srv.Addr(), p)
 			ev, err := NewFactory().New(p)
 			if err != nil {
 				t.Fatal(err)
-			}
-			var resp probe.Response
-			checker.Check(req, time.Now().Add(2*time.Second), &probe.Scratch{}, &resp)
-			checker.Close()
-			if resp.Err != nil {
-				t.Fatalf("%s: %v", c.seed.Name, resp.Err)
 			}
 			if resp.ContentType != c.seed.ContentType {
 				t.Errorf("%s: content-type %q", c.seed.Name, resp.ContentType)

@@ -22,6 +22,10 @@ type CheckerOptions struct {
 	// Poller, when set, takes over plain-HTTP keep-alive connections after
 	// their first response (see Poller); nil keeps every probe blocking.
 	Poller *Poller
+	// TLSConfigs, when set, shares the TLS configs NewProbeChecker builds
+	// from probes' own TLS settings between checkers; nil builds one per
+	// checker.
+	TLSConfigs *TLSConfigs
 }
 
 // Stats counts what a Checker did with its connection. Reading them is

@@ -143,6 +143,9 @@ func (c *httpChecker) roundTrip(conn net.Conn, req *Request, deadline time.Time,
 		if errors.As(err, &ioe) {
 			stale = rd.total == 0 && !isTimeout(ioe.err)
 			err = netErr(ioe.phase, budget, ioe.err)
+			if c.tls != nil {
+				err = withTLSHint(err)
+			}
 		}
 		resp.Err = err
 		return stale
@@ -207,7 +210,7 @@ func (c *httpChecker) dial(deadline time.Time, budget time.Duration) (net.Conn, 
 	}
 	if err := tc.Handshake(); err != nil {
 		raw.Close()
-		return nil, netErr("tls handshake", budget, err)
+		return nil, withTLSHint(netErr("tls handshake", budget, err))
 	}
 	return tc, nil
 }

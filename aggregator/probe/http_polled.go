@@ -15,14 +15,14 @@ func (c *httpChecker) Start(f *Flight) bool { return c.startPolled(f, nil) }
 // request pipelined behind the first, unless the server was seen to drop
 // pipelined requests.
 func (c *httpChecker) StartPair(first, second *Flight) bool {
-	if c.noPipelining.Load() || second == nil || second.Req == nil || second.Req.kind != "http" {
+	if c.noPipelining.Load() || second == nil || second.Req == nil || !second.Req.Polled() {
 		return false
 	}
 	return c.startPolled(first, second)
 }
 
 func (c *httpChecker) startPolled(f, second *Flight) bool {
-	if c.poller == nil || f.Req == nil || f.Req.kind != "http" {
+	if c.poller == nil || f.Req == nil || !f.Req.Polled() {
 		return false
 	}
 	c.mu.Lock()

@@ -281,3 +281,39 @@ func TestPollerDoneStartsTheNextProbe(t *testing.T) {
 		t.Fatalf("%d probes went the blocking way, stats %+v, accepts %d: want all on the one connection", blocked.Load(), st, srv.accepts.Load())
 	}
 }
+
+// Polled decides which probes go through the poller: plain HTTP only. A
+// checker that holds a polled connection still refuses to start a request
+// Polled rules out, and the request's own answer is the same decision.
+func TestPolledDecidesWhichProbesUseThePoller(t *testing.T) {
+	for _, c := range []struct {
+		kind   upstreams.ProbeKind
+		scheme string
+		want   bool
+	}{
+		{upstreams.KindHTTP, "http", true}, {upstreams.KindHTTP, "", true}, {"", "", true},
+		{upstreams.KindHTTP, "https", false}, {upstreams.KindGRPC, "", false}, {upstreams.KindTCP, "", false},
+	} {
+		p := &upstreams.Probe{Kind: c.kind, Scheme: c.scheme, Path: "/"}
+		if got := Polled(p); got != c.want {
+			t.Errorf("Polled(kind %q, scheme %q) = %v, want %v", c.kind, c.scheme, got, c.want)
+		}
+		if r := mustRequest(t, p, "127.0.0.1:1", RequestOptions{}); r.Polled() != c.want {
+			t.Errorf("NewRequest(kind %q, scheme %q).Polled() = %v, want %v", c.kind, c.scheme, r.Polled(), c.want)
+		}
+	}
+
+	srv := newRawServer(t, serveEach(okResponse))
+	defer srv.close()
+	pt := newPolledTarget(t, srv.addr(), "/")
+	pt.probe(t, probeTimeout)
+	if _, polled := pt.probe(t, probeTimeout); !polled {
+		t.Fatal("a plain HTTP probe on a kept connection did not go through the poller")
+	}
+	tlsProbe := httpProbe("/")
+	tlsProbe.Scheme = "https"
+	pt.req = mustRequest(t, tlsProbe, srv.addr(), RequestOptions{})
+	if pt.c.(AsyncChecker).Start(&Flight{Req: pt.req, Deadline: time.Now().Add(probeTimeout), Done: pt.f.Done}) {
+		t.Error("Start took a request that Polled rules out")
+	}
+}

@@ -33,6 +33,16 @@ type Request struct {
 	grpc           *grpc_health_v1.HealthCheckRequest
 	maxBody        int
 	collectHeaders bool
+	polled         bool // see Polled
+}
+
+// Polled reports whether probes of p go through the Poller once their
+// keep-alive connection is kept: plain HTTP only; TLS, gRPC and TCP probes
+// always take the blocking path. It is the one place that decides this:
+// the aggregator asks Request.Polled before it hands probes to
+// AsyncChecker.Start, and the checker's Start asks it again.
+func Polled(p *upstreams.Probe) bool {
+	return (p.Kind == upstreams.KindHTTP || p.Kind == "") && p.Scheme != "https"
 }
 
 // NewRequest prepares p for the target hostport (host:port, used as the
@@ -46,6 +56,7 @@ func NewRequest(p *upstreams.Probe, hostport string, opts RequestOptions) (*Requ
 		kind:           p.Kind,
 		maxBody:        p.MaxBodyBytes,
 		collectHeaders: opts.CollectHeaders,
+		polled:         Polled(p),
 	}
 	if r.kind == "" {
 		r.kind = upstreams.KindHTTP
@@ -75,6 +86,9 @@ func NewRequest(p *upstreams.Probe, hostport string, opts RequestOptions) (*Requ
 
 // Kind is the probe kind the request was prepared for.
 func (r *Request) Kind() upstreams.ProbeKind { return r.kind }
+
+// Polled reports whether the request goes through the Poller (see Polled).
+func (r *Request) Polled() bool { return r.polled }
 
 // Bytes is the exact HTTP request written on the wire (nil for grpc, tcp).
 // The caller must not modify it.

@@ -1,13 +1,17 @@
 package main
 
 import (
+	"io"
+	"net/http"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
 	consulapi "github.com/hashicorp/consul/api"
 
 	"github.com/vigilhq/vigil/config"
+	"github.com/vigilhq/vigil/consul"
 	"github.com/vigilhq/vigil/consul/consultest"
 	"github.com/vigilhq/vigil/fleet"
 )
@@ -100,5 +104,91 @@ func TestConsulPublishingAndDiscoveryThroughTheBinary(t *testing.T) {
 	// The owner's registration was never touched by vigil: it is gone, not rewritten.
 	if got := passing(t, client, "plain-svc"); len(got) != 0 {
 		t.Errorf("plain-svc still has %v", got)
+	}
+}
+
+// readyzConsul is /readyz's code and its consul check.
+func (r *running) readyzConsul() (int, string) {
+	var body struct {
+		Checks map[string]string `json:"checks"`
+	}
+	code := r.getJSON("/readyz", &body)
+	return code, body.Checks["consul"]
+}
+
+// breakerState is vigil_consul_breaker_state from /metrics (-1: absent).
+func (r *running) breakerState() int {
+	r.t.Helper()
+	resp, err := http.Get(r.admin + "/metrics")
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "vigil_consul_breaker_state "); ok {
+			n, _ := strconv.Atoi(v)
+			return n
+		}
+	}
+	return -1
+}
+
+// TestReadyzFollowsConsulOutage: with nothing to write, /readyz names Consul
+// unavailable within seconds of the agent dying and the breaker metric
+// opens soon after; both stay so, sample by sample, while it is down; once
+// an agent answers again, vigil is ready and the breaker closed. Before,
+// /readyz said Consul was fine until the next write or the 60s resync.
+func TestReadyzFollowsConsulOutage(t *testing.T) {
+	agent := startAgent(t)
+	r := startVigil(t, startFleet(t), func(cfg *config.Config) {
+		cfg.Consul = &config.Consul{Address: agent.HTTPAddr, BatchWindow: 50 * time.Millisecond}
+	})
+	waitHTTP(t, r.admin+"/readyz", http.StatusOK, 30*time.Second)
+	if s := r.breakerState(); s != 0 {
+		t.Fatalf("breaker state %d before the outage", s)
+	}
+
+	agent.Kill()
+	killed := time.Now()
+	var notReady, opened time.Duration
+	for opened == 0 || time.Since(killed) < 15*time.Second {
+		code, detail := r.readyzConsul()
+		down := code == http.StatusServiceUnavailable && strings.Contains(detail, "unavailable")
+		switch {
+		case notReady == 0 && down:
+			notReady = time.Since(killed)
+		case notReady != 0 && !down:
+			t.Fatalf("%s after the kill, /readyz said %d, consul %q, while Consul was still down", time.Since(killed), code, detail)
+		}
+		if s := r.breakerState(); opened == 0 && s == 2 {
+			opened = time.Since(killed)
+		} else if opened != 0 && s == 0 {
+			t.Fatalf("breaker closed %s after the kill, while Consul was still down", time.Since(killed))
+		}
+		if time.Since(killed) > 30*time.Second {
+			t.Fatalf("after 30s: not ready after %s, breaker open after %s", notReady, opened)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Logf("after the kill: /readyz names Consul unavailable at %s, breaker open at %s", notReady, opened)
+	if notReady > consul.DefaultHealthInterval+3*time.Second || opened > consul.DefaultHealthInterval+5*time.Second {
+		t.Errorf("outage noticed too late: /readyz at %s, breaker at %s", notReady, opened)
+	}
+
+	bin, err := consultest.Binary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, err := consultest.StartOn(bin, agent.Ports)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(second.Stop)
+	back := time.Now()
+	waitHTTP(t, r.admin+"/readyz", http.StatusOK, consul.DefaultBreakerOpenTimeout+consul.DefaultHealthInterval+15*time.Second)
+	t.Logf("ready %s after the agent was back", time.Since(back))
+	if s := r.breakerState(); s != 0 {
+		t.Errorf("breaker state %d once ready again", s)
 	}
 }

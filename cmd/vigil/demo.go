@@ -120,5 +120,5 @@ func cmdDemo(args []string, stderr io.Writer) int {
 		log.Info("demo admin token for drain/undrain: demo (set VIGIL_ADMIN_TOKEN to choose another)")
 	}
 	log.Info("demo fleet started", "instances", len(f.Instances()), "dashboard", "http://"+*adminAddr+"/")
-	return serve(cfg, func() (*config.Config, error) { return demoConfig(f, *adminAddr, *xdsAddr, stateDir) }, log, false)
+	return serve(cfg, func() (*config.Config, error) { return demoConfig(f, *adminAddr, *xdsAddr, stateDir) }, log, serveOptions{})
 }

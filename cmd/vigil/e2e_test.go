@@ -61,7 +61,7 @@ func startVigilIn(t *testing.T, f *fleet.Fleet, mutate func(*config.Config), sta
 	}
 	cfg.DrainPeriod = 300 * time.Millisecond
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	a, err := newApp(cfg, build, log)
+	a, err := newApp(cfg, build, log, startOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -51,6 +51,8 @@ func cmdServe(args []string, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	path := fs.String("config", "vigil.yaml", "config file")
 	withProfiling := fs.Bool("pprof", false, "serve net/http/pprof under /debug/pprof/ on the admin listener")
+	stateRecover := fs.Bool("state-recover", false,
+		"if the state file is damaged, keep what can still be read in a fresh one (the damaged file is kept beside it)")
 	log, code := parseWithLogger(fs, args, stderr)
 	if log == nil {
 		return code
@@ -61,17 +63,23 @@ func cmdServe(args []string, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "vigil: %s:\n%v\n", *path, err)
 		return 1
 	}
-	return serve(cfg, load, log, *withProfiling)
+	return serve(cfg, load, log, serveOptions{pprof: *withProfiling, start: startOptions{stateRecover: *stateRecover}})
+}
+
+// serveOptions are serve's command-line switches.
+type serveOptions struct {
+	pprof bool
+	start startOptions
 }
 
 // serve runs an app until a stop signal.
-func serve(cfg *config.Config, load func() (*config.Config, error), log *slog.Logger, withProfiling bool) int {
-	a, err := newApp(cfg, load, log)
+func serve(cfg *config.Config, load func() (*config.Config, error), log *slog.Logger, opts serveOptions) int {
+	a, err := newApp(cfg, load, log, opts.start)
 	if err != nil {
 		log.Error("startup failed", "error", err)
 		return 1
 	}
-	a.pprof = withProfiling
+	a.pprof = opts.pprof
 	signals := make(chan os.Signal, 2)
 	signal.Notify(signals, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 	defer signal.Stop(signals)

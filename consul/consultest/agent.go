@@ -112,8 +112,9 @@ func (a *Agent) start() error {
 		close(a.exited)
 	}()
 	if err := a.waitReady(); err != nil {
+		logTail := a.LogTail(3000) // before Kill removes the log with the data dir
 		a.Kill()
-		return fmt.Errorf("consul agent on %s: %w\n--- agent log tail ---\n%s", a.HTTPAddr, err, a.LogTail(3000))
+		return fmt.Errorf("consul agent on %s: %w\n--- agent log tail ---\n%s", a.HTTPAddr, err, logTail)
 	}
 	return nil
 }

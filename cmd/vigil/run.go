@@ -1,0 +1,113 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/vigilhq/vigil/api"
+)
+
+// run serves until ctx ends or a stop signal arrives. On SIGTERM/SIGINT
+// /readyz turns 503 draining at once, xDS keeps serving for drain_period,
+// then everything stops. SIGHUP reloads the config.
+func (a *app) run(ctx context.Context, signals <-chan os.Signal) error {
+	defer a.state.Close()
+	cfg := a.config()
+	adminLn, xdsLn := a.adminLn, a.xdsLn
+	var err error
+	if adminLn == nil {
+		if adminLn, err = net.Listen("tcp", cfg.Admin.Listen); err != nil {
+			return fmt.Errorf("admin.listen: %w", err)
+		}
+	}
+	if xdsLn == nil {
+		if xdsLn, err = net.Listen("tcp", cfg.XDS.Listen); err != nil {
+			adminLn.Close()
+			return fmt.Errorf("xds.listen: %w", err)
+		}
+	}
+	if err := a.agg.Apply(a.clusters(cfg)); err != nil {
+		adminLn.Close()
+		xdsLn.Close()
+		return err
+	}
+	if n, err := api.RestoreOverrides(a.drains, a.agg, a.log); err != nil {
+		a.log.Warn("restoring manual drains", "error", err)
+	} else if n > 0 {
+		a.log.Info("restored manual drains", "count", n)
+	}
+	a.reloadMu.Lock()
+	a.startDiscovery(cfg)
+	a.reloadMu.Unlock()
+
+	probeCtx, stopProbes := context.WithCancel(context.Background())
+	pubCtx, stopPublishers := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	goRun := func(name string, fn func() error) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := fn(); err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, http.ErrServerClosed) {
+				a.log.Error("stopped with error", "component", name, "error", err)
+			}
+		}()
+	}
+	goRun("aggregator", func() error { return a.agg.Run(probeCtx) })
+	goRun("xds", func() error { return a.xds.Run(pubCtx, xdsLn) })
+	goRun("metrics", func() error { return a.metrics.Run(pubCtx, a.store) })
+	if a.consul != nil {
+		goRun("consul", func() error { return a.consul.Run(pubCtx) })
+	}
+	handler := a.api.Handler()
+	if a.pprof {
+		handler = withPprof(handler)
+		a.log.Warn("pprof enabled on the admin listener under /debug/pprof/ (no auth)")
+	}
+	httpSrv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
+	goRun("admin", func() error { return httpSrv.Serve(adminLn) })
+	a.log.Info("vigil serving", "admin", adminLn.Addr().String(), "xds", xdsLn.Addr().String(),
+		"clusters", len(cfg.Clusters), "version", version)
+
+wait:
+	for {
+		select {
+		case <-ctx.Done():
+			break wait
+		case sig := <-signals:
+			if sig == syscall.SIGHUP {
+				_ = a.reload()
+				continue
+			}
+			drain := a.config().DrainPeriod
+			a.log.Info("stop signal: draining", "signal", sig.String(), "drain_period", drain)
+			a.api.SetDraining()
+			select {
+			case <-time.After(drain):
+			case <-ctx.Done():
+			case <-signals: // a second signal skips the rest of the drain
+			}
+			break wait
+		}
+	}
+
+	a.reloadMu.Lock()
+	a.stopping = true
+	a.stopDiscovery()
+	a.reloadMu.Unlock()
+	stopProbes()
+	stopPublishers()
+	a.api.Close()
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = httpSrv.Shutdown(shutdownCtx)
+	wg.Wait()
+	a.log.Info("vigil stopped")
+	return nil
+}
