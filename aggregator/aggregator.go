@@ -41,6 +41,9 @@ type Options struct {
 	// its answer, as on platforms without epoll. By default plain-HTTP
 	// probes on kept connections go through a probe.Poller instead.
 	BlockingProbes bool
+	// FailSafe is when vigil suspects its own network (nil:
+	// DefaultFailSafe); SetFailSafe changes it.
+	FailSafe *FailSafe
 }
 
 // DefaultDispatchWindow batches probe dispatch with the real clock: a
@@ -85,11 +88,15 @@ type Aggregator struct {
 	firstOnce    sync.Once
 	firstDone    chan struct{}
 	stats        struct{ probes, late, done atomic.Uint64 }
+
+	guard *guard     // the fail-safe
+	redo  *redoQueue // instances the ejection cap hands back, for the hold loop
 }
 
 type clusterState struct {
 	spec      *upstreams.Cluster
 	instances map[string]*instance
+	ej        *ejector // max_ejection_percent; kept across reloads
 }
 
 // New returns an Aggregator. Call Apply, then Run.
@@ -117,7 +124,13 @@ func New(opts Options) *Aggregator {
 		clusters:    make(map[string]*clusterState),
 		drained:     make(map[*instance]struct{}),
 		firstDone:   make(chan struct{}),
+		redo:        newRedoQueue(),
 	}
+	fs := DefaultFailSafe
+	if opts.FailSafe != nil {
+		fs = *opts.FailSafe
+	}
+	a.guard = newGuard(fs, 0)
 	if a.checkerOpts.TLSConfigs == nil {
 		a.checkerOpts.TLSConfigs = probe.NewTLSConfigs() // a cluster's https instances share one parsed config
 	}
@@ -147,10 +160,14 @@ func (a *Aggregator) Store() *membership.Store { return a.opts.Store }
 // Run probes until ctx is done, then waits for probes in flight and closes
 // every connection.
 func (a *Aggregator) Run(ctx context.Context) error {
-	sweepDone := make(chan struct{})
+	sweepDone, holdDone := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(sweepDone)
 		a.sweepOverrides(ctx)
+	}()
+	go func() {
+		defer close(holdDone)
+		a.holdLoop(ctx)
 	}()
 	a.sched.run(ctx)
 	// Probes in flight finish (each within its timeout); none starts.
@@ -162,6 +179,7 @@ func (a *Aggregator) Run(ctx context.Context) error {
 		a.abandon(t)
 	}
 	<-sweepDone
+	<-holdDone
 	for _, inst := range a.allInstances() {
 		inst.mu.Lock()
 		inst.closeCheckers()

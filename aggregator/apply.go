@@ -31,12 +31,20 @@ func (a *Aggregator) Apply(clusters []upstreams.Cluster) error {
 	}
 	// Stop what left, publish every cluster, then start what is new.
 	for _, inst := range leaving(old, next) {
-		a.retire(inst)
+		a.retire(inst, now)
+	}
+	for _, inst := range fresh {
+		inst.guardMark = a.guard.add(inst.cluster, now)
+		inst.ejMark = inst.ej.add(inst)
 	}
 	a.mu.Lock()
 	a.clusters = next
 	a.mu.Unlock()
 	a.publish(next, old, now)
+	for _, cs := range next {
+		a.redo.add(cs.ej.configure(cs.spec.MaxEjectionPercent)...)
+	}
+	a.guard.setWindow(failSafeWindow(clusters), now)
 	for _, inst := range fresh {
 		if inst.override != nil {
 			a.rememberOverride(inst)
@@ -69,6 +77,11 @@ func (a *Aggregator) build(clusters []upstreams.Cluster, old map[string]*cluster
 			kept = nil // probes changed: every instance starts over
 		}
 		cs := &clusterState{spec: spec, instances: make(map[string]*instance, len(spec.Instances))}
+		if prev != nil {
+			cs.ej = prev.ej // its count of instances out goes on
+		} else {
+			cs.ej = newEjector(spec.MaxEjectionPercent)
+		}
 		for _, in := range spec.Instances {
 			if _, dup := cs.instances[in.ID]; dup {
 				return nil, fresh, fmt.Errorf("apply: cluster %q: instance %q listed twice", spec.Name, in.ID)
@@ -86,6 +99,7 @@ func (a *Aggregator) build(clusters []upstreams.Cluster, old map[string]*cluster
 			if prev != nil {
 				carryDrain(prev.instances[in.ID], inst, now)
 			}
+			inst.ej = cs.ej
 			cs.instances[in.ID] = inst
 			fresh = append(fresh, inst)
 		}
@@ -276,12 +290,15 @@ func (a *Aggregator) schedule(fresh []*instance, now time.Time) {
 }
 
 // retire stops an instance's probes; its connection closes when no probe
-// of it is running.
-func (a *Aggregator) retire(inst *instance) {
+// of it is running. The fail-safe and the ejection cap forget it (a place
+// it held out of rotation goes to the instance that waited longest).
+func (a *Aggregator) retire(inst *instance, now time.Time) {
 	inst.mu.Lock()
 	if inst.run.retire() {
 		inst.closeCheckers()
 	}
+	a.guard.remove(inst.guardMark, inst, now)
+	a.redo.add(inst.ej.remove(inst.ejMark)...)
 	for _, t := range []*target{inst.live, inst.ready} {
 		if t == nil {
 			continue

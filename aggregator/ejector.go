@@ -36,7 +36,16 @@ type ejectMark struct {
 	removed bool
 }
 
-func newEjector(percent int) *ejector { return &ejector{percent: percent} }
+func newEjector(percent int) *ejector { return &ejector{percent: capPercent(percent)} }
+
+// capPercent is max_ejection_percent as the ejector uses it: outside
+// 1..100 (0: not set), no cap.
+func capPercent(p int) int {
+	if p < 1 || p > 100 {
+		return 100
+	}
+	return p
+}
 
 // limit is how many instances may be out: max_ejection_percent of the
 // cluster, rounded down.
@@ -47,7 +56,7 @@ func (e *ejector) limitLocked() int { return e.total * e.percent / 100 }
 func (e *ejector) configure(percent int) []*instance {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	e.percent = percent
+	e.percent = capPercent(percent)
 	return e.fitLocked()
 }
 

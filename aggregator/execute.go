@@ -223,14 +223,24 @@ func (a *Aggregator) recordLocked(t *target, start time.Time, resp *probe.Respon
 		Reason:     v.Reason,
 		Components: v.Components,
 	})
-	// Liveness is presumed fine until unhealthy_threshold failures (as a
-	// Kubernetes failureThreshold applies from the start); readiness starts
-	// not ready unless initial_status says healthy.
-	presumed := t.name == membership.Liveness || inst.presumedHealthy()
-	t.m.step(v.Outcome, uint32(t.spec.HealthyThreshold), uint32(t.spec.UnhealthyThreshold), presumed)
 	now := a.clock.Now()
-	changed = a.expireOverrideLocked(inst, now)
-	changed = a.republishLocked(inst, t, v, now) || changed
+	unreachable := probe.Classify(resp).Failed()
+	changed = a.noteReachLocked(inst, t, unreachable, now)
+	changed = a.expireOverrideLocked(inst, now) || changed
+	held := false
+	if unreachable {
+		var queued bool
+		held, queued = a.failSafeHoldsLocked(inst, t, v, now) // the fail-safe: not counted
+		changed = changed || queued
+	}
+	if !held {
+		// Liveness is presumed fine until unhealthy_threshold failures (as
+		// a Kubernetes failureThreshold applies from the start); readiness
+		// starts not ready unless initial_status says healthy.
+		presumed := t.name == membership.Liveness || inst.presumedHealthy()
+		t.m.step(v.Outcome, uint32(t.spec.HealthyThreshold), uint32(t.spec.UnhealthyThreshold), presumed)
+		changed = a.republishLocked(inst, t, v, now) || changed
+	}
 	first, t.first = t.first, false
 	a.sched.requeue(t, now)
 	return changed, first

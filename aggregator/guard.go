@@ -114,12 +114,20 @@ func newGuard(cfg FailSafe, window time.Duration) *guard {
 		held: make(map[*instance]struct{}), wake: make(chan struct{}, 1)}
 }
 
-// configure sets the fail-safe's settings and the onset window (on every
-// Apply), which may trip or release it at once.
-func (g *guard) configure(cfg FailSafe, window time.Duration, now time.Time) {
+// configure sets the fail-safe's settings, which may trip or release it
+// at once.
+func (g *guard) configure(cfg FailSafe, now time.Time) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	g.cfg, g.window = cfg, window
+	g.cfg = cfg
+	g.evaluateLocked(now)
+}
+
+// setWindow sets how recent an onset must be to count (on every Apply).
+func (g *guard) setWindow(window time.Duration, now time.Time) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.window = window
 	g.evaluateLocked(now)
 }
 

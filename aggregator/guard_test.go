@@ -64,7 +64,7 @@ func (r *guardRig) do(ev string) (held bool) {
 	case f[0] == "disable" || f[0] == "enable":
 		cfg := r.g.cfg
 		cfg.Enabled = f[0] == "enable"
-		r.g.configure(cfg, r.g.window, r.now)
+		r.g.configure(cfg, r.now)
 	default:
 		r.t.Fatalf("unknown event %q", ev)
 	}

@@ -21,21 +21,26 @@ import (
 // one published (the text, not the count), the member is queued with
 // that reason, without a count (which it would otherwise have to follow
 // every probe) and without an event: the published reason is the current
-// one, and a reason alone is no transition. It reports whether it queued
-// anything. inst.mu is held.
+// one, and a reason alone is no transition. The cluster's
+// max_ejection_percent may hold the status as it is (capLocked); the
+// reason then stays the one published, and the hold says why. It reports
+// whether it queued anything. inst.mu is held.
 func (a *Aggregator) republishLocked(inst *instance, t *target, v dialect.Verdict, now time.Time) (queued bool) {
 	live, ready := inst.machines()
 	overridden := inst.override.Active(now)
 	status, by := decide(live, ready, inst.spec.InitialStatus, overridden)
+	status, heldChanged := a.capLocked(inst, status, by, now)
 	why := v.Reason
 	if status == inst.status {
-		if by != &t.m || !t.m.explains(v.Outcome) || inst.reasonBy == t.name && inst.reasonText == why {
-			return false
+		if inst.ejected != ejWaiting && by == &t.m && t.m.explains(v.Outcome) && (inst.reasonBy != t.name || inst.reasonText != why) {
+			inst.reasonBy, inst.reasonText = t.name, why
+			inst.reason = string(t.name) + ": " + why
+			heldChanged = true
 		}
-		inst.reasonBy, inst.reasonText = t.name, why
-		inst.reason = string(t.name) + ": " + why
-		a.enqueueMemberLocked(inst)
-		return true
+		if heldChanged {
+			a.enqueueMemberLocked(inst)
+		}
+		return heldChanged
 	}
 	from := inst.status
 	inst.status, inst.since = status, now
@@ -82,7 +87,12 @@ func (a *Aggregator) expireOverrideLocked(inst *instance, now time.Time) (queued
 func (a *Aggregator) overrideChangedLocked(inst *instance, now time.Time, by, why string) {
 	live, ready := inst.machines()
 	from := inst.status
-	status := publishedStatus(live, ready, inst.spec.InitialStatus, inst.override.Active(now))
+	status, decidedBy := decide(live, ready, inst.spec.InitialStatus, inst.override.Active(now))
+	status, _ = a.capLocked(inst, status, decidedBy, now)
+	if inst.override.Active(now) && inst.held != nil { // a drained instance is never held
+		inst.held = nil
+		a.guard.unhold(inst)
+	}
 	if status != from {
 		inst.status, inst.since = status, now
 		inst.reason, inst.reasonBy = why, ""

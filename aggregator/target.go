@@ -29,6 +29,19 @@ type instance struct {
 	override   *membership.Override
 	run        runner          // which probes are out, which wait
 	checkers   []probe.Checker // one per distinct probe address
+
+	// The fail-safe and the ejection cap (failsafe.go, ejection.go).
+	// held is published with the member: its status is held against what
+	// its machines say, or its failures are not counted. unreach: some
+	// probe's latest result failed at connection level (the guard knows
+	// it through guardMark). ejected mirrors the ejector's view of it, so
+	// that a probe result consults the ejector only when that changes.
+	held      *membership.Hold
+	unreach   bool
+	guardMark *guardMark
+	ej        *ejector // the cluster's
+	ejMark    *ejectMark
+	ejected   ejectState
 }
 
 // target is one probe (liveness or readiness) of one instance.
@@ -49,6 +62,7 @@ type target struct {
 
 	// Guarded by the instance's mu.
 	m       machine
+	unreach bool // the latest result failed at connection level (probe.Classify)
 	hist    [membership.HistorySize]membership.ProbeResult
 	histN   int
 	histPos int // where the next result goes
@@ -99,7 +113,7 @@ func (t *target) state(next time.Time) *membership.ProbeState {
 // member is the instance as published. Caller holds i.mu.
 func (i *instance) member() membership.Member {
 	return membership.Member{Instance: i.inst, Status: i.status, Reason: i.reason, Since: i.since,
-		Override: i.override, Verdict: verdictOf(i.machines())}
+		Override: i.override, Verdict: verdictOf(i.machines()), Held: i.held}
 }
 
 func (i *instance) machines() (live, ready *machine) {
