@@ -16,6 +16,19 @@
 // instance's member for the committer when it changed, and ends the
 // probe's turn in the runner, which names the probe to run next.
 //
+// # When vigil suspects itself
+//
+// Each result is classified (probe.Classify): an answer, or a
+// connection-level failure. The fail-safe's guard (guard.go: normal or
+// holding) hears of an instance only when that flips, so a passing probe
+// costs it nothing; while it holds, a connection-level failure of an
+// instance in rotation is recorded but not counted by its machine, and
+// the instance is held (failsafe.go). Per cluster, the ejector
+// (ejector.go) caps the instances out of rotation for failed probes at
+// max_ejection_percent; the others wait, held (ejection.go). The hold
+// loop publishes trips and releases and re-decides the instances handed
+// back, outside any instance's lock.
+//
 // # Lock order
 //
 // This is the only place it is written; code that takes two of these locks
@@ -28,8 +41,12 @@
 //  3. instance.mu: one instance at a time, never two. Nothing commits
 //     while holding it: member changes are queued under it and committed
 //     once it is released (or by the poller after its round).
-//  4. Aggregator.mu, scheduler.mu, committer.mu, pool.mu: taken alone or
-//     under an instance's mu, never one under another.
+//  4. Aggregator.mu, scheduler.mu, committer.mu, pool.mu, guard.mu,
+//     ejector.mu, redoQueue.mu: taken alone or under an instance's mu,
+//     never one under another. The guard and the ejectors never call
+//     back into instances: what they hand back (a release's held
+//     instances, an instance to re-decide) is taken by the hold loop,
+//     which locks each instance on its own.
 //  5. The membership.Store's locks.
 //
 // The probe package's locks (a checker's, the poller's start lock, its
