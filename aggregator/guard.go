@@ -109,8 +109,21 @@ type guardChange struct {
 	held    []*instance // on release: instances held until now, to republish
 }
 
+// sane returns cfg with a percent outside 1..100 and a cluster count
+// under 1 replaced by the defaults (a zero FailSafe must not trip on the
+// first failure).
+func (cfg FailSafe) sane() FailSafe {
+	if cfg.GlobalFailurePercent < 1 || cfg.GlobalFailurePercent > 100 {
+		cfg.GlobalFailurePercent = DefaultFailSafe.GlobalFailurePercent
+	}
+	if cfg.MinClusters < 1 {
+		cfg.MinClusters = 1
+	}
+	return cfg
+}
+
 func newGuard(cfg FailSafe, window time.Duration) *guard {
-	return &guard{cfg: cfg, window: window, clusters: make(map[string]*guardCluster),
+	return &guard{cfg: cfg.sane(), window: window, clusters: make(map[string]*guardCluster),
 		held: make(map[*instance]struct{}), wake: make(chan struct{}, 1)}
 }
 
@@ -119,7 +132,7 @@ func newGuard(cfg FailSafe, window time.Duration) *guard {
 func (g *guard) configure(cfg FailSafe, now time.Time) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	g.cfg = cfg
+	g.cfg = cfg.sane()
 	g.evaluateLocked(now)
 }
 

@@ -228,3 +228,14 @@ func TestFailSafeWindow(t *testing.T) {
 		t.Fatalf("window = %s, want 3.1s (2s + 50%% + 100ms)", w)
 	}
 }
+
+// A FailSafe with no percent (a config built in Go, unfinished) holds at
+// the default 60%, not at the first failure.
+func TestGuardZeroSettingsAreTheDefaults(t *testing.T) {
+	r := newGuardRig(t, FailSafe{Enabled: true}, time.Second, map[string]int{"a": 2, "b": 2})
+	runGuardSteps(t, r, []guardStep{
+		{ev: "down a1", state: guardNormal, down: 1, recent: 1},
+		{ev: "down b1", state: guardNormal, down: 2, recent: 2},
+		{ev: "down a2", state: guardHolding, down: 3, recent: 3, change: "trip"},
+	})
+}

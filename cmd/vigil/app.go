@@ -75,8 +75,9 @@ func newApp(cfg *config.Config, load func() (*config.Config, error), log *slog.L
 	a.registry = prometheus.NewRegistry()
 	a.metrics = metrics.New(a.registry)
 	a.store = membership.NewStore(cfg.EventHistory)
+	fs := failSafeOf(cfg)
 	a.agg = aggregator.New(aggregator.Options{Store: a.store, MaxConcurrency: cfg.MaxConcurrency,
-		Logger: log.With("component", "aggregator"), Observer: a.metrics})
+		Logger: log.With("component", "aggregator"), Observer: a.metrics, FailSafe: &fs})
 	xopts := xds.DefaultOptions()
 	xopts.Logger = log
 	xopts.Metrics = a.metrics
@@ -143,6 +144,12 @@ func newApp(cfg *config.Config, load func() (*config.Config, error), log *slog.L
 		a.api.AddReadinessCheck("consul", a.consul.Healthy)
 	}
 	return a, nil
+}
+
+// failSafeOf is the config's fail_safe block for the aggregator.
+func failSafeOf(cfg *config.Config) aggregator.FailSafe {
+	return aggregator.FailSafe{Enabled: cfg.FailSafe.Enabled == nil || *cfg.FailSafe.Enabled,
+		GlobalFailurePercent: cfg.FailSafe.GlobalFailurePercent, MinClusters: cfg.FailSafe.MinClusters}
 }
 
 // adminToken reads admin.token_file, else $VIGIL_ADMIN_TOKEN.

@@ -28,6 +28,7 @@ func (a *app) reload() error {
 	old := a.config()
 	err = a.agg.Apply(a.clusters(cfg))
 	if err == nil {
+		a.agg.SetFailSafe(failSafeOf(cfg))
 		a.mu.Lock()
 		a.cfg = cfg
 		a.mu.Unlock()
