@@ -25,29 +25,6 @@ import (
 	"github.com/vigilhq/vigil/fleet"
 )
 
-// fleetsimBinary is cmd/fleetsim, built once for the tests that run a
-// fleet as its own process.
-var fleetsimBuilt struct {
-	once sync.Once
-	path string
-	err  error
-}
-
-func fleetsimBinary(t *testing.T) string {
-	t.Helper()
-	fleetsimBuilt.once.Do(func() {
-		dir := filepath.Dir(vigilBinary(t)) // removed by TestMain with vigil's
-		fleetsimBuilt.path = filepath.Join(dir, "fleetsim")
-		if out, err := exec.Command("go", "build", "-o", fleetsimBuilt.path, "../fleetsim").CombinedOutput(); err != nil {
-			fleetsimBuilt.err = fmt.Errorf("go build fleetsim: %v\n%s", err, out)
-		}
-	})
-	if fleetsimBuilt.err != nil {
-		t.Fatal(fleetsimBuilt.err)
-	}
-	return fleetsimBuilt.path
-}
-
 // fleetProcess is a fleetsim process serving n "status" instances on
 // host:port .. host:port+n-1; it can be killed and started again on the
 // same addresses.

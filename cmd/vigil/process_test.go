@@ -14,40 +14,54 @@ import (
 	"time"
 )
 
-// TestMain removes the vigil binary the process tests build.
+// TestMain removes the binaries the process tests build.
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if built.dir != "" {
-		os.RemoveAll(built.dir)
+	if binDir.dir != "" {
+		os.RemoveAll(binDir.dir)
 	}
 	os.Exit(code)
 }
 
-// built is the vigil binary, built once for the tests that run it as a
-// real process.
-var built struct {
+// binDir holds the binaries built for the tests that run them as real
+// processes.
+var binDir struct {
 	once sync.Once
 	dir  string
+	err  error
+}
+
+// builtBinary is one command, built once.
+type builtBinary struct {
+	once sync.Once
 	path string
 	err  error
 }
 
-func vigilBinary(t *testing.T) string {
+var vigilBuilt, fleetsimBuilt builtBinary
+
+func vigilBinary(t *testing.T) string { return vigilBuilt.build(t, "vigil", ".") }
+
+func fleetsimBinary(t *testing.T) string { return fleetsimBuilt.build(t, "fleetsim", "../fleetsim") }
+
+// build builds the command in pkg (relative to this package) as name,
+// once, and returns its path.
+func (b *builtBinary) build(t *testing.T, name, pkg string) string {
 	t.Helper()
-	built.once.Do(func() {
-		if built.dir, built.err = os.MkdirTemp("", "vigil-bin-"); built.err != nil {
-			return
-		}
-		built.path = filepath.Join(built.dir, "vigil")
-		out, err := exec.Command("go", "build", "-o", built.path, ".").CombinedOutput()
-		if err != nil {
-			built.err = fmt.Errorf("go build: %v\n%s", err, out)
+	binDir.once.Do(func() { binDir.dir, binDir.err = os.MkdirTemp("", "vigil-bin-") })
+	if binDir.err != nil {
+		t.Fatal(binDir.err)
+	}
+	b.once.Do(func() {
+		b.path = filepath.Join(binDir.dir, name)
+		if out, err := exec.Command("go", "build", "-o", b.path, pkg).CombinedOutput(); err != nil {
+			b.err = fmt.Errorf("go build %s: %v\n%s", pkg, err, out)
 		}
 	})
-	if built.err != nil {
-		t.Fatal(built.err)
+	if b.err != nil {
+		t.Fatal(b.err)
 	}
-	return built.path
+	return b.path
 }
 
 // process is a vigil binary running under a test.
