@@ -3,7 +3,6 @@ package aggregator
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -344,4 +343,3 @@ func getJSON(t *testing.T, url string, v any) int {
 	return resp.StatusCode
 }
 
-var _ = fmt.Sprint
