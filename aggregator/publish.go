@@ -21,7 +21,9 @@ import (
 // one published (the text, not the count), the member is queued with
 // that reason, without a count (which it would otherwise have to follow
 // every probe) and without an event: the published reason is the current
-// one, and a reason alone is no transition. It reports whether it queued
+// one, and a reason alone is no transition. Likewise a verdict that
+// changed under the same status (the probe that does not decide it
+// changed phase) is queued without an event. It reports whether it queued
 // anything. inst.mu is held.
 func (a *Aggregator) republishLocked(inst *instance, t *target, v dialect.Verdict, now time.Time) (queued bool) {
 	live, ready := inst.machines()
@@ -29,11 +31,14 @@ func (a *Aggregator) republishLocked(inst *instance, t *target, v dialect.Verdic
 	status, by := decide(live, ready, inst.spec.InitialStatus, overridden)
 	why := v.Reason
 	if status == inst.status {
-		if by != &t.m || !t.m.explains(v.Outcome) || inst.reasonBy == t.name && inst.reasonText == why {
+		newReason := by == &t.m && t.m.explains(v.Outcome) && (inst.reasonBy != t.name || inst.reasonText != why)
+		if !newReason && verdictOf(live, ready) == inst.verdict {
 			return false
 		}
-		inst.reasonBy, inst.reasonText = t.name, why
-		inst.reason = string(t.name) + ": " + why
+		if newReason {
+			inst.reasonBy, inst.reasonText = t.name, why
+			inst.reason = string(t.name) + ": " + why
+		}
 		a.enqueueMemberLocked(inst)
 		return true
 	}
@@ -60,7 +65,9 @@ func (a *Aggregator) enqueueMemberLocked(inst *instance, evs ...membership.Event
 	for i := range evs {
 		evs[i].Cluster, evs[i].Instance, evs[i].Address = inst.cluster, inst.inst.ID, inst.inst.Address
 	}
-	a.commits.enqueue(inst.cluster, inst.member(), evs...)
+	m := inst.member()
+	inst.verdict = m.Verdict
+	a.commits.enqueue(inst.cluster, m, evs...)
 }
 
 // expireOverrideLocked clears an override whose ttl has ended; it reports
