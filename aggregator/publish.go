@@ -21,7 +21,9 @@ import (
 // one published (the text, not the count), the member is queued with
 // that reason, without a count (which it would otherwise have to follow
 // every probe) and without an event: the published reason is the current
-// one, and a reason alone is no transition. The cluster's
+// one, and a reason alone is no transition. Likewise a verdict that
+// changed under the same status (the probe that does not decide it
+// changed phase) is queued without an event. The cluster's
 // max_ejection_percent may hold the status as it is (capLocked); the
 // reason then stays the one published, and the hold says why. It reports
 // whether it queued anything. inst.mu is held.
@@ -32,15 +34,17 @@ func (a *Aggregator) republishLocked(inst *instance, t *target, v dialect.Verdic
 	status, heldChanged := a.capLocked(inst, status, by, now)
 	why := v.Reason
 	if status == inst.status {
-		if inst.ejected != ejWaiting && by == &t.m && t.m.explains(v.Outcome) && (inst.reasonBy != t.name || inst.reasonText != why) {
+		newReason := inst.ejected != ejWaiting && by == &t.m && t.m.explains(v.Outcome) &&
+			(inst.reasonBy != t.name || inst.reasonText != why)
+		if !newReason && !heldChanged && verdictOf(live, ready) == inst.verdict {
+			return false
+		}
+		if newReason {
 			inst.reasonBy, inst.reasonText = t.name, why
 			inst.reason = string(t.name) + ": " + why
-			heldChanged = true
 		}
-		if heldChanged {
-			a.enqueueMemberLocked(inst)
-		}
-		return heldChanged
+		a.enqueueMemberLocked(inst)
+		return true
 	}
 	from := inst.status
 	inst.status, inst.since = status, now
@@ -65,7 +69,9 @@ func (a *Aggregator) enqueueMemberLocked(inst *instance, evs ...membership.Event
 	for i := range evs {
 		evs[i].Cluster, evs[i].Instance, evs[i].Address = inst.cluster, inst.inst.ID, inst.inst.Address
 	}
-	a.commits.enqueue(inst.cluster, inst.member(), evs...)
+	m := inst.member()
+	inst.verdict = m.Verdict
+	a.commits.enqueue(inst.cluster, m, evs...)
 }
 
 // expireOverrideLocked clears an override whose ttl has ended; it reports

@@ -1,8 +1,13 @@
 package aggregator
 
 import (
+	"net"
+	"strconv"
+
 	"testing"
 	"time"
+
+	"github.com/vigilhq/vigil/upstreams"
 
 	"github.com/vigilhq/vigil/internal/seedtest"
 	"github.com/vigilhq/vigil/membership"
@@ -78,5 +83,49 @@ func TestAResultAgainstThePhaseLeavesTheReason(t *testing.T) {
 	h.advance(5*time.Second, 1) // the unhealthy interval; rise is 2
 	if m := h.member("api", "a"); h.store.Version() != v || m.Reason != failing {
 		t.Fatalf("after one pass (rise is 2): %s %q, store written: %v", m.Status, m.Reason, h.store.Version() != v)
+	}
+}
+
+// The verdict is published whenever it changes, also under the same
+// status: liveness fails first (UNHEALTHY, decided by liveness), then
+// readiness fails too. The status stays, liveness still decides it and no
+// transition is recorded, but the store's member says that readiness
+// fails, for what reads verdicts (a restart's restore, replicas merging
+// each other's verdicts).
+func TestAVerdictChangeUnderTheSameStatusIsPublished(t *testing.T) {
+	ready := seedtest.NewServer(t, seedtest.HealthzReady)
+	live := seedtest.NewServer(t, seedtest.HealthzReady)
+	_, livePort, err := net.SplitHostPort(live.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := readyzCluster(ready.Addr())
+	c.Liveness = httpProbe("/livez", upstreams.DialectHealthz)
+	c.Liveness.Port, _ = strconv.Atoi(livePort)
+	h := newHarness(t)
+	h.apply(c)
+	h.settle(0, 2)
+	if m := h.member("api", "a"); m.Status != membership.StatusHealthy {
+		t.Fatalf("first round: %s %+v", m.Status, m.Verdict)
+	}
+	live.Set(seedtest.HealthzNotReady)
+	for range 3 { // unhealthy_threshold
+		h.advance(time.Second, 2)
+	}
+	m := h.member("api", "a")
+	if m.Status != membership.StatusUnhealthy || m.Verdict.Live != membership.PhaseFailing || m.Verdict.Ready != membership.PhasePassing {
+		t.Fatalf("after liveness failed three times: %s %+v", m.Status, m.Verdict)
+	}
+	before := len(h.transitions())
+	ready.Set(seedtest.HealthzNotReady)
+	for range 3 {
+		h.advance(5*time.Second, 2)
+	}
+	m = h.member("api", "a")
+	if m.Status != membership.StatusUnhealthy || m.Verdict.Ready != membership.PhaseFailing || m.Verdict.Live != membership.PhaseFailing {
+		t.Fatalf("after readiness failed three times too: %s %+v; want UNHEALTHY with both failing", m.Status, m.Verdict)
+	}
+	if after := len(h.transitions()); after != before {
+		t.Fatalf("%d transition events for a verdict change under the same status, want none", after-before)
 	}
 }

@@ -27,8 +27,12 @@ type instance struct {
 	reasonBy   membership.ProbeName
 	reasonText string
 	override   *membership.Override
-	run        runner          // which probes are out, which wait
-	checkers   []probe.Checker // one per distinct probe address
+	// verdict is the one last queued for the store: a change of it alone
+	// (a probe that does not decide the status changed phase) is
+	// published too, since restores and replicas read it.
+	verdict  membership.Verdict
+	run      runner          // which probes are out, which wait
+	checkers []probe.Checker // one per distinct probe address
 
 	// The fail-safe and the ejection cap (failsafe.go, ejection.go).
 	// held is published with the member: its status is held against what
