@@ -342,3 +342,36 @@ func getJSON(t *testing.T, url string, v any) int {
 	}
 	return resp.StatusCode
 }
+
+// TestFailSafeDisabledWhileHoldingLetsGo: a reload that disables the
+// fail-safe ends a hold at once; the held instances are unmarked and
+// leave rotation once their failures reach the threshold.
+func TestFailSafeDisabledWhileHoldingLetsGo(t *testing.T) {
+	f := startFleet(t, 8)
+	h := newHarness(t, exactStarts)
+	h.apply(fleetCluster("a", f, 0, 4), fleetCluster("b", f, 4, 8))
+	h.firstRound(8)
+	setAll(t, f, 0, 8, fleet.StateDead)
+	h.rounds(4, 8)
+	h.waitFor("the trip", func() bool { return h.store.FailSafe().Holding })
+	for _, m := range h.members("b") {
+		if m.Status != membership.StatusHealthy || m.Held == nil {
+			t.Fatalf("b/%s: %s held %+v while holding", m.ID, m.Status, m.Held)
+		}
+	}
+	h.agg.SetFailSafe(FailSafe{Enabled: false, GlobalFailurePercent: 60, MinClusters: 2})
+	h.waitFor("the release", func() bool {
+		return !h.store.FailSafe().Holding && h.members("a")[0].Held == nil && h.members("b")[3].Held == nil
+	})
+	if evs := h.failSafeEvents(); len(evs) != 2 || evs[1].Reason != "released: fail-safe disabled" {
+		t.Errorf("fail_safe events = %+v", evs)
+	}
+	h.rounds(3, 8)
+	for _, c := range []string{"a", "b"} {
+		for _, m := range h.members(c) {
+			if m.Status != membership.StatusUnhealthy || m.Held != nil {
+				t.Errorf("%s/%s: %s held %+v, want UNHEALTHY", c, m.ID, m.Status, m.Held)
+			}
+		}
+	}
+}
