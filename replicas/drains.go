@@ -277,7 +277,7 @@ func (d *Drains) syncCache(set []overrides.Entry) error {
 	var errs []error
 	for _, e := range cached {
 		k := memberKey{e.Cluster, e.Instance}
-		if o, ok := want[k]; ok && sameOverride(o, e.Override) {
+		if o, ok := want[k]; ok && o.Equal(e.Override) {
 			delete(want, k)
 			continue
 		}
@@ -296,13 +296,9 @@ func sameEntries(a, b []overrides.Entry) bool {
 		return false
 	}
 	for i := range a {
-		if a[i].Cluster != b[i].Cluster || a[i].Instance != b[i].Instance || !sameOverride(a[i].Override, b[i].Override) {
+		if a[i].Cluster != b[i].Cluster || a[i].Instance != b[i].Instance || !a[i].Override.Equal(b[i].Override) {
 			return false
 		}
 	}
 	return true
-}
-
-func sameOverride(a, b membership.Override) bool {
-	return a.Reason == b.Reason && a.By == b.By && a.Since.Equal(b.Since) && a.Expires.Equal(b.Expires)
 }
