@@ -206,6 +206,7 @@ func (r *replica) start() {
 		args = append([]string{"ip", "netns", "exec", r.netns}, args...)
 	}
 	cmd := exec.Command(args[0], args[1:]...)
+	cmd.Env = append(os.Environ(), "VIGIL_ADMIN_TOKEN="+adminToken)
 	out := &syncBuffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
@@ -274,7 +275,13 @@ func (r *replica) getJSON(path string, v any) int {
 
 func (r *replica) post(path string, body string) {
 	r.s.t.Helper()
-	resp, err := httpClient.Post("http://"+r.admin+path, "application/json", strings.NewReader(body))
+	req, err := http.NewRequest(http.MethodPost, "http://"+r.admin+path, strings.NewReader(body))
+	if err != nil {
+		r.s.t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+adminToken)
+	resp, err := httpClient.Do(req)
 	if err != nil {
 		r.s.t.Fatalf("POST %s on %s: %v", path, r.id, err)
 	}
@@ -318,6 +325,9 @@ func writer(reps ...*replica) *replica {
 }
 
 var httpClient = &http.Client{Timeout: 3 * time.Second}
+
+// adminToken is every replica's admin token.
+const adminToken = "e2e-token"
 
 // freeAddr is host with a port free at the time of asking.
 func freeAddr(t *testing.T, host string) string {

@@ -30,7 +30,8 @@ const (
 // health statuses, or the Consul catalog's passing instances (HEALTHY;
 // absent when not passing). It keeps its last state while its source is
 // away, as Envoy keeps its last assignment. Guarded instances must stay
-// HEALTHY; every update that shows one otherwise is a violation.
+// show what guard asked for; every update that shows one otherwise is a
+// violation.
 type view struct {
 	name       string
 	catalog    bool // the Consul catalog: only HEALTHY (passing) or "" (not)
@@ -38,7 +39,7 @@ type view struct {
 	cur        map[string]string
 	seen       bool
 	history    map[string][]change // per instance, oldest first
-	guarded    map[string]bool
+	guarded    map[string]string
 	violations []string
 }
 
@@ -48,15 +49,15 @@ type change struct {
 }
 
 func newView(name string) *view {
-	return &view{name: name, history: map[string][]change{}, guarded: map[string]bool{}}
+	return &view{name: name, history: map[string][]change{}, guarded: map[string]string{}}
 }
 
 func (v *view) update(next map[string]string) {
 	now := time.Now()
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	for addr := range v.guarded {
-		if next[addr] != healthy {
+	for addr, want := range v.guarded {
+		if next[addr] != want {
 			v.violations = append(v.violations, fmt.Sprintf("%s: %s showed %s as %q at %s", v.name, addr, addr, next[addr], now.Format("15:04:05.000")))
 		}
 	}
@@ -75,14 +76,15 @@ func (v *view) update(next map[string]string) {
 	v.cur, v.seen = next, true
 }
 
-// guard makes addrs guarded (nil: none).
-func (v *view) guard(addrs []string) {
+// guard makes every update check the instances of want (for the catalog:
+// passing, or not); nil: no check.
+func (v *view) guard(want map[string]string) {
+	if v.catalog {
+		want = catalogWant(want)
+	}
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	v.guarded = map[string]bool{}
-	for _, a := range addrs {
-		v.guarded[a] = true
-	}
+	v.guarded = want
 }
 
 func (v *view) takeViolations() []string {
@@ -141,7 +143,9 @@ func watchEDS(t *testing.T, name, addr string) *view {
 		defer close(done)
 		for ctx.Err() == nil {
 			if err := followEDS(ctx, addr, v); err != nil && ctx.Err() == nil {
-				time.Sleep(100 * time.Millisecond)
+				// Redial at once, as an eager client would: a restarted
+				// replica is seen from its first answer.
+				time.Sleep(10 * time.Millisecond)
 			}
 		}
 	}()
