@@ -132,56 +132,58 @@ type setup struct {
 	t          *testing.T
 	agent      *consultest.Agent
 	consulAddr string // as the replicas reach it
+	adminHost  string // where replicas listen for their admin API (127.0.0.1)
 	deployment string
 	insts      *instances
 	dir        string
 }
 
 func newSetup(t *testing.T, agent *consultest.Agent, insts *instances) *setup {
-	return &setup{t: t, agent: agent, consulAddr: agent.HTTPAddr, deployment: "e2e", insts: insts, dir: t.TempDir()}
+	return &setup{t: t, agent: agent, consulAddr: agent.HTTPAddr, adminHost: "127.0.0.1", deployment: "e2e", insts: insts, dir: t.TempDir()}
 }
 
 // replica is one vigil process; it can be killed, stopped, paused and
 // started again on the same ports with the same state_dir.
 type replica struct {
-	s         *setup
-	id        string
-	admin     string // listen and advertise address
-	xds       string
-	cfg       string
-	netns     string // run inside this network namespace; "" for none
-	replicas  bool   // false: a single vigil (replicas off), for comparison
-	mu        sync.Mutex
-	cmd       *exec.Cmd
-	out       *syncBuffer
-	exited    chan struct{}
-	pausedPID int
+	s          *setup
+	id         string
+	admin      string // listen and advertise address
+	xds        string
+	cfg        string
+	netns      string // run inside this network namespace; "" for none
+	consulAddr string
+	replicas   bool // false: a single vigil (replicas off), for comparison
+	mu         sync.Mutex
+	cmd        *exec.Cmd
+	out        *syncBuffer
+	exited     chan struct{}
+	pausedPID  int
 }
 
 type replicaOption func(*replica)
 
+// inNetns runs the replica in a network namespace, listening on admin
+// and xds there and reaching Consul at consulAddr.
 func inNetns(ns, admin, xds, consulAddr string) replicaOption {
-	return func(r *replica) { r.netns, r.admin, r.xds = ns, admin, xds; r.s.consulAddr = consulAddr }
+	return func(r *replica) { r.netns, r.admin, r.xds, r.consulAddr = ns, admin, xds, consulAddr }
 }
 
 func single() replicaOption { return func(r *replica) { r.replicas = false } }
 
-func withAdmin(admin string) replicaOption { return func(r *replica) { r.admin = admin } }
-
 // startReplica writes the replica's config and starts it.
 func (s *setup) startReplica(id string, opts ...replicaOption) *replica {
 	s.t.Helper()
-	saved := s.consulAddr
-	r := &replica{s: s, id: id, admin: freeAddr(s.t, "127.0.0.1"), xds: freeAddr(s.t, "127.0.0.1"), replicas: true}
+	r := &replica{s: s, id: id, xds: freeAddr(s.t, "127.0.0.1"), consulAddr: s.consulAddr, replicas: true}
 	for _, o := range opts {
 		o(r)
 	}
-	consulAddr := s.consulAddr
-	s.consulAddr = saved
+	if r.admin == "" {
+		r.admin = freeAddr(s.t, s.adminHost)
+	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "admin: {listen: %q}\nxds: {listen: %q}\nstate_dir: %q\ndrain_period: 0s\n", r.admin, r.xds, filepath.Join(s.dir, id))
 	if r.replicas {
-		fmt.Fprintf(&b, "consul: {address: %q, deployment: %s, batch_window: 50ms, resync_interval: 5s}\n", consulAddr, s.deployment)
+		fmt.Fprintf(&b, "consul: {address: %q, deployment: %s, batch_window: 50ms, resync_interval: 5s}\n", r.consulAddr, s.deployment)
 		fmt.Fprintf(&b, "replicas: {enabled: true, id: %s, session_ttl: %s, quorum: majority}\n", id, sessionTTL)
 	}
 	fmt.Fprintf(&b, "defaults: {interval: %s, timeout: 200ms, jitter_percent: 0, healthy_threshold: 2, unhealthy_threshold: 2}\n", interval)
