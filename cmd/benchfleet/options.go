@@ -17,6 +17,8 @@ type Options struct {
 	BaselineDuration time.Duration // measured window of the bare net/http loop
 	VigilBin         string
 	FleetBin         string
+	ConsulBin        string // the agent of the replica run
+	ReplicaSize      int    // fleet size of the 3-replica run; 0: none
 	Formats          string // fleetsim -formats (HTTP formats only)
 	PerFleet         int    // instances per fleetsim process
 	Interval         time.Duration
@@ -38,7 +40,7 @@ func DefaultOptions() Options {
 	return Options{
 		Sizes: []int{1000, 5000, 10000}, Duration: 40 * time.Second, Settle: 5 * time.Second,
 		BaselineWarmup: 3 * time.Second, BaselineDuration: 20 * time.Second,
-		VigilBin: "bin/vigil", FleetBin: "bin/fleetsim", Formats: "mix", PerFleet: 5000,
+		VigilBin: "bin/vigil", FleetBin: "bin/fleetsim", ConsulBin: "bin/consul", ReplicaSize: 1000, Formats: "mix", PerFleet: 5000,
 		Interval: time.Second, Timeout: 500 * time.Millisecond, Jitter: 10, Rise: 2, Fall: 3,
 		NotReadyShare: 0.02, DrainShare: 0.01, Seed: 1, SampleWorkers: 16,
 	}
