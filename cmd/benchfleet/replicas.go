@@ -101,18 +101,7 @@ func runReplicas(ctx context.Context, opts *Options, n int, hostSeq *int) (res r
 	watchCtx, stopWatch := context.WithCancel(ctx)
 	defer stopWatch()
 	for _, nd := range nodes {
-		err := poll(ctx, time.Minute, 20*time.Millisecond, "vigil "+nd.id+" admin API", func() (bool, error) {
-			if err := alive(); err != nil {
-				return false, err
-			}
-			resp, err := nd.adm.get(ctx, "/healthz")
-			if err != nil {
-				return false, nil
-			}
-			resp.Body.Close()
-			return true, nil
-		})
-		if err != nil {
+		if err := nd.adm.waitServing(ctx, "vigil "+nd.id+" admin API", alive); err != nil {
 			return res, err
 		}
 		if _, err := nd.events.follow(watchCtx, nd.adm); err != nil {
