@@ -74,7 +74,21 @@ func (a *app) run(ctx context.Context, signals <-chan os.Signal) error {
 		goRun("drains", func() error { return a.watchDrains(pubCtx) })
 	}
 	goRun("hold", func() error { openWhenAll(pubCtx, a.published, a.agg.FirstRound(), ready); return nil })
-	goRun("xds", func() error { return a.xds.Run(pubCtx, xdsLn) })
+	goRun("xds", func() error {
+		if a.replica != nil {
+			// A replica serves xDS only once it may publish: clients that
+			// connect meanwhile wait in the listener's backlog, and their
+			// first answer is the view merged with the peers' verdicts,
+			// never initial statuses or an empty assignment.
+			select {
+			case <-a.published:
+			case <-pubCtx.Done():
+				xdsLn.Close()
+				return nil
+			}
+		}
+		return a.xds.Run(pubCtx, xdsLn)
+	})
 	goRun("metrics", func() error { return a.metrics.Run(pubCtx, a.store) })
 	if a.consul != nil {
 		goRun("consul", func() error { return a.consul.Run(pubCtx) })
