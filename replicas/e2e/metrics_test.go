@@ -1,0 +1,55 @@
+package e2e
+
+import (
+	"bytes"
+	"io"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+)
+
+// A replica's /metrics has the replica series with what the run shows
+// (three live and voting, one writer among them) and passes `promtool
+// check metrics` when promtool is installed.
+func TestReplicaMetrics(t *testing.T) {
+	agent := startAgent(t)
+	s := newSetup(t, agent, startInstances(t, "127.0.0.1", 4))
+	reps, _, _ := threeReplicas(t, s)
+	waitWriter(t, 10*time.Second, reps...)
+	writers := 0
+	for _, r := range reps {
+		if got := r.metric("vigil_replicas_live"); got != "3" {
+			t.Errorf("%s: vigil_replicas_live %q, want 3", r.id, got)
+		}
+		if got := r.metric("vigil_replicas_voting"); got != "3" {
+			t.Errorf("%s: vigil_replicas_voting %q, want 3", r.id, got)
+		}
+		if r.metric("vigil_replica_writer") == "1" {
+			writers++
+		}
+	}
+	if writers != 1 {
+		t.Errorf("%d replicas export vigil_replica_writer 1, want 1", writers)
+	}
+	resp, err := httpClient.Get("http://" + reps[0].admin + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{`vigil_replica_peer_last_heard_seconds{peer="b"}`, `vigil_replica_stream_bytes_total{direction="sent"}`} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+	promtool, err := exec.LookPath("promtool")
+	if err != nil {
+		t.Skip("promtool not found (Debian's prometheus package; .ci/run installs it): /metrics not linted")
+	}
+	cmd := exec.Command(promtool, "check", "metrics")
+	cmd.Stdin = bytes.NewReader(body)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Errorf("promtool check metrics: %v\n%s", err, out)
+	}
+}
