@@ -40,6 +40,7 @@ func cli(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&opts.FleetBin, "fleetsim", opts.FleetBin, "fleetsim binary")
 	fs.StringVar(&opts.ConsulBin, "consul", opts.ConsulBin, "consul binary (the 3-replica run)")
 	fs.IntVar(&opts.ReplicaSize, "replica-size", opts.ReplicaSize, "fleet size of the 3-replica run (0: skip it)")
+	fs.IntVar(&opts.HostBase, "host-base", opts.HostBase, "fleets listen on 127.<host-base+1>.0.1 on (keeps two runs on one machine apart)")
 	fs.StringVar(&opts.Formats, "formats", opts.Formats, "fleetsim -formats (HTTP formats)")
 	fs.IntVar(&opts.PerFleet, "per-fleet", opts.PerFleet, "instances per fleetsim process")
 	fs.DurationVar(&opts.Interval, "interval", opts.Interval, "liveness and readiness interval")
@@ -125,7 +126,7 @@ func runAll(ctx context.Context, opts *Options) ([]sizeResult, *replicaResult, e
 		}
 	}
 	var out []sizeResult
-	hostSeq := 0
+	hostSeq := opts.HostBase
 	for _, n := range opts.Sizes {
 		opts.Log.Info("measuring", "instances", n)
 		r, err := runSize(ctx, opts, n, &hostSeq)

@@ -19,6 +19,9 @@ type Options struct {
 	FleetBin         string
 	ConsulBin        string // the agent of the replica run
 	ReplicaSize      int    // fleet size of the 3-replica run; 0: none
+	// HostBase: fleets listen on 127.<HostBase+1>.0.1 on (0: 127.1.0.1), so
+	// that two runs on one machine need not share addresses.
+	HostBase int
 	Formats          string // fleetsim -formats (HTTP formats only)
 	PerFleet         int    // instances per fleetsim process
 	Interval         time.Duration

@@ -84,6 +84,7 @@ func TestSmoke(t *testing.T) {
 	opts.BaselineWarmup, opts.BaselineDuration = 500*time.Millisecond, 1500*time.Millisecond
 	opts.NotReadyShare, opts.DrainShare = 0.05, 0.03
 	opts.SampleWorkers = 4
+	opts.HostBase = 100 + os.Getpid()%100 // clear of a `make bench` running beside the tests
 	opts.ReplicaSize = 0
 	if bin, err := consultest.Binary(); err == nil {
 		opts.ConsulBin, opts.ReplicaSize = bin, 100
