@@ -21,21 +21,21 @@ type Options struct {
 	ReplicaSize      int    // fleet size of the 3-replica run; 0: none
 	// HostBase: fleets listen on 127.<HostBase+1>.0.1 on (0: 127.1.0.1), so
 	// that two runs on one machine need not share addresses.
-	HostBase int
-	Formats          string // fleetsim -formats (HTTP formats only)
-	PerFleet         int    // instances per fleetsim process
-	Interval         time.Duration
-	Timeout          time.Duration
-	Jitter           int // percent
-	Rise, Fall       int // healthy_threshold, unhealthy_threshold
-	NotReadyShare    float64
-	DrainShare       float64
-	Seed             uint64
-	SampleWorkers    int // lateness sampler (used only without vigil_probes_late_total)
-	WorkDir          string
-	BaselineCmd      []string // argv prefix of the baseline child (it gets -baseline-mode ...)
-	BaselineEnv      []string // extra environment of the baseline child
-	Log              *slog.Logger
+	HostBase      int
+	Formats       string // fleetsim -formats (HTTP formats only)
+	PerFleet      int    // instances per fleetsim process
+	Interval      time.Duration
+	Timeout       time.Duration
+	Jitter        int // percent
+	Rise, Fall    int // healthy_threshold, unhealthy_threshold
+	NotReadyShare float64
+	DrainShare    float64
+	Seed          uint64
+	SampleWorkers int // lateness sampler (used only without vigil_probes_late_total)
+	WorkDir       string
+	BaselineCmd   []string // argv prefix of the baseline child (it gets -baseline-mode ...)
+	BaselineEnv   []string // extra environment of the baseline child
+	Log           *slog.Logger
 }
 
 // DefaultOptions is `make bench`.
