@@ -157,7 +157,7 @@ type replica struct {
 	cmd        *exec.Cmd
 	out        *syncBuffer
 	exited     chan struct{}
-	pausedPID  int
+	code       int // exit code, once exited is closed
 }
 
 type replicaOption func(*replica)
@@ -216,7 +216,13 @@ func (r *replica) start() {
 	}
 	exited := make(chan struct{})
 	go func() {
-		_ = cmd.Wait()
+		err := cmd.Wait()
+		r.mu.Lock()
+		r.code = 0
+		if ee, ok := err.(*exec.ExitError); ok {
+			r.code = ee.ExitCode()
+		}
+		r.mu.Unlock()
 		close(exited)
 	}()
 	r.mu.Lock()

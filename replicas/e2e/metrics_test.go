@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"os/exec"
 	"strings"
@@ -51,5 +52,35 @@ func TestReplicaMetrics(t *testing.T) {
 	cmd.Stdin = bytes.NewReader(body)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Errorf("promtool check metrics: %v\n%s", err, out)
+	}
+}
+
+// A replica started with the ID of a live one stops at once with an error
+// that names replicas.id, and the live one goes on.
+func TestDuplicateIDStopsVigil(t *testing.T) {
+	agent := startAgent(t)
+	s := newSetup(t, agent, startInstances(t, "127.0.0.1", 2))
+	a := s.startReplica("a")
+	eventually(t, 20*time.Second, "a ready", func() error {
+		if !a.ready() {
+			return fmt.Errorf("not ready")
+		}
+		return nil
+	})
+	s.dir = t.TempDir() // its own config file and state_dir, the same replicas.id
+	twin := s.startReplica("a")
+	select {
+	case <-twin.exited:
+	case <-time.After(20 * time.Second):
+		t.Fatal("a second replica with id a still runs after 20s")
+	}
+	twin.mu.Lock()
+	code, out := twin.code, twin.out.String()
+	twin.mu.Unlock()
+	if code != 1 || !strings.Contains(out, `replicas.id \"a\"`) || !strings.Contains(out, "give every replica its own id") {
+		t.Errorf("exit code %d, output:\n%s", code, tail(out, 2000))
+	}
+	if !a.ready() {
+		t.Error("the first replica a is no longer ready")
 	}
 }
