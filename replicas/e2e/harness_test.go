@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/vigilhq/vigil/consul/consultest"
+	"github.com/vigilhq/vigil/internal/proctest"
 )
 
 // Timings of every test: short, so the suite stays quick, with the
@@ -155,7 +156,7 @@ type replica struct {
 	replicas   bool // false: a single vigil (replicas off), for comparison
 	mu         sync.Mutex
 	cmd        *exec.Cmd
-	out        *syncBuffer
+	out        *proctest.SyncBuffer
 	exited     chan struct{}
 	code       int // exit code, once exited is closed
 }
@@ -209,7 +210,7 @@ func (r *replica) start() {
 	}
 	cmd := exec.Command(args[0], args[1:]...)
 	cmd.Env = append(os.Environ(), "VIGIL_ADMIN_TOKEN="+adminToken)
-	out := &syncBuffer{}
+	out := &proctest.SyncBuffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		r.s.t.Fatal(err)
@@ -362,22 +363,4 @@ func eventually(t *testing.T, within time.Duration, what string, cond func() err
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for a writer and readers at once.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

@@ -1,13 +1,13 @@
 package e2e
 
 import (
-	"bytes"
 	"fmt"
 	"io"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/vigilhq/vigil/internal/proctest"
 )
 
 // A replica's /metrics has the replica series with what the run shows
@@ -44,15 +44,7 @@ func TestReplicaMetrics(t *testing.T) {
 			t.Errorf("/metrics lacks %s", want)
 		}
 	}
-	promtool, err := exec.LookPath("promtool")
-	if err != nil {
-		t.Skip("promtool not found (Debian's prometheus package; .ci/run installs it): /metrics not linted")
-	}
-	cmd := exec.Command(promtool, "check", "metrics")
-	cmd.Stdin = bytes.NewReader(body)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Errorf("promtool check metrics: %v\n%s", err, out)
-	}
+	proctest.Promlint(t, body)
 }
 
 // A replica started with the ID of a live one stops at once with an error
