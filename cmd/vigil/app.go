@@ -27,13 +27,21 @@ import (
 
 // app wires one running vigil: upstreams -> aggregator -> publishers.
 type app struct {
-	log  *slog.Logger
-	load func() (*config.Config, error) // re-reads the config on reload
-	// store is what the publishers (xDS, Consul, API, metrics) read; local
-	// is what the aggregator writes. One store for a single vigil; with
-	// replicas, local is this replica's own verdicts and store the view
-	// merged with its peers'.
-	store   *membership.Store
+	log      *slog.Logger
+	load     func() (*config.Config, error) // re-reads the config on reload
+	store    *membership.Store              // what the publishers (xDS, Consul, API, metrics) read
+	agg      *aggregator.Aggregator
+	xds      *xds.Server
+	consul   *consul.Publisher
+	api      *api.Server
+	metrics  *metrics.Metrics
+	registry *prometheus.Registry
+	state    *bolt.DB // state_dir's file, shared by the stores kept in it
+	drains   *overrides.Store
+
+	// local is what the aggregator writes: store itself for a single
+	// vigil; with replicas, this replica's own verdicts, which replica
+	// merges with its peers' into store.
 	local   *membership.Store
 	replica *replicas.Replica // nil: replicas off
 	shared  *replicas.Drains  // drains shared through Consul; nil: replicas off
@@ -41,14 +49,6 @@ type app struct {
 	// probe round and, with replicas, once the peers' verdicts are merged.
 	published chan struct{}
 	fatal     chan error // a component that cannot go on stops vigil
-	agg       *aggregator.Aggregator
-	xds       *xds.Server
-	consul    *consul.Publisher
-	api       *api.Server
-	metrics   *metrics.Metrics
-	registry  *prometheus.Registry
-	state     *bolt.DB // state_dir's file, shared by the stores kept in it
-	drains    *overrides.Store
 
 	// consulClient is the process's one Consul client (nil without a
 	// consul block), shared by the publisher and discovery across reloads:
