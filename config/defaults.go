@@ -93,6 +93,7 @@ func (c *Config) applyGlobalDefaults() {
 	if c.FailSafe.MinClusters == 0 && !set("fail_safe.min_clusters") {
 		c.FailSafe.MinClusters = DefaultFailSafeMinClusters
 	}
+	c.applyReplicasDefaults()
 	d := &c.Defaults
 	if d.MaxEjectionPercent == 0 && !set("defaults.max_ejection_percent") {
 		d.MaxEjectionPercent = DefaultMaxEjectionPercent

@@ -13,7 +13,8 @@ type Config struct {
 	MaxConcurrency int           `yaml:"max_concurrency"` // [1024] blocking probes at once (dials, TLS, gRPC, TCP)
 	EventHistory   int           `yaml:"event_history"`   // [10000] transitions kept for the API
 	Consul         *Consul       `yaml:"consul"`          // nil: Consul publishing off
-	FailSafe       FailSafe      `yaml:"fail_safe"`
+	FailSafe       FailSafe      `yaml:"fail_safe"`       // when vigil suspects its own network
+	Replicas       *Replicas     `yaml:"replicas"`        // nil or enabled: false: one vigil
 	Defaults       Defaults      `yaml:"defaults"`
 	Clusters       []Cluster     `yaml:"clusters"`
 

@@ -94,6 +94,7 @@ func (c *Config) validateGlobal(col *collector) {
 		col.at("fail_safe.min_clusters", "must be at least 1")
 	}
 	percent(col, "defaults.max_ejection_percent", c.Defaults.MaxEjectionPercent)
+	c.validateReplicas(col)
 	if !oneOf(c.Defaults.InitialStatus, initialStates) {
 		col.at("defaults.initial_status", "%s", enumMsg(c.Defaults.InitialStatus, initialStates))
 	}
