@@ -18,7 +18,7 @@ func (s *Server) handleSummary(w http.ResponseWriter, _ *http.Request) {
 		StoreVersion:  s.opts.Store.Version(),
 		Counts:        make(map[string]int, len(membership.Statuses)),
 		Draining:      s.ready.draining.Load(),
-		FailSafe:      s.opts.Store.FailSafe(),
+		FailSafe:      s.opts.FailSafe(),
 	}
 	for _, st := range membership.Statuses {
 		v.Counts[st.String()] = 0

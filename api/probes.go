@@ -96,7 +96,7 @@ func (s *Server) handleReadyz(w http.ResponseWriter, _ *http.Request) {
 // failSafeReady is the fail_safe check: vigil is not ready while its
 // fail-safe holds, since it suspects its own network.
 func (s *Server) failSafeReady() (bool, string) {
-	if fs := s.opts.Store.FailSafe(); fs.Holding {
+	if fs := s.opts.FailSafe(); fs.Holding {
 		return false, "holding: " + fs.Reason
 	}
 	return true, "ok"

@@ -43,6 +43,10 @@ type Options struct {
 	Heartbeat time.Duration
 	// Now is the clock used for overrides and uptime (default time.Now).
 	Now func() time.Time
+	// FailSafe is the fail-safe's state, for /readyz and the summary
+	// (default Store.FailSafe; with replicas, the local aggregator's store
+	// holds it).
+	FailSafe func() membership.FailSafe
 }
 
 // Server is the admin HTTP API. Create it with New, serve Handler, and
@@ -71,6 +75,9 @@ func New(opts Options) *Server {
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
+	}
+	if opts.FailSafe == nil {
+		opts.FailSafe = opts.Store.FailSafe
 	}
 	s := &Server{
 		opts:    opts,

@@ -51,7 +51,8 @@ type Metrics struct {
 	probeDuration *prometheus.HistogramVec
 	instances     *prometheus.GaugeVec
 	held          *prometheus.GaugeVec
-	failSafe      prometheus.Gauge
+	failSafe      prometheus.GaugeFunc
+	failSafeOf    atomic.Pointer[func() membership.FailSafe] // read at each scrape
 	transitions   *prometheus.CounterVec
 	xdsStreams    prometheus.Gauge
 	xdsPushes     *prometheus.CounterVec
@@ -103,10 +104,6 @@ func New(reg prometheus.Registerer) *Metrics {
 			Name: "vigil_instances_held",
 			Help: "Instances whose published status vigil holds against their probes, by cluster and cause (fail_safe, max_ejection_percent).",
 		}, []string{"cluster", "cause"}),
-		failSafe: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "vigil_fail_safe_holding",
-			Help: "1 while the fail-safe holds (probes fail at connection level across the fleet: vigil suspects its own network), else 0.",
-		}),
 		transitions: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "vigil_transitions_total",
 			Help: "Published status changes, by cluster, previous and new status.",
@@ -136,6 +133,15 @@ func New(reg prometheus.Registerer) *Metrics {
 			Help: "Membership events the metrics subscriber missed because it fell behind (transitions are undercounted by this much).",
 		}),
 	}
+	m.failSafe = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "vigil_fail_safe_holding",
+		Help: "1 while the fail-safe holds (probes fail at connection level across the fleet: vigil suspects its own network), else 0.",
+	}, func() float64 {
+		if f := m.failSafeOf.Load(); f != nil && (*f)().Holding {
+			return 1
+		}
+		return 0
+	})
 	empty := map[string]*clusterProbes{}
 	m.perCluster.Store(&empty)
 	// Counters read as absent until their first event make rate() and

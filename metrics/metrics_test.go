@@ -295,3 +295,16 @@ func TestNewToleratesDefaultCollectorsAlreadyRegistered(t *testing.T) {
 	reg.MustRegister(collectors.NewGoCollector())
 	New(reg)
 }
+
+// With replicas the fail-safe lives in the local aggregator's store, not
+// in the merged one Run follows: FailSafeFrom points the gauge at it.
+func TestFailSafeFromAnotherStore(t *testing.T) {
+	m, url := newServer(t)
+	merged, local := membership.NewStore(10), membership.NewStore(10)
+	m.FailSafeFrom(local.FailSafe)
+	runUntilEnd(t, m, merged)
+	local.SetFailSafe(membership.FailSafe{Holding: true, Reason: "test"}, nil)
+	eventually(t, url, map[string]string{`vigil_fail_safe_holding`: "1"})
+	local.SetFailSafe(membership.FailSafe{}, nil)
+	eventually(t, url, map[string]string{`vigil_fail_safe_holding`: "0"})
+}

@@ -16,6 +16,8 @@ const subscriptionEvents = 1 << 16
 // the probe series to the probes each cluster has, until ctx ends. It
 // returns nil when ctx ends.
 func (m *Metrics) Run(ctx context.Context, store *membership.Store) error {
+	fs := store.FailSafe
+	m.failSafeOf.CompareAndSwap(nil, &fs) // unless FailSafeFrom named another source
 	sub := store.Subscribe(subscriptionEvents)
 	defer sub.Close()
 	for {
@@ -24,7 +26,6 @@ func (m *Metrics) Run(ctx context.Context, store *membership.Store) error {
 			return nil
 		case <-sub.C():
 			m.apply(sub.Next())
-			m.setFailSafe(store.FailSafe())
 		}
 	}
 }
@@ -77,10 +78,7 @@ func isTransition(ev *membership.Event) bool {
 	return false
 }
 
-func (m *Metrics) setFailSafe(fs membership.FailSafe) {
-	v := 0.0
-	if fs.Holding {
-		v = 1
-	}
-	m.failSafe.Set(v)
-}
+// FailSafeFrom makes vigil_fail_safe_holding read the fail-safe's state
+// from fs (by default, Run's store): with replicas, the local aggregator's
+// store holds it.
+func (m *Metrics) FailSafeFrom(fs func() membership.FailSafe) { m.failSafeOf.Store(&fs) }

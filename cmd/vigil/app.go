@@ -92,6 +92,7 @@ func newApp(cfg *config.Config, load func() (*config.Config, error), log *slog.L
 	if cfg.ReplicasOn() {
 		a.local = membership.NewStore(cfg.EventHistory)
 	}
+	a.metrics.FailSafeFrom(a.local.FailSafe) // the fail-safe is the local aggregator's
 	fs := failSafeOf(cfg)
 	a.agg = aggregator.New(aggregator.Options{Store: a.local, MaxConcurrency: cfg.MaxConcurrency,
 		Logger: log.With("component", "aggregator"), Observer: a.metrics, FailSafe: &fs})
@@ -160,7 +161,7 @@ func newApp(cfg *config.Config, load func() (*config.Config, error), log *slog.L
 		return nil, err
 	}
 	a.api = api.New(api.Options{Store: a.store, Aggregator: a.agg, Overrides: a.overrideStore(), Replicas: shown, Token: token,
-		Reload: a.reload, Metrics: a.registry, Logger: log, Version: version})
+		Reload: a.reload, Metrics: a.registry, Logger: log, Version: version, FailSafe: a.local.FailSafe})
 	a.api.AddReadinessCheck("config", func() (bool, string) { return true, "loaded" })
 	a.api.AddReadinessCheck("first_probe_round", func() (bool, string) {
 		select {
