@@ -57,6 +57,7 @@ type Metrics struct {
 	consulWrites  *prometheus.CounterVec
 	consulBreaker prometheus.Gauge
 	eventsDropped prometheus.Counter
+	skipped       *skipCounters
 
 	// perCluster maps a cluster name to its pre-resolved probe children.
 	// It is copied on write so ProbeDone reads it without locking.
@@ -126,6 +127,8 @@ func New(reg prometheus.Registerer) *Metrics {
 			Help: "Membership events the metrics subscriber missed because it fell behind (transitions are undercounted by this much).",
 		}),
 	}
+	m.skipped = newSkipCounters()
+	reg.MustRegister(m.skipped.vec)
 	empty := map[string]*clusterProbes{}
 	m.perCluster.Store(&empty)
 	// Counters read as absent until their first event make rate() and

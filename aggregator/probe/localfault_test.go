@@ -9,6 +9,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/vigilhq/vigil/metrics"
 )
 
 // TestSkippedClassifiesLocalFaults: vigil's own shortages, however a
@@ -63,5 +65,17 @@ func TestSkipCausesAreDistinct(t *testing.T) {
 		if !seen[l.cause] {
 			t.Errorf("errno %v maps to %q, which SkipCauses does not list", l.errno, l.cause)
 		}
+	}
+}
+
+// metrics exports vigil_probes_skipped_total at zero for every cause; it
+// cannot import this package, so its list is kept equal to ours here.
+func TestMetricsKnowEverySkipCause(t *testing.T) {
+	var ours []string
+	for _, c := range SkipCauses() {
+		ours = append(ours, string(c))
+	}
+	if fmt.Sprint(ours) != fmt.Sprint(metrics.SkipCauses) {
+		t.Errorf("metrics.SkipCauses = %v, probe.SkipCauses() = %v", metrics.SkipCauses, ours)
 	}
 }

@@ -14,9 +14,11 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/vigilhq/vigil/aggregator"
+	"github.com/vigilhq/vigil/aggregator/probe"
 	"github.com/vigilhq/vigil/api"
 	"github.com/vigilhq/vigil/config"
 	"github.com/vigilhq/vigil/consul"
+	"github.com/vigilhq/vigil/internal/fdbudget"
 	"github.com/vigilhq/vigil/membership"
 	"github.com/vigilhq/vigil/metrics"
 	"github.com/vigilhq/vigil/overrides"
@@ -35,7 +37,8 @@ type app struct {
 	api      *api.Server
 	metrics  *metrics.Metrics
 	registry *prometheus.Registry
-	state    *bolt.DB // state_dir's file, shared by the stores kept in it
+	state    *bolt.DB         // state_dir's file, shared by the stores kept in it
+	budget   *fdbudget.Budget // probe connections' share of the open-file limit (nil: unbounded)
 	drains   *overrides.Store
 
 	// consulClient is the process's one Consul client (nil without a
@@ -75,8 +78,11 @@ func newApp(cfg *config.Config, load func() (*config.Config, error), log *slog.L
 	a.registry = prometheus.NewRegistry()
 	a.metrics = metrics.New(a.registry)
 	a.store = membership.NewStore(cfg.EventHistory)
+	a.budget = openFileBudget(log)
+	a.registry.MustRegister(metrics.NewBudgetCollector(a.budget))
 	a.agg = aggregator.New(aggregator.Options{Store: a.store, MaxConcurrency: cfg.MaxConcurrency,
-		Logger: log.With("component", "aggregator"), Observer: a.metrics})
+		Logger: log.With("component", "aggregator"), Observer: a.metrics,
+		Checkers: probe.CheckerOptions{Budget: a.budget}})
 	xopts := xds.DefaultOptions()
 	xopts.Logger = log
 	xopts.Metrics = a.metrics

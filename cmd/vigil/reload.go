@@ -26,7 +26,8 @@ func (a *app) reload() error {
 	}
 	a.applyMu.Lock()
 	old := a.config()
-	err = a.agg.Apply(a.clusters(cfg))
+	clusters := a.clusters(cfg)
+	err = a.agg.Apply(clusters)
 	if err == nil {
 		a.mu.Lock()
 		a.cfg = cfg
@@ -40,6 +41,7 @@ func (a *app) reload() error {
 	if changed := restartOnly(old, cfg); len(changed) > 0 {
 		a.log.Warn("reload: these settings take effect only when vigil restarts", "settings", strings.Join(changed, ", "))
 	}
+	logFleetFit(a.log, a.budget, clusters, "reload")
 	a.stopDiscovery()
 	a.startDiscovery(cfg)
 	a.log.Info("config reloaded", "clusters", len(cfg.Clusters))

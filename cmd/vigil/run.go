@@ -33,11 +33,13 @@ func (a *app) run(ctx context.Context, signals <-chan os.Signal) error {
 			return fmt.Errorf("xds.listen: %w", err)
 		}
 	}
-	if err := a.agg.Apply(a.clusters(cfg)); err != nil {
+	clusters := a.clusters(cfg)
+	if err := a.agg.Apply(clusters); err != nil {
 		adminLn.Close()
 		xdsLn.Close()
 		return err
 	}
+	logFleetFit(a.log, a.budget, clusters, "start")
 	if n, err := api.RestoreOverrides(a.drains, a.agg, a.log); err != nil {
 		a.log.Warn("restoring manual drains", "error", err)
 	} else if n > 0 {
