@@ -18,7 +18,7 @@ const (
 	metricLate       = "vigil_probes_late_total"    // optional: started > 100 ms after due
 	metricGoroutines = "go_goroutines"
 	metricSkipped    = "vigil_probes_skipped_total"                // optional: probes skipped for vigil's own faults
-	metricKept       = `vigil_probe_connections{kind="kept"}`     // optional: kept connections held
+	metricKept       = `vigil_probe_connections{kind="kept"}`      // optional: kept connections held
 	metricShortLived = "vigil_probe_short_lived_connections_total" // optional: short-lived connections opened
 	metricFileLimit  = "vigil_open_files_limit"                    // optional
 )
