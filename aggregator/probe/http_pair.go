@@ -17,7 +17,14 @@ type PairChecker interface {
 	// filling r1 and r2 (reset by the caller) from s1 and s2, which must
 	// be distinct. Response bodies alias their own Scratch.
 	CheckPair(first, second *Request, deadline time.Time, s1, s2 *Scratch, r1, r2 *Response)
+	// ShortLived reports whether the checker's last connection was a
+	// short-lived one (the fd budget had no kept slot for it): its pairs
+	// then cost a connection each, and go out best through CheckPair.
+	ShortLived() bool
 }
+
+// ShortLived reports whether the checker's last connection was short-lived.
+func (c *httpChecker) ShortLived() bool { return c.keeper.shortLived() }
 
 // CheckPair runs the pair in one write unless the server was seen to drop
 // pipelined requests (then one after the other, on the same connection

@@ -14,45 +14,57 @@ import (
 type keeper struct {
 	budget *fdbudget.Budget // nil: no bound, every connection is kept
 
-	mu     sync.Mutex
-	kept   bool // holds a kept slot
-	closed bool // released: the checker is closed
+	mu   sync.Mutex   // serializes changes of mode
+	mode atomic.Int32 // keepNone, keepKept, keepShort or keepClosed; read without mu
 }
+
+// A keeper's modes.
+const (
+	keepNone   = iota // has not dialed yet
+	keepKept          // holds a kept slot
+	keepShort         // its last connection held a short-lived slot
+	keepClosed        // released: the checker is closed
+)
 
 // hold decides how the connection about to be opened is held: under the
 // checker's kept slot (short false), or under a short-lived slot taken
 // for it (short true: the connection must be closed after its probe, and
 // its Close gives the slot back; see shortConn). It fails with a
 // LocalFault (SkipFDBudget) when no slot of either kind is free. It is
-// only asked before a dial, never on a kept connection's probe.
+// only asked before a dial, never on a kept connection's probe, and a
+// checker holding a kept slot gets its answer without a lock.
 func (k *keeper) hold() (short bool, err error) {
-	if k.budget == nil {
+	if k.budget == nil || k.mode.Load() == keepKept {
 		return false, nil
 	}
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	switch {
-	case k.closed:
+	case k.mode.Load() == keepClosed:
 		return false, errClosed
-	case k.kept:
+	case k.mode.Load() == keepKept:
 		return false, nil
 	case k.budget.Keep():
-		k.kept = true
+		k.mode.Store(keepKept)
 		return false, nil
 	case k.budget.Short():
+		k.mode.Store(keepShort)
 		return true, nil
 	}
 	return false, errNoSlot
 }
 
+// shortLived reports whether the last connection held a short-lived slot.
+func (k *keeper) shortLived() bool { return k.mode.Load() == keepShort }
+
 // release gives the kept slot back; the checker is closed.
 func (k *keeper) release() {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	if k.kept {
+	if k.mode.Load() == keepKept {
 		k.budget.Unkeep()
 	}
-	k.kept, k.closed = false, true
+	k.mode.Store(keepClosed)
 }
 
 // shortConn is a connection opened for one probe (or one instance's pair

@@ -213,12 +213,18 @@ func TestLowOpenFileLimitSkipsNeverFails(t *testing.T) {
 		t.Errorf("xDS served %d endpoints on a new connection, want %d", n, lv.n)
 	}
 
+	lv.until("/readyz ready", 20*time.Second, func() bool {
+		code, _ := lv.readyz()
+		return code == 200
+	})
+
 	// Slow answers hold short-lived slots for 300 ms: more are wanted at
 	// once than the budget has, and the rest are skipped.
+	budgetSkips := lv.metric(`vigil_probes_skipped_total{cause="fd_budget"}`)
 	lv.setAll(fleet.StateSlow)
 	lv.until("probes skipped for want of a short-lived slot", 30*time.Second, func() bool {
 		lv.counts()
-		return lv.metric(`vigil_probes_skipped_total{cause="fd_budget"}`) > 0
+		return lv.metric(`vigil_probes_skipped_total{cause="fd_budget"}`) > budgetSkips
 	})
 	lv.until("/readyz naming fd_budget", 10*time.Second, func() bool {
 		code, body := lv.readyz()
