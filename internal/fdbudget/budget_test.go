@@ -136,25 +136,24 @@ func TestBudgetNeverOverCommits(t *testing.T) {
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	maxKept, maxShort := 0, 0
+	// hold takes a slot with take, notes how many are held, gives it back.
+	hold := func(take func() bool, give func(), held func(Stats) int, most *int) {
+		if !take() {
+			return
+		}
+		n := held(b.Stats())
+		mu.Lock()
+		*most = max(*most, n)
+		mu.Unlock()
+		give()
+	}
 	for range 16 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for range 2000 {
-				if b.Keep() {
-					st := b.Stats()
-					mu.Lock()
-					maxKept = max(maxKept, st.KeptInUse)
-					mu.Unlock()
-					b.Unkeep()
-				}
-				if b.Short() {
-					st := b.Stats()
-					mu.Lock()
-					maxShort = max(maxShort, st.ShortLivedInUse)
-					mu.Unlock()
-					b.Unshort()
-				}
+				hold(b.Keep, b.Unkeep, func(st Stats) int { return st.KeptInUse }, &maxKept)
+				hold(b.Short, b.Unshort, func(st Stats) int { return st.ShortLivedInUse }, &maxShort)
 			}
 		}()
 	}
