@@ -39,6 +39,7 @@ type app struct {
 	registry *prometheus.Registry
 	state    *bolt.DB         // state_dir's file, shared by the stores kept in it
 	budget   *fdbudget.Budget // probe connections' share of the open-file limit (nil: unbounded)
+	fit      fitNotes         // what was last said about the fleet and the limit
 	drains   *overrides.Store
 
 	// consulClient is the process's one Consul client (nil without a

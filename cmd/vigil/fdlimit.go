@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"log/slog"
+	"sync"
 
 	"github.com/vigilhq/vigil/aggregator/probe"
 	"github.com/vigilhq/vigil/internal/fdbudget"
@@ -37,13 +38,30 @@ func fleetFit(plan fdbudget.Plan, clusters []upstreams.Cluster) fdbudget.Fit {
 	return plan.Fit(probe.KeptConnections(clusters))
 }
 
-// logFleetFit warns, with the numbers and what to do, when clusters do not
-// fit the budget's plan; when already, it says what it is checking.
-func logFleetFit(log *slog.Logger, b *fdbudget.Budget, clusters []upstreams.Cluster, when string) {
+// fitNotes is what vigil last said about its fleet and the open-file
+// limit, so that discovery updates say it again only when it changes.
+type fitNotes struct {
+	mu   sync.Mutex
+	said bool // something was said
+	fits bool // what
+}
+
+// note warns, with the numbers and what to do, when clusters do not fit
+// the budget's plan, and says so when they do: always at start and on
+// reload, and on a discovery update only when that changes whether they
+// fit.
+func (n *fitNotes) note(log *slog.Logger, b *fdbudget.Budget, clusters []upstreams.Cluster, when string, always bool) {
 	if b == nil {
 		return
 	}
 	fit := fleetFit(b.Plan(), clusters)
+	n.mu.Lock()
+	repeat := n.said && n.fits == fit.Fits()
+	n.said, n.fits = true, fit.Fits()
+	n.mu.Unlock()
+	if repeat && !always {
+		return
+	}
 	if fit.Fits() {
 		log.Info("the fleet fits the open-file limit", "when", when, "kept_connections", fit.Wanted, "limit", fit.Limit)
 		return

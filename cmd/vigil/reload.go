@@ -41,7 +41,7 @@ func (a *app) reload() error {
 	if changed := restartOnly(old, cfg); len(changed) > 0 {
 		a.log.Warn("reload: these settings take effect only when vigil restarts", "settings", strings.Join(changed, ", "))
 	}
-	logFleetFit(a.log, a.budget, clusters, "reload")
+	a.fit.note(a.log, a.budget, clusters, "reload", true)
 	a.stopDiscovery()
 	a.startDiscovery(cfg)
 	a.log.Info("config reloaded", "clusters", len(cfg.Clusters))

@@ -39,7 +39,7 @@ func (a *app) run(ctx context.Context, signals <-chan os.Signal) error {
 		xdsLn.Close()
 		return err
 	}
-	logFleetFit(a.log, a.budget, clusters, "start")
+	a.fit.note(a.log, a.budget, clusters, "start", true)
 	if n, err := api.RestoreOverrides(a.drains, a.agg, a.log); err != nil {
 		a.log.Warn("restoring manual drains", "error", err)
 	} else if n > 0 {
