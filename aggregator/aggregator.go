@@ -71,6 +71,7 @@ type Aggregator struct {
 	// checkerOpts are opts.Checkers with the poller.
 	checkerOpts probe.CheckerOptions
 	workers     *pool         // runs the probes that block
+	skips       *skipLog      // probes skipped for vigil's own faults
 	stopping    atomic.Bool   // Run is ending: no probe starts any more
 	roundDone   atomic.Uint64 // probes the poller finished, not yet committed
 	roundFirst  atomic.Int64  // of them, first results of first-Apply targets
@@ -126,6 +127,7 @@ func New(opts Options) *Aggregator {
 		a.checkerOpts.Poller = a.poller
 	}
 	a.workers = newPool(opts.MaxConcurrency, a.runBlocking)
+	a.skips = newSkipLog(opts.Logger)
 	a.sched = newScheduler(opts.Clock, opts.DispatchWindow, opts.DispatchGrid, opts.Jitter, a.dispatchBatch)
 	return a
 }

@@ -126,3 +126,49 @@ func (s *skipLog) ready(now time.Time) (ok bool, detail string) {
 	sort.Strings(parts)
 	return false, "probes skipped for vigil's own faults, instances keep their verdicts: " + strings.Join(parts, "; ")
 }
+
+// Resources is the /readyz check of vigil's own resources: not ready while
+// probes are skipped for faults of vigil's own (see skipLog.ready).
+func (a *Aggregator) Resources() (ok bool, detail string) { return a.skips.ready(a.clock.Now()) }
+
+// skip ends t's turn without a result: it was not run, or what it got says
+// nothing about the instance, for a fault of vigil's own (cause; reason
+// says what happened). Its machine is not stepped, so the instance keeps
+// its verdict, and it runs again at its next due time on its own
+// schedule. It returns the instance's probe to run next, as finish does.
+func (a *Aggregator) skip(t *target, cause probe.SkipCause, reason string) (next *target) {
+	if o, ok := a.opts.Observer.(SkipObserver); ok {
+		o.ProbeSkipped(string(cause))
+	}
+	inst := t.inst
+	now := a.clock.Now()
+	inst.mu.Lock()
+	id, period := inst.inst.ID, t.m.interval(&t.spec.Timing)
+	if !inst.run.retired {
+		a.sched.skipAhead(t, now)
+	}
+	next, closeNow := inst.run.done(a.stopping.Load())
+	if closeNow {
+		inst.closeCheckers()
+	}
+	inst.mu.Unlock()
+	a.skips.skipped(now, cause, period, inst.cluster, id, reason)
+	return next
+}
+
+// tooLate reports whether t, about to start at now, is more than its own
+// period (interval, or unhealthy_interval while failing) behind its due
+// time: it is skipped (probe.SkipLate) rather than run stale, and why is
+// returned. The instance is busy for t.
+func (a *Aggregator) tooLate(t *target, now time.Time) (reason string, late bool) {
+	behind := now.Sub(t.due)
+	inst := t.inst
+	inst.mu.Lock()
+	period := t.m.interval(&t.spec.Timing)
+	inst.mu.Unlock()
+	if behind <= period {
+		return "", false
+	}
+	return fmt.Sprintf("waited %s for a worker (every one busy) or the scheduler, more than the probe's period %s",
+		behind.Round(time.Millisecond), period), true
+}

@@ -60,6 +60,7 @@ type target struct {
 	// Owned by whoever runs the probe (the instance is busy for it).
 	flight      probe.Flight
 	flightStart time.Time
+	pairedWith  *target // the sibling to run with it in one write on a worker (see submitPair)
 	jitterDraw  float64 // drawn with the sibling for the next period, in (0, 1]; 0: none
 
 	// Guarded by the scheduler's mu.

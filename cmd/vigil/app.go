@@ -140,6 +140,7 @@ func newApp(cfg *config.Config, load func() (*config.Config, error), log *slog.L
 			return false, "probing"
 		}
 	})
+	a.api.AddReadinessCheck("resources", a.agg.Resources)
 	a.api.AddReadinessCheck("xds", func() (bool, string) {
 		if a.xds.Serving() {
 			return true, "serving"
