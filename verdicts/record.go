@@ -74,7 +74,7 @@ func known(v membership.Verdict) bool {
 // restored under another.
 func Shape(spec *upstreams.Cluster) string {
 	b, err := json.Marshal(struct {
-		Initial          upstreams.InitialStatus
+		Initial             upstreams.InitialStatus
 		Liveness, Readiness *upstreams.Probe
 	}{spec.InitialStatus, spec.Liveness, spec.Readiness})
 	if err != nil {
