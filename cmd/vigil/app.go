@@ -37,6 +37,10 @@ type app struct {
 	registry *prometheus.Registry
 	state    *bolt.DB // state_dir's file, shared by the stores kept in it
 	drains   *overrides.Store
+	restart  *restart // verdicts restored at start and kept for the next
+	// published closes when xDS and Consul may publish: once every
+	// instance has a verdict (see holdPublishing).
+	published chan struct{}
 
 	// consulClient is the process's one Consul client (nil without a
 	// consul block), shared by the publisher and discovery across reloads:
@@ -71,7 +75,7 @@ type startOptions struct {
 }
 
 func newApp(cfg *config.Config, load func() (*config.Config, error), log *slog.Logger, opts startOptions) (*app, error) {
-	a := &app{log: log, load: load, cfg: cfg, discovered: map[string][]upstreams.Instance{}}
+	a := &app{log: log, load: load, cfg: cfg, discovered: map[string][]upstreams.Instance{}, published: make(chan struct{})}
 	a.registry = prometheus.NewRegistry()
 	a.metrics = metrics.New(a.registry)
 	a.store = membership.NewStore(cfg.EventHistory)
@@ -80,6 +84,7 @@ func newApp(cfg *config.Config, load func() (*config.Config, error), log *slog.L
 	xopts := xds.DefaultOptions()
 	xopts.Logger = log
 	xopts.Metrics = a.metrics
+	xopts.HoldUntil = a.published
 	if cfg.XDS.GRPCListeners != nil {
 		xopts.GRPCListeners = *cfg.XDS.GRPCListeners
 	}
@@ -100,7 +105,7 @@ func newApp(cfg *config.Config, load func() (*config.Config, error), log *slog.L
 		a.consulClient, a.consulCfg = client, c
 		pub, err := consul.NewPublisher(a.store, consul.Options{Client: client, Address: c.Address,
 			Deployment: c.Deployment, Node: c.Node, BatchWindow: c.BatchWindow, OutputUpdateInterval: c.OutputUpdateInterval,
-			ResyncInterval: c.ResyncInterval, HoldUntil: a.agg.FirstRound(), Metrics: a.metrics,
+			ResyncInterval: c.ResyncInterval, HoldUntil: a.published, Metrics: a.metrics,
 			Logger: log})
 		if err != nil {
 			return nil, fmt.Errorf("consul publisher: %w", err)
@@ -142,7 +147,28 @@ func newApp(cfg *config.Config, load func() (*config.Config, error), log *slog.L
 	if a.consul != nil {
 		a.api.AddReadinessCheck("consul", a.consul.Healthy)
 	}
+	a.restart = openRestart(cfg, a.store, log)
+	a.restart.register(a.registry)
+	a.seedDiscovered(cfg)
 	return a, nil
+}
+
+// seedDiscovered starts each cluster discovered from Consul with the
+// instances it last published, until discovery's first answer.
+func (a *app) seedDiscovered(cfg *config.Config) {
+	if a.consulClient == nil {
+		return // no discovery will ever answer: do not publish the seeds for good
+	}
+	for _, c := range upstreams.FromConfig(cfg) {
+		if c.Discovery == nil {
+			continue
+		}
+		if seeds := a.restart.seeds(&c); len(seeds) > 0 {
+			a.discovered[c.Name] = seeds
+			a.log.Info("consul discovery: cluster seeded with its last published instances until discovery answers",
+				"cluster", c.Name, "instances", len(seeds))
+		}
+	}
 }
 
 // adminToken reads admin.token_file, else $VIGIL_ADMIN_TOKEN.

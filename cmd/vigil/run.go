@@ -19,6 +19,7 @@ import (
 // then everything stops. SIGHUP reloads the config.
 func (a *app) run(ctx context.Context, signals <-chan os.Signal) error {
 	defer a.state.Close()
+	defer a.restart.file.Close() // after the writer stopped (wg below), before the drains' file
 	cfg := a.config()
 	adminLn, xdsLn := a.adminLn, a.xdsLn
 	var err error
@@ -38,6 +39,7 @@ func (a *app) run(ctx context.Context, signals <-chan os.Signal) error {
 		xdsLn.Close()
 		return err
 	}
+	a.restart.logRestored(a.log)
 	if n, err := api.RestoreOverrides(a.drains, a.agg, a.log); err != nil {
 		a.log.Warn("restoring manual drains", "error", err)
 	} else if n > 0 {
@@ -59,7 +61,16 @@ func (a *app) run(ctx context.Context, signals <-chan os.Signal) error {
 			}
 		}()
 	}
-	goRun("aggregator", func() error { return a.agg.Run(probeCtx) })
+	aggDone := make(chan struct{})
+	goRun("aggregator", func() error { defer close(aggDone); return a.agg.Run(probeCtx) })
+	// The verdict writer stops after the aggregator, so the last results
+	// are kept too.
+	verdictCtx, stopVerdicts := context.WithCancel(context.Background())
+	goRun("verdicts", func() error { return a.restart.writer.Run(verdictCtx) })
+	goRun("hold", func() error {
+		holdPublishing(pubCtx, a.agg.FirstRound(), a.published, firstRoundBound(cfg), a.log)
+		return nil
+	})
 	goRun("xds", func() error { return a.xds.Run(pubCtx, xdsLn) })
 	goRun("metrics", func() error { return a.metrics.Run(pubCtx, a.store) })
 	if a.consul != nil {
@@ -103,6 +114,8 @@ wait:
 	a.reloadMu.Unlock()
 	stopProbes()
 	stopPublishers()
+	<-aggDone
+	stopVerdicts()
 	a.api.Close()
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
