@@ -131,11 +131,15 @@ func (s *restartSetup) watch(t *testing.T) *sightings {
 }
 
 // waitAllHealthy waits until every consumer's latest view shows every
-// instance HEALTHY.
-func (s *restartSetup) waitAllHealthy(t *testing.T, seen *sightings) {
+// instance HEALTHY, and the SotW client (which is sent everything when it
+// connects) has a view from after since.
+func (s *restartSetup) waitAllHealthy(t *testing.T, seen *sightings, since time.Time) {
 	t.Helper()
 	waitUntil(t, 30*time.Second, "every consumer sees every instance HEALTHY", func() bool {
 		for _, c := range s.clusters() {
+			if _, ok := seen.first("sotw", c, since); !ok {
+				return false
+			}
 			for _, src := range s.sources(c) {
 				v, ok := seen.latest(src, c)
 				if !ok || len(s.unhealthyIn(v, "")) > 0 {
@@ -198,7 +202,7 @@ func TestRestartChangesNothingConsumersSee(t *testing.T) {
 			s := newRestartSetup(t, true, "")
 			first := s.start(t)
 			seen := s.watch(t)
-			s.waitAllHealthy(t, seen)
+			s.waitAllHealthy(t, seen, time.Time{})
 			steady := time.Now()
 			// The verdict file is written at most a second after a change:
 			// the fleet has been steady that long before a crash.
@@ -279,6 +283,75 @@ func TestRestartChangesNothingConsumersSee(t *testing.T) {
 					len(bad), len(views), strings.Join(bad[:min(len(bad), 15)], "\n"))
 			}
 			t.Logf("%d views checked since the fleet was steady", len(views))
+		})
+	}
+}
+
+// TestUntrustedVerdictsStartFresh: verdicts older than restore_max_age,
+// and a verdict file that is damaged, are not restored: vigil says so,
+// starts every instance fresh (and, damaged, moves the file aside and
+// keeps verdicts in a new one), and still publishes no initial status: a
+// reconnecting client is answered once the first probe round is done.
+func TestUntrustedVerdictsStartFresh(t *testing.T) {
+	for _, c := range []struct {
+		name, extra string
+		spoil       func(t *testing.T, s *restartSetup)
+		logged      string
+	}{
+		{"older than restore_max_age", "restore_max_age: 1s", func(t *testing.T, s *restartSetup) {
+			time.Sleep(1500 * time.Millisecond) // the verdicts age past restore_max_age while vigil is down
+		}, "older than restore_max_age"},
+		{"damaged file", "", func(t *testing.T, s *restartSetup) {
+			path := filepath.Join(s.stateDir, "verdicts.db")
+			data := readFile(t, path)
+			for i := range data {
+				data[i] = byte(i*131 + 7)
+			}
+			if err := os.WriteFile(path, data, 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}, "moved aside"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			s := newRestartSetup(t, false, c.extra)
+			first := s.start(t)
+			seen := s.watch(t)
+			s.waitAllHealthy(t, seen, time.Time{})
+			first.signal(syscall.SIGTERM)
+			first.wait(15 * time.Second)
+			c.spoil(t, s)
+
+			started := time.Now()
+			second := s.start(t)
+			second.waitOutput(c.logged, 5*time.Second)
+			s.waitAllHealthy(t, seen, started)
+			for _, cl := range s.clusters() {
+				v, ok := seen.first("sotw", cl, started)
+				if !ok {
+					t.Fatalf("sotw has no view of %s from the restarted vigil", cl)
+				}
+				if wrong := s.unhealthyIn(v, ""); len(wrong) > 0 {
+					t.Errorf("first view of %s after the restart: %s", cl, strings.Join(wrong, " "))
+				}
+			}
+			if out := second.stderr.String(); strings.Contains(out, "started from their last published verdict") {
+				t.Errorf("verdicts were restored:\n%s", out)
+			}
+			if c.name != "damaged file" {
+				return
+			}
+			if aside, _ := filepath.Glob(filepath.Join(s.stateDir, "verdicts.db.damaged-*")); len(aside) != 1 {
+				t.Errorf("damaged file moved aside as %v", aside)
+			}
+			// The new file keeps verdicts: the next restart restores them.
+			time.Sleep(1500 * time.Millisecond) // written at most a second after the last change
+			second.signal(syscall.SIGKILL)
+			second.wait(15 * time.Second)
+			third := s.start(t)
+			third.waitOutput("started from their last published verdict", 5*time.Second)
+			if !strings.Contains(third.stderr.String(), "restored=23 instances=23") {
+				t.Errorf("the third start did not restore every instance:\n%s", third.stderr.String())
+			}
 		})
 	}
 }
