@@ -1,10 +1,8 @@
 package verdicts_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
-	"log/slog"
 	"sync"
 	"testing"
 	"time"
@@ -55,29 +53,6 @@ func setVerdict(t *testing.T, s *membership.Store, cluster, id string, v members
 	}
 }
 
-// lockedBuffer collects log output from concurrent goroutines.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-func testLogger() (*slog.Logger, *lockedBuffer) {
-	buf := &lockedBuffer{}
-	return slog.New(slog.NewTextHandler(buf, nil)), buf
-}
-
 // running is a Writer running on a File until stop.
 type running struct {
 	f    *verdicts.File
@@ -89,7 +64,12 @@ type running struct {
 // Writer (flushing) and closes the file.
 func startWriter(t *testing.T, dir string, store *membership.Store, opts verdicts.Options, wo verdicts.WriterOptions) *running {
 	t.Helper()
-	f := verdicts.Open(dir, opts)
+	return runWriter(t, verdicts.Open(dir, opts), store, wo)
+}
+
+// runWriter runs a Writer on f.
+func runWriter(t *testing.T, f *verdicts.File, store *membership.Store, wo verdicts.WriterOptions) *running {
+	t.Helper()
 	w := verdicts.NewWriter(store, f, wo)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

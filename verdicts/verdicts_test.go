@@ -1,6 +1,8 @@
 package verdicts_test
 
 import (
+	"bytes"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -248,16 +250,17 @@ func TestDamagedFileIsMovedAside(t *testing.T) {
 			r.stop()
 			bad := damage(t, path, how)
 
-			log, logs := testLogger()
+			var logs bytes.Buffer // read before the writer runs: Open logs on this goroutine
 			opts := tenMinutes
-			opts.Logger = log
-			r = startWriter(t, dir, store, opts, verdicts.WriterOptions{})
-			if got := r.f.Restored(); got != nil {
+			opts.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+			f := verdicts.Open(dir, opts)
+			if got := f.Restored(); got != nil {
 				t.Errorf("restored from a damaged file")
 			}
 			if !strings.Contains(logs.String(), "level=ERROR") || !strings.Contains(logs.String(), path) {
-				t.Errorf("no error naming the file:\n%s", logs)
+				t.Errorf("no error naming the file:\n%s", logs.String())
 			}
+			r = runWriter(t, f, store, verdicts.WriterOptions{})
 			waitFor(t, "the fresh file written", func() bool { return r.w.Stats().Puts == 1 })
 			r.stop()
 			if _, ok := restored(t, dir, tenMinutes).Lookup(spec("web"), member("1", passing).Instance); !ok {

@@ -90,12 +90,10 @@ func newApp(cfg *config.Config, load func() (*config.Config, error), log *slog.L
 	}
 	a.xds = xds.New(a.store, xopts)
 	a.registry.MustRegister(
-		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "vigil_probes_started_total",
-			Help: "Probes started by the scheduler."},
-			func() float64 { return float64(a.agg.Stats().Probes) }),
-		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "vigil_probes_late_total",
-			Help: "Probes that started more than 100 ms after their due time."},
-			func() float64 { return float64(a.agg.Stats().Late) }),
+		counterFunc("vigil_probes_started_total", "Probes started by the scheduler.",
+			func() uint64 { return a.agg.Stats().Probes }),
+		counterFunc("vigil_probes_late_total", "Probes that started more than 100 ms after their due time.",
+			func() uint64 { return a.agg.Stats().Late }),
 	)
 	if c := cfg.Consul; c != nil {
 		client, err := consul.NewClient(consul.Options{Address: c.Address, Token: c.Token, Datacenter: c.Datacenter})

@@ -61,16 +61,19 @@ func (r *restart) logRestored(log *slog.Logger) {
 // register exports the writer's counters.
 func (r *restart) register(reg prometheus.Registerer) {
 	reg.MustRegister(
-		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "vigil_verdict_writes_total",
-			Help: "Transactions that wrote changed verdicts to state_dir/verdicts.db."},
-			func() float64 { return float64(r.writer.Stats().Writes) }),
-		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "vigil_verdict_records_written_total",
-			Help: "Instance verdicts written to state_dir/verdicts.db."},
-			func() float64 { return float64(r.writer.Stats().Puts) }),
-		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "vigil_verdict_write_failures_total",
-			Help: "Transactions on state_dir/verdicts.db that failed (vigil keeps running; the verdicts are retried)."},
-			func() float64 { return float64(r.writer.Stats().Failures) }),
+		counterFunc("vigil_verdict_writes_total", "Transactions that wrote changed verdicts to state_dir/verdicts.db.",
+			func() uint64 { return r.writer.Stats().Writes }),
+		counterFunc("vigil_verdict_records_written_total", "Instance verdicts written to state_dir/verdicts.db.",
+			func() uint64 { return r.writer.Stats().Puts }),
+		counterFunc("vigil_verdict_write_failures_total",
+			"Transactions on state_dir/verdicts.db that failed (vigil keeps running; the verdicts are retried).",
+			func() uint64 { return r.writer.Stats().Failures }),
 	)
+}
+
+// counterFunc is a counter read from fn at each scrape.
+func counterFunc(name, help string, fn func() uint64) prometheus.CounterFunc {
+	return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, func() float64 { return float64(fn()) })
 }
 
 // firstRoundBound is how long publishing waits for the first probe round
