@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -18,19 +19,22 @@ import (
 type Options struct {
 	Store          *membership.Store // where membership is published (required)
 	Clock          Clock             // nil: the real clock
-	MaxConcurrency int               // blocking probes at once: workers (default 1024); polled ones are not counted
+	MaxConcurrency int               // blocking probes at once: most workers (default 1024), started as needed; polled ones are not counted
 	// DispatchWindow is how early a probe may start so that probes due
-	// close together are dispatched by one wakeup (default 10ms with the
-	// real clock, 0 with a Clock given, so fake-clock tests stay exact).
+	// close together are dispatched by one wakeup (default 10ms).
+	// Negative: none, every probe starts at its due time (for a test
+	// whose fake clock must see exact start times).
 	DispatchWindow time.Duration
 	// DispatchGrid is the spacing of the instants that jittered probes
-	// fall due at (default 50ms with the real clock, 0 with a Clock given):
-	// a probe's jittered next run is rounded to the nearest of the grid's
-	// instants within its interval-plus-jitter range, so probes of many
-	// instances share a wakeup. Negative: no grid.
+	// fall due at (default 50ms): a probe's jittered next run is rounded to
+	// the nearest of the grid's instants within its interval-plus-jitter
+	// range, so probes of many instances share a wakeup. Negative: no grid.
 	DispatchGrid time.Duration
-	Logger       *slog.Logger // nil: slog.Default()
-	Observer     Observer     // nil: no metrics
+	// Jitter is the source of jitter draws (nil: one seeded at random). A
+	// test passes a seeded one, so that its draws repeat.
+	Jitter   rand.Source
+	Logger   *slog.Logger // nil: slog.Default()
+	Observer Observer     // nil: no metrics
 	// Checkers tune probe connections (TLS roots, dial timeout).
 	Checkers probe.CheckerOptions
 	// BlockingProbes runs every probe on a worker goroutine that waits for
@@ -66,11 +70,10 @@ type Aggregator struct {
 	poller  *probe.Poller // nil with BlockingProbes
 	// checkerOpts are opts.Checkers with the poller.
 	checkerOpts probe.CheckerOptions
-	work        chan workItem
-	workers     sync.WaitGroup
-	overflow    sync.WaitGroup // sends to work that could not wait on the poller
-	stopping    atomic.Bool    // Run is ending: no probe starts any more
-	roundDone   atomic.Uint64  // probes the poller finished, not yet committed
+	workers     *pool         // runs the probes that block
+	stopping    atomic.Bool   // Run is ending: no probe starts any more
+	roundDone   atomic.Uint64 // probes the poller finished, not yet committed
+	roundFirst  atomic.Int64  // of them, first results of first-Apply targets
 
 	applyMu  sync.Mutex // serializes Apply
 	mu       sync.RWMutex
@@ -99,13 +102,9 @@ func New(opts Options) *Aggregator {
 	}
 	if opts.Clock == nil {
 		opts.Clock = RealClock{}
-		if opts.DispatchWindow == 0 {
-			opts.DispatchWindow = DefaultDispatchWindow
-		}
-		if opts.DispatchGrid == 0 {
-			opts.DispatchGrid = DefaultDispatchGrid
-		}
 	}
+	opts.DispatchWindow = orDefault(opts.DispatchWindow, DefaultDispatchWindow)
+	opts.DispatchGrid = orDefault(opts.DispatchGrid, DefaultDispatchGrid)
 	if opts.Store == nil {
 		opts.Store = membership.NewStore(0)
 	}
@@ -115,7 +114,6 @@ func New(opts Options) *Aggregator {
 		commits:     newCommitter(opts.Store),
 		factory:     dialect.NewFactory(),
 		checkerOpts: opts.Checkers,
-		work:        make(chan workItem, opts.MaxConcurrency),
 		clusters:    make(map[string]*clusterState),
 		drained:     make(map[*instance]struct{}),
 		firstDone:   make(chan struct{}),
@@ -127,8 +125,20 @@ func New(opts Options) *Aggregator {
 		a.poller = probe.NewPoller(opts.Logger, a.afterPollerRound)
 		a.checkerOpts.Poller = a.poller
 	}
-	a.sched = newScheduler(opts.Clock, opts.DispatchWindow, opts.DispatchGrid, a.dispatch)
+	a.workers = newPool(opts.MaxConcurrency, a.runBlocking)
+	a.sched = newScheduler(opts.Clock, opts.DispatchWindow, opts.DispatchGrid, opts.Jitter, a.dispatchBatch)
 	return a
+}
+
+// orDefault returns def for zero, 0 (off) for a negative d, else d.
+func orDefault(d, def time.Duration) time.Duration {
+	switch {
+	case d == 0:
+		return def
+	case d < 0:
+		return 0
+	}
+	return d
 }
 
 // Store is where the aggregator publishes.
@@ -137,10 +147,6 @@ func (a *Aggregator) Store() *membership.Store { return a.opts.Store }
 // Run probes until ctx is done, then waits for probes in flight and closes
 // every connection.
 func (a *Aggregator) Run(ctx context.Context) error {
-	for range a.opts.MaxConcurrency {
-		a.workers.Add(1)
-		go a.worker()
-	}
 	sweepDone := make(chan struct{})
 	go func() {
 		defer close(sweepDone)
@@ -152,9 +158,9 @@ func (a *Aggregator) Run(ctx context.Context) error {
 	if a.poller != nil {
 		a.poller.Close()
 	}
-	a.overflow.Wait()
-	close(a.work)
-	a.workers.Wait()
+	for _, t := range a.workers.close() {
+		a.abandon(t)
+	}
 	<-sweepDone
 	for _, inst := range a.allInstances() {
 		inst.mu.Lock()
@@ -168,8 +174,10 @@ func (a *Aggregator) Run(ctx context.Context) error {
 // result from each of its probes (or has been removed).
 func (a *Aggregator) FirstRound() <-chan struct{} { return a.firstDone }
 
-func (a *Aggregator) firstResult() {
-	if a.firstPending.Add(-1) == 0 {
+// firstResults counts n targets of the first Apply done with: they have
+// a result in the store, or were removed.
+func (a *Aggregator) firstResults(n int64) {
+	if n > 0 && a.firstPending.Add(-n) == 0 {
 		a.firstOnce.Do(func() { close(a.firstDone) })
 	}
 }
@@ -186,8 +194,8 @@ func (a *Aggregator) Stats() SchedulerStats {
 	return SchedulerStats{Probes: a.stats.probes.Load(), Late: a.stats.late.Load(), Completed: a.stats.done.Load()}
 }
 
-// allInstances lists every instance. Lock order is instance before
-// a.mu, so callers lock instances only after this returns.
+// allInstances lists every instance. Callers lock instances only after
+// it returns (see the lock order in doc.go).
 func (a *Aggregator) allInstances() []*instance {
 	a.mu.RLock()
 	defer a.mu.RUnlock()
@@ -241,7 +249,17 @@ func (a *Aggregator) SetOverride(cluster, id string, o *membership.Override) err
 	}
 	now := a.clock.Now()
 	inst.mu.Lock()
-	defer inst.mu.Unlock()
+	changed := a.setOverrideLocked(inst, o, now)
+	inst.mu.Unlock()
+	if changed {
+		a.commits.commit()
+	}
+	return nil
+}
+
+// setOverrideLocked sets or clears inst's override and queues the change;
+// false: there was nothing to clear. inst.mu is held.
+func (a *Aggregator) setOverrideLocked(inst *instance, o *membership.Override, now time.Time) (changed bool) {
 	if o != nil {
 		oc := *o
 		if oc.Since.IsZero() {
@@ -253,15 +271,15 @@ func (a *Aggregator) SetOverride(cluster, id string, o *membership.Override) err
 		inst.override = &oc
 		a.rememberOverride(inst)
 		a.overrideChangedLocked(inst, now, oc.By, "manual drain: "+oc.Reason)
-		return nil
+		return true
 	}
 	if inst.override == nil {
-		return nil
+		return false
 	}
 	inst.override = nil
 	a.forgetOverride(inst)
 	a.overrideChangedLocked(inst, now, "admin", "manual drain cleared")
-	return nil
+	return true
 }
 
 func (a *Aggregator) rememberOverride(inst *instance) {
@@ -294,12 +312,16 @@ func (a *Aggregator) sweepOverrides(ctx context.Context) {
 		}
 		a.mu.RUnlock()
 		now := a.clock.Now()
+		expired := false
 		for _, inst := range insts {
 			inst.mu.Lock()
-			if !inst.removed {
-				a.expireOverrideLocked(inst, now)
+			if !inst.run.retired && a.expireOverrideLocked(inst, now) {
+				expired = true
 			}
 			inst.mu.Unlock()
+		}
+		if expired {
+			a.commits.commit()
 		}
 		timer.ResetAt(a.clock.Now().Add(time.Second))
 	}

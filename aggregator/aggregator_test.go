@@ -23,7 +23,7 @@ func TestThresholdTimingAgainstARealServer(t *testing.T) {
 
 func testThresholdTiming(t *testing.T, blocking bool) {
 	srv := seedtest.NewServer(t, seedtest.HealthzReady)
-	h := newHarnessWith(t, blocking)
+	h := newHarness(t, blockingProbes(blocking))
 	h.apply(upstreams.Cluster{Name: "engine", InitialStatus: upstreams.InitialUnhealthy,
 		Readiness: httpProbe("/readyz", upstreams.DialectHealthz),
 		Instances: []upstreams.Instance{{ID: "e1", Address: srv.Addr()}}})
@@ -126,10 +126,16 @@ func TestLivenessFailureBeatsReadiness(t *testing.T) {
 	if m := h.member("w", "w1"); m.Status != membership.StatusHealthy {
 		t.Fatalf("after one liveness failure: %s (%s), want HEALTHY", m.Status, m.Reason)
 	}
-	// Liveness keeps failing, readiness passing: the instance falls on the third.
+	// Liveness keeps failing, readiness passing: the instance falls on the
+	// third. Until then readiness decides, so its reason stays published
+	// and nothing is written.
+	v := h.store.Version()
 	h.advance(time.Second, 2)
-	if m := h.member("w", "w1"); m.Status != membership.StatusHealthy {
-		t.Fatalf("after two liveness failures: %s (%s), want HEALTHY", m.Status, m.Reason)
+	if m := h.member("w", "w1"); m.Status != membership.StatusHealthy || !strings.HasPrefix(m.Reason, "readiness: ") {
+		t.Fatalf("after two liveness failures: %s (%s), want HEALTHY with readiness's reason", m.Status, m.Reason)
+	}
+	if h.store.Version() != v {
+		t.Error("a liveness failure below its threshold changed the published member")
 	}
 	h.advance(time.Second, 2)
 	m := h.member("w", "w1")
@@ -234,9 +240,7 @@ func TestApplyKeepsUnchangedInstances(t *testing.T) {
 func TestManualDrainOverridesProbesUntilTTL(t *testing.T) {
 	srv := seedtest.NewServer(t, seedtest.HealthzReady)
 	h := newHarness(t)
-	h.apply(upstreams.Cluster{Name: "api", InitialStatus: upstreams.InitialUnhealthy,
-		Readiness: httpProbe("/readyz", upstreams.DialectHealthz),
-		Instances: []upstreams.Instance{{ID: "a", Address: srv.Addr()}}})
+	h.apply(readyzCluster(srv.Addr()))
 	h.settle(0, 1)
 	err := h.agg.SetOverride("api", "a", &membership.Override{Reason: "kernel upgrade", By: "alice", Expires: t0.Add(10 * time.Second)})
 	if err != nil {
@@ -266,19 +270,27 @@ func TestManualDrainOverridesProbesUntilTTL(t *testing.T) {
 }
 
 // TestFirstProbesAreSpreadOverTheInterval: 100 new instances are not all
-// probed at once.
+// probed at once; their first probes are due a hundredth of the interval
+// apart. (A dispatch window would start the second with the first: this
+// test looks at exact start times.)
 func TestFirstProbesAreSpreadOverTheInterval(t *testing.T) {
 	srv := seedtest.NewServer(t, seedtest.HealthzReady)
-	h := newHarness(t)
+	h := newHarness(t, exactStarts)
 	var insts []upstreams.Instance
 	for i := range 100 {
 		insts = append(insts, upstreams.Instance{ID: fmt.Sprint(i), Address: srv.Addr()})
 	}
 	h.apply(upstreams.Cluster{Name: "many", Readiness: httpProbe("/readyz", upstreams.DialectHealthz), Instances: insts})
 	h.settle(0, 1) // only the first is due at t0
-	time.Sleep(20 * time.Millisecond)
-	if n := h.agg.Stats().Completed; n != 1 {
-		t.Errorf("%d probes at t0, want 1", n)
+	for i, in := range insts[1:] {
+		d, err := h.agg.Instance("many", in.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := t0.Add(time.Duration(i+1) * 10 * time.Millisecond); len(d.Readiness.History) != 0 || !d.Readiness.NextProbe.Equal(want) {
+			t.Fatalf("instance %s: %d results, next probe at %s, want none yet and +%s", in.ID, len(d.Readiness.History),
+				d.Readiness.NextProbe.Sub(t0), want.Sub(t0))
+		}
 	}
 	h.advance(500*time.Millisecond, 50) // half the interval: half the instances
 	h.advance(500*time.Millisecond, 50)

@@ -21,75 +21,118 @@ func (a *Aggregator) Apply(clusters []upstreams.Cluster) error {
 	a.applyMu.Lock()
 	defer a.applyMu.Unlock()
 	now := a.clock.Now()
-
 	a.mu.RLock()
 	old := a.clusters
 	a.mu.RUnlock()
 
-	// Build every new instance first, so an error changes nothing.
-	next := make(map[string]*clusterState, len(clusters))
-	var fresh []*instance
-	var retired []*instance
+	next, fresh, err := a.build(clusters, old, now)
+	if err != nil {
+		return err
+	}
+	// Stop what left, publish every cluster, then start what is new.
+	for _, inst := range leaving(old, next) {
+		a.retire(inst)
+	}
+	a.mu.Lock()
+	a.clusters = next
+	a.mu.Unlock()
+	a.publish(next, old, now)
+	for _, inst := range fresh {
+		if inst.override != nil {
+			a.rememberOverride(inst)
+		}
+	}
+	a.schedule(fresh, now)
+	return nil
+}
+
+// build makes the clusters' states: an instance that can keep probing is
+// kept, the others are new (fresh, their connections not yet open, their
+// manual drains carried over). It changes nothing: on an error, what it
+// built is closed.
+func (a *Aggregator) build(clusters []upstreams.Cluster, old map[string]*clusterState, now time.Time) (next map[string]*clusterState, fresh []*instance, err error) {
+	next = make(map[string]*clusterState, len(clusters))
+	defer func() {
+		if err != nil {
+			closeAll(fresh)
+		}
+	}()
 	for ci := range clusters {
 		spec := new(upstreams.Cluster)
 		*spec = clusters[ci]
 		if _, dup := next[spec.Name]; dup {
-			return fmt.Errorf("apply: cluster %q listed twice", spec.Name)
+			return nil, fresh, fmt.Errorf("apply: cluster %q listed twice", spec.Name)
 		}
 		prev := old[spec.Name]
-		rebuilt := prev // instances whose manual drains carry over even when rebuilt
+		kept := prev
 		if prev != nil && !sameProbing(prev.spec, spec) {
-			prev = nil // probes changed: every instance starts over
+			kept = nil // probes changed: every instance starts over
 		}
 		cs := &clusterState{spec: spec, instances: make(map[string]*instance, len(spec.Instances))}
 		for _, in := range spec.Instances {
 			if _, dup := cs.instances[in.ID]; dup {
-				closeAll(fresh)
-				return fmt.Errorf("apply: cluster %q: instance %q listed twice", spec.Name, in.ID)
+				return nil, fresh, fmt.Errorf("apply: cluster %q: instance %q listed twice", spec.Name, in.ID)
 			}
-			if prev != nil {
-				if inst, ok := prev.instances[in.ID]; ok && sameTarget(inst, in) {
+			if kept != nil {
+				if inst, ok := kept.instances[in.ID]; ok && sameTarget(inst, in) {
 					cs.instances[in.ID] = inst
 					continue
 				}
 			}
 			inst, err := a.newInstance(spec, in, now)
 			if err != nil {
-				closeAll(fresh)
-				return fmt.Errorf("apply: cluster %q instance %q: %w", spec.Name, in.ID, err)
+				return nil, fresh, fmt.Errorf("apply: cluster %q instance %q: %w", spec.Name, in.ID, err)
 			}
-			if rebuilt != nil {
-				if was, ok := rebuilt.instances[in.ID]; ok {
-					was.mu.Lock()
-					if was.override.Active(now) {
-						o := *was.override
-						inst.override, inst.status, inst.reason = &o, membership.StatusDraining, "manual drain: "+o.Reason
-					}
-					was.mu.Unlock()
-				}
+			if prev != nil {
+				carryDrain(prev.instances[in.ID], inst, now)
 			}
 			cs.instances[in.ID] = inst
 			fresh = append(fresh, inst)
 		}
 		next[spec.Name] = cs
 	}
+	return next, fresh, nil
+}
+
+// carryDrain gives inst, which replaces was (nil: none), was's manual
+// drain if it is still on.
+func carryDrain(was, inst *instance, now time.Time) {
+	if was == nil {
+		return
+	}
+	was.mu.Lock()
+	defer was.mu.Unlock()
+	if was.override.Active(now) {
+		o := *was.override
+		inst.override, inst.status, inst.reason = &o, membership.StatusDraining, "manual drain: "+o.Reason
+	}
+}
+
+// leaving lists the instances of old that next does not keep.
+func leaving(old, next map[string]*clusterState) []*instance {
+	var out []*instance
 	for name, prev := range old {
 		for id, inst := range prev.instances {
 			if cs, ok := next[name]; !ok || cs.instances[id] != inst {
-				retired = append(retired, inst)
+				out = append(out, inst)
 			}
 		}
 	}
+	return out
+}
 
-	// Stop what left, publish every cluster, then start what is new.
-	for _, inst := range retired {
-		a.retire(inst)
-	}
-	a.mu.Lock()
-	a.clusters = next
-	a.mu.Unlock()
+// publish writes every cluster of next into the store, with added and
+// removed events, and removes the clusters of old that next lacks, in one
+// commit. It holds the committer's flush lock throughout, so no batch of
+// probe results lands between its reading of a member and its writing of
+// the cluster: a result that comes meanwhile is queued after the member it
+// replaces, and written with the cluster or after it. It locks one
+// instance at a time.
+func (a *Aggregator) publish(next, old map[string]*clusterState, now time.Time) {
+	a.commits.flushMu.Lock()
+	defer a.commits.flushMu.Unlock()
 	for name, cs := range next {
-		a.publishCluster(cs, old[name], now)
+		a.queueCluster(cs, old[name], now)
 	}
 	for name, prev := range old {
 		if _, ok := next[name]; !ok {
@@ -97,16 +140,48 @@ func (a *Aggregator) Apply(clusters []upstreams.Cluster) error {
 			for _, inst := range prev.instances {
 				events = append(events, removedEvent(inst, now))
 			}
-			a.opts.Store.RemoveCluster(name, events)
+			a.commits.remove(name, events...)
 		}
 	}
-	for _, inst := range fresh {
-		if inst.override != nil {
-			a.rememberOverride(inst)
+	a.commits.commitLocked()
+}
+
+// queueCluster queues cs whole for the committer, each instance's member
+// updated to its definition, with an added event for each instance prev
+// (nil: none) did not have and a removed event for each it had that cs
+// has not. The caller holds the committer's flushMu.
+func (a *Aggregator) queueCluster(cs *clusterState, prev *clusterState, now time.Time) {
+	ids := make([]string, 0, len(cs.instances))
+	for id := range cs.instances {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	defs := make(map[string]upstreams.Instance, len(cs.spec.Instances))
+	for _, in := range cs.spec.Instances {
+		defs[in.ID] = in
+	}
+	a.commits.put(cs.spec, ids)
+	for _, id := range ids {
+		inst := cs.instances[id]
+		inst.mu.Lock()
+		inst.inst = defs[id]
+		inst.spec = cs.spec
+		if prev == nil || prev.instances[id] != inst {
+			a.enqueueMemberLocked(inst, membership.Event{Time: now, Kind: membership.EventAdded,
+				From: inst.status, To: inst.status, Reason: "added"})
+		} else {
+			a.enqueueMemberLocked(inst)
+		}
+		inst.mu.Unlock()
+	}
+	if prev == nil {
+		return
+	}
+	for id, inst := range prev.instances {
+		if cs.instances[id] != inst {
+			a.commits.note(cs.spec.Name, removedEvent(inst, now))
 		}
 	}
-	a.start(fresh, now)
-	return nil
 }
 
 // newInstance builds an instance with its probes, connections not yet open.
@@ -168,11 +243,11 @@ func pairSiblings(a, b *target) {
 	}
 }
 
-// start queues new instances' first probes evenly over their interval, so
+// schedule queues new instances' first probes evenly over their interval, so
 // a thousand new instances do not all probe in the same instant. An
 // instance's two probes start together (they share its connection, and
 // go out in one write once it is kept).
-func (a *Aggregator) start(fresh []*instance, now time.Time) {
+func (a *Aggregator) schedule(fresh []*instance, now time.Time) {
 	var targets []*target
 	for _, inst := range fresh {
 		for _, t := range []*target{inst.live, inst.ready} {
@@ -203,21 +278,19 @@ func (a *Aggregator) start(fresh []*instance, now time.Time) {
 // retire stops an instance's probes; its connection closes when no probe
 // of it is running.
 func (a *Aggregator) retire(inst *instance) {
-	for _, t := range []*target{inst.live, inst.ready} {
-		if t != nil {
-			a.sched.remove(t)
-		}
-	}
 	inst.mu.Lock()
-	inst.removed = true
-	for _, t := range []*target{inst.live, inst.ready} {
-		if t != nil && t.first {
-			t.first = false
-			a.firstResult()
-		}
-	}
-	if !inst.busy {
+	if inst.run.retire() {
 		inst.closeCheckers()
+	}
+	for _, t := range []*target{inst.live, inst.ready} {
+		if t == nil {
+			continue
+		}
+		a.sched.remove(t) // after retire: a probe finishing now does not queue it again
+		if t.first {
+			t.first = false
+			a.firstResults(1)
+		}
 	}
 	if inst.override != nil {
 		inst.override = nil
@@ -226,57 +299,10 @@ func (a *Aggregator) retire(inst *instance) {
 	inst.mu.Unlock()
 }
 
-// publishCluster writes the whole cluster into the store with added and
-// removed events. Every instance is locked while its member is read, so no
-// probe result slips between the read and the write.
-func (a *Aggregator) publishCluster(cs *clusterState, prev *clusterState, now time.Time) {
-	ids := make([]string, 0, len(cs.instances))
-	for id := range cs.instances {
-		ids = append(ids, id)
-	}
-	sort.Strings(ids)
-	defs := make(map[string]upstreams.Instance, len(cs.spec.Instances))
-	for _, in := range cs.spec.Instances {
-		defs[in.ID] = in
-	}
-	var events []membership.Event
-	members := make([]membership.Member, 0, len(ids))
-	locked := make([]*instance, 0, len(ids))
-	for _, id := range ids {
-		inst := cs.instances[id]
-		inst.mu.Lock()
-		locked = append(locked, inst)
-		inst.inst = defs[id]
-		inst.spec = cs.spec
-		members = append(members, inst.member())
-		if prev == nil || prev.instances[id] != inst {
-			events = append(events, membership.Event{Time: now, Kind: membership.EventAdded, Cluster: inst.cluster, Instance: id,
-				Address: inst.inst.Address, From: inst.status, To: inst.status, Reason: "added"})
-		}
-	}
-	if prev != nil {
-		for id, inst := range prev.instances {
-			if cs.instances[id] != inst {
-				events = append(events, removedEvent(inst, now))
-			}
-		}
-	}
-	// Pending writes of this cluster are superseded by the whole list (their
-	// events still count); holding flushMu keeps a batch already taken from
-	// landing after it.
-	a.commits.flushMu.Lock()
-	events = append(a.commits.takeCluster(cs.spec.Name), events...)
-	cur, exists := a.opts.Store.Cluster(cs.spec.Name)
-	if !exists || len(events) > 0 || !reflect.DeepEqual(cur.Spec, cs.spec) || !sameMembers(cur.Members, members) {
-		a.opts.Store.PutCluster(cs.spec, members, events)
-	}
-	a.commits.flushMu.Unlock()
-	for _, inst := range locked {
-		inst.mu.Unlock()
-	}
-}
-
+// removedEvent records that inst, retired, left the configuration.
 func removedEvent(inst *instance, now time.Time) membership.Event {
+	inst.mu.Lock()
+	defer inst.mu.Unlock()
 	return membership.Event{Time: now, Kind: membership.EventRemoved, Cluster: inst.cluster, Instance: inst.inst.ID,
 		Address: inst.inst.Address, From: inst.status, To: inst.status, Reason: "removed from config"}
 }
@@ -292,18 +318,6 @@ func sameTarget(inst *instance, in upstreams.Instance) bool {
 	inst.mu.Lock()
 	defer inst.mu.Unlock()
 	return inst.inst.Address == in.Address && inst.inst.ProbePort == in.ProbePort
-}
-
-func sameMembers(a []*membership.Member, b []membership.Member) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if !reflect.DeepEqual(*a[i], b[i]) {
-			return false
-		}
-	}
-	return true
 }
 
 func closeAll(insts []*instance) {

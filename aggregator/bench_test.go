@@ -6,7 +6,6 @@ import (
 	"github.com/vigilhq/vigil/internal/benchproc"
 	"github.com/vigilhq/vigil/membership"
 
-	"context"
 	"fmt"
 	"io"
 	"log/slog"
@@ -79,6 +78,9 @@ func BenchmarkProbeOnce(b *testing.B) {
 	var resp probe.Response
 	scratch := &probe.Scratch{Buf: make([]byte, 0, 4096)}
 	probeOnce := func() {
+		inst.mu.Lock()
+		inst.run.due(t)
+		inst.mu.Unlock()
 		start := a.begin(t)
 		resp = probe.Response{}
 		t.checker.Check(t.req, time.Now().Add(t.spec.Timeout), scratch, &resp)
@@ -138,10 +140,7 @@ func steadyAggregator(b *testing.B, n int) *Aggregator {
 	if err := a.Apply([]upstreams.Cluster{benchCluster(addrs, time.Second)}); err != nil {
 		b.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); a.Run(ctx) }()
-	b.Cleanup(func() { cancel(); <-done })
+	runUntilCleanup(b, a)
 	select {
 	case <-a.FirstRound():
 	case <-time.After(time.Minute):

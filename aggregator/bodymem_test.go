@@ -67,7 +67,7 @@ func TestLargeBodiesDoNotGrowMemory(t *testing.T) {
 			// On the fake clock nothing runs between steps: what is
 			// measured after one is what vigil keeps, workers and poller
 			// still running.
-			h := newHarnessWith(t, blocking)
+			h := newHarness(t, blockingProbes(blocking))
 			agg := h.agg
 			probe := func(path string) *upstreams.Probe {
 				p := httpProbe(path, upstreams.DialectHealthz)

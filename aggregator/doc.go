@@ -2,4 +2,38 @@
 // dialect and runs the rise/fall state machines that decide every
 // instance's status, which it writes into a membership.Store. Publishers
 // read that store; they never import this package.
+//
+// # How a probe runs
+//
+// The scheduler keeps every queued probe in one heap by due time and, at
+// each wakeup, hands the batch that fell due to dispatch. An instance's
+// run state (runner, in runner.go: idle, one probe out, a pair out, with
+// probes queued behind) says whether a due probe starts now or waits: an
+// instance's probes never overlap. A probe starts on the poller (plain
+// HTTP on a kept connection; its Done comes back on the poller's loop) or
+// on a worker of the pool (everything that blocks). Its result is recorded
+// under the instance's lock, which also queues the probe's next run, the
+// instance's member for the committer when it changed, and ends the
+// probe's turn in the runner, which names the probe to run next.
+//
+// # Lock order
+//
+// This is the only place it is written; code that takes two of these locks
+// takes them in this order.
+//
+//  1. Aggregator.applyMu: Apply, one at a time.
+//  2. committer.flushMu: a commit while it writes a batch; Apply while it
+//     queues whole clusters, so that no batch lands between its reading of
+//     a member and its writing of the cluster.
+//  3. instance.mu: one instance at a time, never two. Nothing commits
+//     while holding it: member changes are queued under it and committed
+//     once it is released (or by the poller after its round).
+//  4. Aggregator.mu, scheduler.mu, committer.mu, pool.mu: taken alone or
+//     under an instance's mu, never one under another.
+//  5. The membership.Store's locks.
+//
+// The probe package's locks (a checker's, the poller's start lock, its
+// inbox's) are leaves: taken under any of the above, and held while
+// calling nothing of this package. The poller's loop calls Done and
+// afterRound holding no lock.
 package aggregator

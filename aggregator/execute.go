@@ -1,10 +1,9 @@
 package aggregator
 
 import (
-	"context"
-	"fmt"
 	"time"
 
+	"github.com/vigilhq/vigil/aggregator/dialect"
 	"github.com/vigilhq/vigil/aggregator/probe"
 	"github.com/vigilhq/vigil/membership"
 )
@@ -12,100 +11,73 @@ import (
 // lateAfter is how far behind schedule a probe may start before it counts as late.
 const lateAfter = 100 * time.Millisecond
 
-// workItem is a probe for a worker. held: the caller already marked the
-// instance busy for it.
-type workItem struct {
-	t    *target
-	held bool
-}
-
-// worker runs probes on the blocking path until the work channel closes.
-func (a *Aggregator) worker() {
-	defer a.workers.Done()
-	var resp probe.Response
-	scratch := &probe.Scratch{Buf: make([]byte, 0, 4096)}
-	for w := range a.work {
-		if w.held || a.acquire(w.t) {
-			a.runHeld(w.t, &resp, scratch)
-		}
-		scratch.Trim()
+// dispatchBatch starts the probes one wakeup of the scheduler found due.
+// The poller is woken once for all of them, once they are handed over.
+func (a *Aggregator) dispatchBatch(batch []duePair) {
+	if a.poller != nil {
+		a.poller.Hold()
+		defer a.poller.Release()
+	}
+	for _, d := range batch {
+		a.dispatch(d.t, d.sib)
 	}
 }
 
-// dispatch starts a due probe: on the poller when its connection is there,
-// else on a worker. sib, the instance's other probe (only ever set for
-// probes on the poller), goes along: in one write with t when it can,
-// else queued right behind it. It is called by the scheduler's goroutine.
-func (a *Aggregator) dispatch(ctx context.Context, t, sib *target) bool {
-	if t.async == nil {
-		return a.toWorker(ctx, workItem{t: t})
+// dispatch starts t, due, and sib with it when it was taken along (both
+// in one write when they can), or queues them behind the probe their
+// instance has out.
+func (a *Aggregator) dispatch(t, sib *target) {
+	inst := t.inst
+	inst.mu.Lock()
+	var run bool
+	if sib == nil {
+		run = inst.run.due(t)
+	} else {
+		run = inst.run.duePair(t, sib)
 	}
-	if !a.acquire(t) {
-		if sib != nil {
-			// Queued too, unless the instance went idle meanwhile (t ran
-			// and finished already): then it runs now.
-			return a.dispatch(ctx, sib, nil)
-		}
-		return true
+	inst.mu.Unlock()
+	if !run {
+		return
 	}
 	if sib != nil {
 		if a.startPair(t, sib) {
-			return true
+			return
 		}
-		a.queueBehind(sib)
+		inst.mu.Lock()
+		inst.run.unpaired(sib)
+		inst.mu.Unlock()
 	}
-	if a.startAsync(t) {
-		return true
-	}
-	return a.toWorker(ctx, workItem{t: t, held: true})
+	a.start(t)
 }
 
-// queueBehind queues t to run after the probe its instance is busy with.
-func (a *Aggregator) queueBehind(t *target) {
+// start runs t, for which its instance is busy: on the poller when its
+// connection is there, else on a worker.
+func (a *Aggregator) start(t *target) {
+	if a.startAsync(t) || a.workers.submit(t) {
+		return
+	}
+	a.abandon(t) // Run is ending
+}
+
+// abandon ends t's turn without running it: Run is ending.
+func (a *Aggregator) abandon(t *target) {
 	inst := t.inst
 	inst.mu.Lock()
-	inst.queued.push(t)
+	if _, closeNow := inst.run.done(true); closeNow {
+		inst.closeCheckers()
+	}
 	inst.mu.Unlock()
 }
 
-func (a *Aggregator) toWorker(ctx context.Context, w workItem) bool {
-	select {
-	case a.work <- w:
-		return true
-	case <-ctx.Done():
-		a.release(w.t.inst, w.held)
-		return false
-	}
-}
-
-// acquire marks t's instance busy for t. When a probe of the instance is
-// running, t is queued behind it instead (probes of one instance never
-// overlap: they share its connection), and acquire returns false.
-func (a *Aggregator) acquire(t *target) bool {
-	inst := t.inst
-	inst.mu.Lock()
-	defer inst.mu.Unlock()
-	switch {
-	case inst.removed:
-		return false
-	case inst.busy:
-		inst.queued.push(t)
-		return false
-	}
-	inst.busy = true
-	return true
-}
-
-// runHeld runs t on the blocking path, then any probe of the instance that
-// fell due meanwhile. The instance is busy for t.
-func (a *Aggregator) runHeld(t *target, resp *probe.Response, scratch *probe.Scratch) {
+// runBlocking runs t on a worker, then any probe of its instance that fell
+// due meanwhile (on the poller when it can). The instance is busy for t.
+func (a *Aggregator) runBlocking(t *target, w *workerBuf) {
 	for t != nil {
 		start := a.begin(t)
-		*resp = probe.Response{}
+		w.resp = probe.Response{}
 		// Sockets live in real time, whatever clock schedules the probes.
-		t.checker.Check(t.req, time.Now().Add(t.spec.Timeout), scratch, resp)
-		a.finish(t, start, resp, false)
-		if t = a.next(t.inst); t != nil && a.startAsync(t) {
+		t.checker.Check(t.req, time.Now().Add(t.spec.Timeout), &w.scratch, &w.resp)
+		if t = a.finish(t, start, &w.resp, false); t != nil && a.startAsync(t) {
 			return
 		}
 	}
@@ -126,20 +98,12 @@ func (a *Aggregator) startAsync(t *target) bool {
 }
 
 // startPair starts t and sib, its instance's other probe, on the poller in
-// one write; false means nothing started. The instance is busy for t; on
-// success it stays busy until both finished.
+// one write; false means nothing started. The instance is busy for both.
 func (a *Aggregator) startPair(t, sib *target) bool {
-	inst := t.inst
 	start := a.clock.Now()
 	late := a.prepareFlight(t, start)
 	sibLate := a.prepareFlight(sib, start)
-	inst.mu.Lock()
-	inst.pairOut = 2 // before Start: both may finish before it returns
-	inst.mu.Unlock()
 	if !t.async.StartPair(&t.flight, &sib.flight) {
-		inst.mu.Lock()
-		inst.pairOut = 0
-		inst.mu.Unlock()
 		return false
 	}
 	a.count(late)
@@ -156,82 +120,30 @@ func (a *Aggregator) prepareFlight(t *target, start time.Time) (late bool) {
 	return a.late(t, start)
 }
 
-// flightDone finishes a probe the poller ran and starts the instance's
-// next one, if any fell due meanwhile (once both probes of a pair are done).
+// flightDone finishes a probe the poller ran (on the poller's goroutine)
+// and starts the instance's next one, if one fell due meanwhile.
 func (a *Aggregator) flightDone(t *target) {
-	a.finish(t, t.flightStart, &t.flight.Resp, true) // the poller commits after its round
-	if a.pairStillOut(t.inst) {
-		return
-	}
-	next := a.next(t.inst)
-	if next == nil || a.startAsync(next) {
-		return
-	}
-	w := workItem{t: next, held: true}
-	select {
-	case a.work <- w:
-	default: // every worker busy: do not hold up the poller
-		a.overflow.Add(1)
-		go func() {
-			defer a.overflow.Done()
-			a.work <- w
-		}()
+	if next := a.finish(t, t.flightStart, &t.flight.Resp, true); next != nil { // the poller commits after its round
+		a.start(next)
 	}
 }
 
-// pairStillOut counts one flight of a pipelined pair done and reports
-// whether the other is still out (it then carries on the instance's busy
-// mark).
-func (a *Aggregator) pairStillOut(inst *instance) bool {
-	inst.mu.Lock()
-	defer inst.mu.Unlock()
-	if inst.pairOut == 0 {
-		return false
-	}
-	inst.pairOut--
-	return inst.pairOut > 0
-}
-
-// next returns the probe of inst queued behind the one that just finished,
-// keeping the instance busy for it; or nil, leaving the instance idle.
-// While stopping, queued probes are dropped.
-func (a *Aggregator) next(inst *instance) *target {
-	inst.mu.Lock()
-	defer inst.mu.Unlock()
-	if t := inst.queued.pop(); t != nil && !inst.removed && !a.stopping.Load() {
-		return t
-	}
-	inst.queued.clear()
-	inst.busy = false
-	if inst.removed {
-		inst.closeCheckers()
-	}
-	return nil
-}
-
-// release gives up a busy mark taken for a probe that will not run.
-func (a *Aggregator) release(inst *instance, held bool) {
-	if !held {
-		return
-	}
-	inst.mu.Lock()
-	inst.busy = false
-	inst.queued.clear()
-	if inst.removed {
-		inst.closeCheckers()
-	}
-	inst.mu.Unlock()
-}
-
-// completed counts a finished probe; with commitLater, only once the
-// poller's round has committed (afterPollerRound), so that a probe counted
-// complete has its result in the store.
-func (a *Aggregator) completed(commitLater bool) {
+// completed counts a finished probe (first: its target's first result,
+// which FirstRound waits for) once its result is in the store: now, when
+// the caller committed, else with commitLater once the poller's round has
+// committed (afterPollerRound).
+func (a *Aggregator) completed(commitLater, first bool) {
 	if commitLater {
+		if first {
+			a.roundFirst.Add(1)
+		}
 		a.roundDone.Add(1)
 		return
 	}
 	a.stats.done.Add(1)
+	if first {
+		a.firstResults(1)
+	}
 }
 
 // afterPollerRound commits what the poller's round enqueued, then counts
@@ -239,8 +151,10 @@ func (a *Aggregator) completed(commitLater bool) {
 // were woken).
 func (a *Aggregator) afterPollerRound() bool {
 	n := a.roundDone.Swap(0) // each counted probe enqueued before it was counted
+	first := a.roundFirst.Swap(0)
 	wrote := a.commits.commit()
 	a.stats.done.Add(n)
+	a.firstResults(first)
 	return wrote
 }
 
@@ -263,10 +177,12 @@ func (a *Aggregator) count(late bool) {
 }
 
 // finish records one probe's response, steps the machine, publishes a
-// transition if the status changed, and queues the next run. With
-// commitLater a transition is only enqueued: the caller commits (the
-// poller does once per round, so its transitions share store copies).
-func (a *Aggregator) finish(t *target, start time.Time, resp *probe.Response, commitLater bool) {
+// transition if the status changed, queues the probe's next run and ends
+// its turn in the instance's run state. It returns the instance's probe to
+// run next (the instance stays busy for it), or nil. With commitLater a
+// transition is only enqueued: the caller commits (the poller does once
+// per round, so its transitions share store copies).
+func (a *Aggregator) finish(t *target, start time.Time, resp *probe.Response, commitLater bool) (next *target) {
 	v := t.eval.Evaluate(resp)
 	// Read: let go of the body (up to max_body_bytes) and headers now, or
 	// the flight (which lives as long as the instance) or the worker's
@@ -278,11 +194,27 @@ func (a *Aggregator) finish(t *target, start time.Time, resp *probe.Response, co
 	}
 
 	inst.mu.Lock()
-	if inst.removed {
-		inst.mu.Unlock()
-		a.completed(commitLater)
-		return
+	changed, first := false, false
+	if !inst.run.retired {
+		changed, first = a.recordLocked(t, start, resp, v)
 	}
+	next, closeNow := inst.run.done(a.stopping.Load())
+	if closeNow {
+		inst.closeCheckers()
+	}
+	inst.mu.Unlock()
+	if changed && !commitLater {
+		a.commits.commit()
+	}
+	a.completed(commitLater, first)
+	return next
+}
+
+// recordLocked records t's result v, steps its machine, queues t's next
+// run and the instance's member if that changed (changed: the caller
+// commits). first reports t's first result. inst.mu is held.
+func (a *Aggregator) recordLocked(t *target, start time.Time, resp *probe.Response, v dialect.Verdict) (changed, first bool) {
+	inst := t.inst
 	t.record(membership.ProbeResult{
 		Time:       start,
 		HTTPStatus: resp.StatusCode,
@@ -297,84 +229,11 @@ func (a *Aggregator) finish(t *target, start time.Time, resp *probe.Response, co
 	presumed := t.name == membership.Liveness || inst.presumedHealthy()
 	t.m.step(v.Outcome, uint32(t.spec.HealthyThreshold), uint32(t.spec.UnhealthyThreshold), presumed)
 	now := a.clock.Now()
-	a.expireOverrideLocked(inst, now)
-	a.republishLocked(inst, now, commitLater, func() string {
-		if t.m.phase == phaseDraining { // immediate: no count to speak of
-			return fmt.Sprintf("%s: %s", t.name, v.Reason)
-		}
-		return fmt.Sprintf("%s: %s (%d in a row)", t.name, v.Reason, t.m.run())
-	})
-	if t.first {
-		t.first = false
-		a.firstResult()
-	}
-	next, lo, hi := t.nextDue(now, a.sched.grid)
-	inst.mu.Unlock()
-	a.sched.addNear(t, next, lo, hi)
-	a.completed(commitLater)
-}
-
-// republishLocked recomputes inst's status and, when it changed, publishes
-// the transition with the reason reason() builds. inst.mu is held.
-func (a *Aggregator) republishLocked(inst *instance, now time.Time, commitLater bool, reason func() string) {
-	live, ready := inst.machines()
-	status := publishedStatus(live, ready, inst.spec.InitialStatus, inst.override.Active(now))
-	if status == inst.status {
-		return
-	}
-	from := inst.status
-	inst.status, inst.since = status, now
-	inst.reason = reason()
-	if status == membership.StatusDraining && inst.override.Active(now) {
-		inst.reason = "manual drain: " + inst.override.Reason
-	}
-	ev := membership.Event{Time: now, Kind: membership.EventTransition, From: from, To: status, Reason: inst.reason}
-	if commitLater {
-		a.enqueueMemberLocked(inst, ev)
-	} else {
-		a.publishMemberLocked(inst, ev)
-	}
-	a.opts.Logger.Info("status changed", "cluster", inst.cluster, "instance", inst.inst.ID,
-		"from", from.String(), "to", status.String(), "reason", inst.reason)
-}
-
-// publishMemberLocked writes inst's member into the store with ev and
-// returns once it is there. inst.mu is held.
-func (a *Aggregator) publishMemberLocked(inst *instance, ev membership.Event) {
-	a.enqueueMemberLocked(inst, ev)
-	a.commits.commit()
-}
-
-// enqueueMemberLocked queues inst's member with ev for the next commit.
-// inst.mu is held.
-func (a *Aggregator) enqueueMemberLocked(inst *instance, ev membership.Event) {
-	ev.Cluster, ev.Instance, ev.Address = inst.cluster, inst.inst.ID, inst.inst.Address
-	a.commits.enqueue(inst.cluster, inst.member(), ev)
-}
-
-// expireOverrideLocked clears an override whose ttl has ended. inst.mu is held.
-func (a *Aggregator) expireOverrideLocked(inst *instance, now time.Time) {
-	if inst.override == nil || inst.override.Active(now) {
-		return
-	}
-	o := inst.override
-	inst.override = nil
-	a.forgetOverride(inst)
-	a.opts.Logger.Info("manual drain expired", "cluster", inst.cluster, "instance", inst.inst.ID, "reason", o.Reason)
-	a.overrideChangedLocked(inst, now, "ttl", "manual drain expired: "+o.Reason)
-}
-
-// overrideChangedLocked republishes inst after its override changed,
-// recording an override event even when the status stays. inst.mu is held.
-func (a *Aggregator) overrideChangedLocked(inst *instance, now time.Time, by, why string) {
-	live, ready := inst.machines()
-	from := inst.status
-	status := publishedStatus(live, ready, inst.spec.InitialStatus, inst.override.Active(now))
-	if status != from {
-		inst.status, inst.since = status, now
-		inst.reason = why
-	}
-	a.publishMemberLocked(inst, membership.Event{Time: now, Kind: membership.EventOverride, From: from, To: status, Reason: why, By: by})
+	changed = a.expireOverrideLocked(inst, now)
+	changed = a.republishLocked(inst, t, v, now) || changed
+	first, t.first = t.first, false
+	a.sched.requeue(t, now)
+	return changed, first
 }
 
 func (i *instance) presumedHealthy() bool { return i.spec.InitialStatus == "healthy" }

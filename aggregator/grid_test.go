@@ -1,7 +1,6 @@
 package aggregator
 
 import (
-	"context"
 	"fmt"
 	"testing"
 	"time"
@@ -32,11 +31,7 @@ func TestRealClockProbesFallDueOnTheGrid(t *testing.T) {
 			if err := agg.Apply([]upstreams.Cluster{{Name: "c", Readiness: probe, Instances: insts}}); err != nil {
 				t.Fatal(err)
 			}
-			ctx, cancel := context.WithCancel(context.Background())
-			done := make(chan struct{})
-			go func() { defer close(done); agg.Run(ctx) }()
-			// Stopped also when a check below fails.
-			t.Cleanup(func() { cancel(); <-done })
+			runUntilCleanup(t, agg)
 			time.Sleep(time.Second) // about four runs each
 			instants := map[int64]bool{}
 			off, queued := 0, 0

@@ -2,6 +2,7 @@ package aggregator
 
 import (
 	"context"
+	"math/rand/v2"
 	"sync"
 	"testing"
 	"time"
@@ -28,21 +29,37 @@ type harness struct {
 	evs   []membership.Event
 }
 
-func newHarness(t *testing.T) *harness { return newHarnessWith(t, false) }
-
-// newHarnessWith is newHarness with every probe on the blocking path
-// (workers only, no poller) when blocking is set.
-func newHarnessWith(t *testing.T, blocking bool) *harness {
+// newHarness runs the shipped configuration (dispatch window and grid),
+// with seeded jitter; opts change it for a test that needs to.
+func newHarness(t *testing.T, opts ...func(*Options)) *harness {
 	t.Helper()
 	h := &harness{t: t, clock: fakeClock{fakeclock.New(t0)}, store: membership.NewStore(1000)}
-	h.agg = New(Options{Store: h.store, Clock: h.clock, MaxConcurrency: 8, BlockingProbes: blocking})
+	o := Options{Store: h.store, Clock: h.clock, MaxConcurrency: 8, Jitter: rand.NewPCG(1, 2)}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	h.agg = New(o)
 	h.sub = h.store.Subscribe(10000)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); h.agg.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done; h.sub.Close() })
+	t.Cleanup(h.sub.Close) // after Run ends (cleanups run last first)
+	runUntilCleanup(t, h.agg)
 	return h
 }
+
+// runUntilCleanup runs a until the test ends (also when a check fails).
+func runUntilCleanup(tb testing.TB, a *Aggregator) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); a.Run(ctx) }()
+	tb.Cleanup(func() { cancel(); <-done })
+}
+
+// blockingProbes runs every probe on the blocking path (workers only, no
+// poller) when on is set.
+func blockingProbes(on bool) func(*Options) { return func(o *Options) { o.BlockingProbes = on } }
+
+// exactStarts turns the dispatch window and grid off, so that every probe
+// starts at its own due time on the fake clock.
+func exactStarts(o *Options) { o.DispatchWindow, o.DispatchGrid = -1, -1 }
 
 func (h *harness) apply(clusters ...upstreams.Cluster) {
 	h.t.Helper()
@@ -105,6 +122,14 @@ func (h *harness) member(cluster, id string) membership.Member {
 		h.t.Fatalf("member %s/%s missing from store", cluster, id)
 	}
 	return *m
+}
+
+// readyzCluster is cluster api: one instance, a, at addr, probed for
+// readiness on /readyz in the healthz dialect, initially unhealthy.
+func readyzCluster(addr string) upstreams.Cluster {
+	return upstreams.Cluster{Name: "api", InitialStatus: upstreams.InitialUnhealthy,
+		Readiness: httpProbe("/readyz", upstreams.DialectHealthz),
+		Instances: []upstreams.Instance{{ID: "a", Address: addr}}}
 }
 
 func httpProbe(path string, d upstreams.Dialect) *upstreams.Probe {

@@ -66,6 +66,23 @@ func (m *machine) step(o membership.Outcome, rise, fall uint32, presumedHealthy 
 	return m.phase != before
 }
 
+// explains reports whether outcome o, just stepped, is what keeps the
+// machine in its phase: a pass while passing, a failure while failing, a
+// drain while draining. A result against the phase (a failure below the
+// threshold of a passing probe) does not explain it, nor does any before
+// the first verdict.
+func (m *machine) explains(o membership.Outcome) bool {
+	switch m.phase {
+	case phasePassing:
+		return o == membership.OutcomePass || o == membership.OutcomeDegraded
+	case phaseFailing:
+		return o != membership.OutcomePass && o != membership.OutcomeDegraded && o != membership.OutcomeDrain
+	case phaseDraining:
+		return o == membership.OutcomeDrain
+	}
+	return false
+}
+
 // interval is the period until this probe's next run (before jitter).
 func (m *machine) interval(t *upstreams.Timing) time.Duration {
 	if m.phase == phaseFailing && t.UnhealthyInterval > 0 {
@@ -104,4 +121,17 @@ func verdictOf(live, ready *machine) membership.Verdict {
 // its machines.
 func publishedStatus(live, ready *machine, initial upstreams.InitialStatus, overridden bool) membership.Status {
 	return membership.Decide(verdictOf(live, ready), initial, overridden)
+}
+
+// decide is publishedStatus, with the machine whose probe decides it (nil:
+// the override does, or no probe): its latest result explains the status.
+func decide(live, ready *machine, initial upstreams.InitialStatus, overridden bool) (membership.Status, *machine) {
+	status, by := membership.DecideBy(verdictOf(live, ready), initial, overridden)
+	switch by {
+	case membership.Liveness:
+		return status, live
+	case membership.Readiness:
+		return status, ready
+	}
+	return status, nil
 }

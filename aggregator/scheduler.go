@@ -14,21 +14,42 @@ type scheduler struct {
 	clock  Clock
 	window time.Duration // how early a probe may start so that one wakeup serves many
 	grid   time.Duration // jittered due times land on multiples of it (0: anywhere); see nextDue
-	// dispatch starts a due probe, and with it sib, its instance's other
-	// probe, when that was taken out to go along (nil: not); false means
-	// ctx ended first.
-	dispatch func(ctx context.Context, t, sib *target) bool
+	// dispatch starts the probes one wakeup found due, each with its
+	// instance's other probe when that was taken out to go along. It does
+	// not block.
+	dispatch func(batch []duePair)
 	mu       sync.Mutex
 	q        dueHeap
+	rng      *rand.Rand // jitter draws
 	wake     chan struct{}
 }
 
-func newScheduler(clock Clock, window, grid time.Duration, dispatch func(context.Context, *target, *target) bool) *scheduler {
-	return &scheduler{clock: clock, window: window, grid: grid, dispatch: dispatch, wake: make(chan struct{}, 1)}
+// newScheduler returns a scheduler drawing jitter from src (nil: a source
+// seeded at random).
+func newScheduler(clock Clock, window, grid time.Duration, src rand.Source, dispatch func([]duePair)) *scheduler {
+	if src == nil {
+		src = rand.NewPCG(rand.Uint64(), rand.Uint64())
+	}
+	return &scheduler{clock: clock, window: window, grid: grid, dispatch: dispatch, rng: rand.New(src), wake: make(chan struct{}, 1)}
 }
 
 // add queues t to run at due. Adding a queued target moves it.
 func (s *scheduler) add(t *target, due time.Time) { s.addNear(t, due, due, due) }
+
+// requeue queues t's next run after the run that ended now: see nextDue
+// and addNear. t's instance's mu is held (t's machine sets its interval).
+func (s *scheduler) requeue(t *target, now time.Time) {
+	s.mu.Lock()
+	u := t.jitterDraw
+	if u == 0 {
+		u = 1 - s.rng.Float64()
+	}
+	t.jitterDraw = 0
+	due, lo, hi := t.nextDue(now, s.grid, u)
+	head := s.addNearLocked(t, due, lo, hi)
+	s.mu.Unlock()
+	s.woken(head)
+}
 
 // addNear queues t to run at due, or at the time within [lo, hi] nearest
 // its queued sibling's next run, so that the two fall due together and go
@@ -39,6 +60,14 @@ func (s *scheduler) add(t *target, due time.Time) { s.addNear(t, due, due, due) 
 // moving alike; a sibling on another rhythm is left alone.
 func (s *scheduler) addNear(t *target, due, lo, hi time.Time) {
 	s.mu.Lock()
+	head := s.addNearLocked(t, due, lo, hi)
+	s.mu.Unlock()
+	s.woken(head)
+}
+
+// addNearLocked is addNear with s.mu held; it reports whether t is now
+// the first due.
+func (s *scheduler) addNearLocked(t *target, due, lo, hi time.Time) (head bool) {
 	if sib := t.sibling; sib != nil && sib.heapIdx >= 0 {
 		d := sib.due
 		if d.Before(lo) {
@@ -58,8 +87,11 @@ func (s *scheduler) addNear(t *target, due, lo, hi time.Time) {
 	} else {
 		s.q.push(t)
 	}
-	head := s.q[0].t == t
-	s.mu.Unlock()
+	return s.q[0].t == t
+}
+
+// woken wakes the scheduler's loop when a target became the first due.
+func (s *scheduler) woken(head bool) {
 	if head {
 		select {
 		case s.wake <- struct{}{}:
@@ -107,13 +139,11 @@ func (s *scheduler) run(ctx context.Context) {
 			wake = s.q[0].t.due
 		}
 		s.mu.Unlock()
-		for i, d := range batch {
-			if !s.dispatch(ctx, d.t, d.sib) {
-				return
-			}
-			batch[i] = duePair{}
+		if len(batch) > 0 {
+			s.dispatch(batch)
+			clear(batch)
+			batch = batch[:0]
 		}
-		batch = batch[:0]
 		if idle || wake.After(now) {
 			timer.ResetAt(wake)
 			select {
@@ -144,14 +174,14 @@ func (s *scheduler) takeSiblingLocked(t *target) *target {
 	}
 	s.q.remove(sib.heapIdx)
 	sib.due, sib.dueKey = t.due, t.dueKey
-	u := 1 - rand.Float64() // (0, 1]: zero means no draw
+	u := 1 - s.rng.Float64() // (0, 1]: zero means no draw
 	t.jitterDraw, sib.jitterDraw = u, u
 	return sib
 }
 
 // nextDue is when t runs next: its interval after its due, lengthened by
-// up to its jitter percent at random (the draw shared with its sibling
-// when they went out together), and not before now. With a grid, the draw
+// up to its jitter percent at random (u, the draw in (0, 1], shared with
+// its sibling when they went out together), and not before now. With a grid, the draw
 // is rounded to the nearest multiple of grid within that range, so that
 // probes of many instances fall due at the same instants and one wakeup
 // starts them all; the period stays within [interval, interval + jitter],
@@ -160,14 +190,9 @@ func (s *scheduler) takeSiblingLocked(t *target) *target {
 // removes the jitter. [lo, hi] is the span the interval and jitter allow
 // from now on, within which the scheduler may move t to meet its sibling.
 // The instance is busy for t.
-func (t *target) nextDue(now time.Time, grid time.Duration) (due, lo, hi time.Time) {
+func (t *target) nextDue(now time.Time, grid time.Duration, u float64) (due, lo, hi time.Time) {
 	iv := t.m.interval(&t.spec.Timing)
 	span := jitterSpan(iv, t.spec.JitterPercent)
-	u := t.jitterDraw
-	if u == 0 {
-		u = rand.Float64()
-	}
-	t.jitterDraw = 0
 	lo = latest(t.due.Add(iv), now)
 	hi = lo.Add(span)
 	due = latest(t.due.Add(iv+time.Duration(u*float64(span))), now)

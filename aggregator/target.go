@@ -15,55 +15,25 @@ type instance struct {
 	cluster string
 	spec    *upstreams.Cluster
 
-	mu       sync.Mutex // guards everything below
-	inst     upstreams.Instance
-	live     *target
-	ready    *target
-	status   membership.Status
-	reason   string
-	since    time.Time
-	override *membership.Override
-	busy     bool        // a probe of this instance is running
-	pairOut  int         // flights of a pipelined pair not yet finished
-	queued   targetQueue // probes that fell due while busy, in order
-	removed  bool
+	mu     sync.Mutex // guards everything below
+	inst   upstreams.Instance
+	live   *target
+	ready  *target
+	status membership.Status
+	reason string
+	since  time.Time
+	// reasonBy and reasonText are the probe and verdict reason that reason
+	// tells ("": not a probe's, e.g. a manual drain or no result yet).
+	reasonBy   membership.ProbeName
+	reasonText string
+	override   *membership.Override
+	// verdict is the one last queued for the store: a change of it alone
+	// (a probe that does not decide the status changed phase) is
+	// published too, since restores and replicas read it.
+	verdict  membership.Verdict
+	run      runner          // which probes are out, which wait
 	checkers []probe.Checker // one per distinct probe address
 }
-
-// targetQueue holds the probes of an instance waiting for the one
-// running. An instance has at most two probes, and a probe is queued at
-// most once (it is out of the scheduler while queued), so two slots do.
-// Both can be queued at once: a probe that finished late is due again at
-// once and can queue behind itself while the other probe already waits.
-type targetQueue struct {
-	t [2]*target
-	n int
-}
-
-func (q *targetQueue) push(t *target) {
-	for i := range q.n {
-		if q.t[i] == t {
-			return
-		}
-	}
-	if q.n < len(q.t) {
-		q.t[q.n] = t
-		q.n++
-	}
-}
-
-// pop returns the longest waiting probe, or nil.
-func (q *targetQueue) pop() *target {
-	if q.n == 0 {
-		return nil
-	}
-	t := q.t[0]
-	q.t[0], q.t[1] = q.t[1], nil
-	q.n--
-	return t
-}
-
-func (q *targetQueue) clear() { *q = targetQueue{} }
 
 // target is one probe (liveness or readiness) of one instance.
 type target struct {

@@ -6,10 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"sync"
 	"syscall"
 	"time"
 
+	"github.com/vigilhq/vigil/internal/inbox"
 	"github.com/vigilhq/vigil/internal/rawsys"
 )
 
@@ -26,18 +26,13 @@ const (
 	sweepEvery  = time.Second // how often idle and stuck connections are looked for
 )
 
-// poller owns the fleet's HTTP connections. Other goroutines reach it only
-// through post.
+// poller owns the fleet's HTTP connections: one goroutine, their single
+// owner. Other goroutines reach it only through its inbox.
 type poller struct {
 	f      *Fleet
-	epfd   int
-	wakeR  int // read end of the wake-up pipe, in the epoll set
-	wakeW  int
-	mu     sync.Mutex // guards inbox and stopped
-	inbox  []pollMsg
-	spare  []pollMsg
-	stop   bool
-	conns  map[int32]*pconn // by descriptor; poller goroutine only
+	ep     *rawsys.Epoll
+	in     *inbox.Inbox[pollMsg]
+	conns  map[int32]*pconn // by descriptor
 	events []syscall.EpollEvent
 	now    time.Time // of the current round
 }
@@ -46,7 +41,6 @@ type poller struct {
 type pollMsg struct {
 	add    *pconn // serve this new connection
 	resume *pconn // its slow delay is over
-	stop   bool   // close every connection and end
 }
 
 // pconn is a connection the poller serves: its own duplicate descriptor
@@ -70,21 +64,11 @@ func (pc *pconn) kill() { syscall.Shutdown(pc.fd, syscall.SHUT_RDWR) }
 
 // startConns creates the fleet's poller.
 func (f *Fleet) startConns() error {
-	epfd, err := syscall.EpollCreate1(syscall.EPOLL_CLOEXEC)
+	ep, err := rawsys.OpenEpoll()
 	if err != nil {
-		return fmt.Errorf("fleet: epoll_create1: %w", err)
+		return fmt.Errorf("fleet: %w", err)
 	}
-	var pipe [2]int
-	if err := syscall.Pipe2(pipe[:], syscall.O_NONBLOCK|syscall.O_CLOEXEC); err != nil {
-		syscall.Close(epfd)
-		return fmt.Errorf("fleet: pipe2: %w", err)
-	}
-	p := &poller{f: f, epfd: epfd, wakeR: pipe[0], wakeW: pipe[1], conns: map[int32]*pconn{}, events: make([]syscall.EpollEvent, pollEvents)}
-	ev := syscall.EpollEvent{Events: syscall.EPOLLIN, Fd: int32(p.wakeR)}
-	if err := syscall.EpollCtl(epfd, syscall.EPOLL_CTL_ADD, p.wakeR, &ev); err != nil {
-		p.closeFDs()
-		return fmt.Errorf("fleet: epoll_ctl wake pipe: %w", err)
-	}
+	p := &poller{f: f, ep: ep, in: inbox.New[pollMsg](ep.Wake), conns: map[int32]*pconn{}, events: make([]syscall.EpollEvent, pollEvents)}
 	f.poll = p
 	f.wg.Add(1)
 	go p.run()
@@ -95,7 +79,7 @@ func (f *Fleet) startConns() error {
 // for it. Called after every instance is down.
 func (f *Fleet) stopConns() {
 	if f.poll != nil {
-		f.poll.post(pollMsg{stop: true})
+		f.poll.in.Close()
 	}
 }
 
@@ -112,7 +96,7 @@ func (in *instance) adopt(ln *trackedListener, c net.Conn) {
 		syscall.Close(fd)
 		return
 	}
-	if !in.f.poll.post(pollMsg{add: pc}) { // fleet closing
+	if !in.f.poll.in.Post(pollMsg{add: pc}) { // fleet closing
 		in.mu.Lock()
 		delete(in.conns, pc)
 		pc.closed = true
@@ -121,44 +105,32 @@ func (in *instance) adopt(ln *trackedListener, c net.Conn) {
 	}
 }
 
-// post queues m for the poller and wakes it. It reports false once the
-// poller has been told to stop.
-func (p *poller) post(m pollMsg) bool {
-	p.mu.Lock()
-	if p.stop {
-		p.mu.Unlock()
-		return false
-	}
-	p.inbox = append(p.inbox, m)
-	p.stop = m.stop
-	p.mu.Unlock()
-	syscall.Write(p.wakeW, []byte{1}) // a full pipe wakes it as well
-	return true
-}
-
 // run is the poller's goroutine. Its reads, writes and non-blocking
 // epoll_waits are raw system calls: they never block, and skipping the
 // scheduler's system call bookkeeping keeps its monitor thread asleep
-// instead of waking it on every call. Only an epoll_wait that may block
-// (nothing was ready) goes through the scheduler.
+// instead of waking it on every call. Only a wait (nothing was ready)
+// parks it, in Go's poller.
 func (p *poller) run() {
 	defer p.f.wg.Done()
-	defer p.closeFDs()
+	defer p.ep.Close()
 	lastSweep := time.Now()
 	for {
-		n, err := rawsys.EpollWaitNow(p.epfd, p.events)
-		if n == 0 && err == nil {
-			n, err = syscall.EpollWait(p.epfd, p.events, int(sweepEvery/time.Millisecond))
+		n, err := p.ep.WaitNow(p.events)
+		if n == 0 && err == nil && p.in.Sleep() {
+			n, _, err = p.ep.Wait(p.events, time.Now().Add(sweepEvery))
+			p.in.Awake()
 		}
 		if err != nil && !errors.Is(err, syscall.EINTR) {
 			p.f.log.Error("fleet: epoll_wait; HTTP instances stop answering", "err", err)
-			p.closeAll()
+			p.in.Close()
+			msgs, _ := p.in.Take()
+			p.closeAll(msgs)
 			return
 		}
 		p.now = time.Now()
-		for _, ev := range p.events[:max(n, 0)] {
-			if int(ev.Fd) == p.wakeR {
-				p.drainWake()
+		for i := range p.events[:max(n, 0)] {
+			ev := &p.events[i]
+			if p.ep.IsWake(ev) {
 				continue
 			}
 			pc := p.conns[ev.Fd]
@@ -170,10 +142,12 @@ func (p *poller) run() {
 				p.readable(pc)
 			}
 		}
-		if p.handleInbox() {
-			p.closeAll()
+		msgs, closed := p.in.Take()
+		if closed {
+			p.closeAll(msgs)
 			return
 		}
+		p.handle(msgs)
 		if p.now.Sub(lastSweep) >= sweepEvery {
 			p.sweep()
 			lastSweep = p.now
@@ -184,31 +158,14 @@ func (p *poller) run() {
 	}
 }
 
-// handleInbox acts on the queued messages; it reports whether to stop.
-func (p *poller) handleInbox() (stop bool) {
-	p.mu.Lock()
-	msgs := p.inbox
-	p.inbox, p.spare = p.spare[:0], msgs
-	p.mu.Unlock()
-	for i, m := range msgs {
+// handle acts on the posted messages.
+func (p *poller) handle(msgs []pollMsg) {
+	for _, m := range msgs {
 		switch {
-		case m.stop:
-			stop = true
 		case m.add != nil:
 			p.add(m.add)
 		case m.resume != nil:
 			p.resume(m.resume)
-		}
-		msgs[i] = pollMsg{}
-	}
-	return stop
-}
-
-func (p *poller) drainWake() {
-	var b [64]byte
-	for {
-		if n, _ := syscall.Read(p.wakeR, b[:]); n <= 0 {
-			return
 		}
 	}
 }
@@ -222,14 +179,7 @@ func (p *poller) add(pc *pconn) {
 	}
 }
 
-func (p *poller) watch(pc *pconn) error {
-	return p.watchFor(pc, syscall.EPOLL_CTL_ADD, syscall.EPOLLIN)
-}
-
-func (p *poller) watchFor(pc *pconn, op int, events uint32) error {
-	ev := syscall.EpollEvent{Events: events, Fd: int32(pc.fd)}
-	return syscall.EpollCtl(p.epfd, op, pc.fd, &ev)
-}
+func (p *poller) watch(pc *pconn) error { return p.ep.Add(pc.fd, syscall.EPOLLIN) }
 
 // readable reads what pc has (once: the epoll set is level-triggered) and
 // answers it.
@@ -275,7 +225,7 @@ func (p *poller) process(pc *pconn) {
 			return
 		case flushBlocked: // continue once the client has read enough
 			pc.after = next
-			if err := p.watchFor(pc, syscall.EPOLL_CTL_MOD, syscall.EPOLLOUT); err != nil {
+			if err := p.ep.Modify(pc.fd, syscall.EPOLLOUT); err != nil {
 				p.closeConn(pc)
 			}
 			return
@@ -309,7 +259,7 @@ func (p *poller) writable(pc *pconn) {
 	case flushFailed:
 		p.closeConn(pc)
 	case flushDone:
-		if err := p.watchFor(pc, syscall.EPOLL_CTL_MOD, syscall.EPOLLIN); err != nil {
+		if err := p.ep.Modify(pc.fd, syscall.EPOLLIN); err != nil {
 			p.closeConn(pc)
 			return
 		}
@@ -361,9 +311,9 @@ func (p *poller) flush(pc *pconn) flushResult {
 
 // suspend takes pc out of the epoll set for the slow delay.
 func (p *poller) suspend(pc *pconn) {
-	syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_DEL, pc.fd, nil)
+	p.ep.Remove(pc.fd)
 	pc.suspended = true
-	time.AfterFunc(p.f.spec.SlowDelay, func() { p.post(pollMsg{resume: pc}) })
+	time.AfterFunc(p.f.spec.SlowDelay, func() { p.in.Post(pollMsg{resume: pc}) })
 }
 
 // resume answers the request pc was suspended for, and serves it again.
@@ -414,13 +364,10 @@ func (p *poller) closeConn(pc *pconn) {
 	in.mu.Unlock()
 }
 
-func (p *poller) closeAll() {
-	p.mu.Lock()
-	p.stop = true
-	msgs := p.inbox
-	p.inbox = nil
-	p.mu.Unlock()
-	for _, m := range msgs { // connections posted but never added
+// closeAll closes every connection, those posted but never added among
+// them (msgs: what the closed inbox still held).
+func (p *poller) closeAll(msgs []pollMsg) {
+	for _, m := range msgs {
 		if m.add != nil {
 			p.conns[int32(m.add.fd)] = m.add
 		}
@@ -428,12 +375,6 @@ func (p *poller) closeAll() {
 	for _, pc := range p.conns {
 		p.closeConn(pc)
 	}
-}
-
-func (p *poller) closeFDs() {
-	syscall.Close(p.epfd)
-	syscall.Close(p.wakeR)
-	syscall.Close(p.wakeW)
 }
 
 func readFD(fd int, b []byte) (int, error) {

@@ -62,29 +62,42 @@ type Verdict struct {
 // degraded > healthy. Before the deciding probe's first verdict the
 // instance shows its initial status.
 func Decide(v Verdict, initial upstreams.InitialStatus, overridden bool) Status {
+	s, _ := DecideBy(v, initial, overridden)
+	return s
+}
+
+// DecideBy is Decide, with the probe whose verdict decides the status ("":
+// the override does, or the instance has no probe). That probe's latest
+// result is what explains the status.
+func DecideBy(v Verdict, initial upstreams.InitialStatus, overridden bool) (Status, ProbeName) {
 	if overridden {
-		return StatusDraining
+		return StatusDraining, ""
 	}
 	if v.Live == PhaseFailing {
-		return StatusUnhealthy
+		return StatusUnhealthy, Liveness
 	}
-	if v.Ready == PhaseDraining || v.Live == PhaseDraining {
-		return StatusDraining
+	if v.Ready == PhaseDraining {
+		return StatusDraining, Readiness
 	}
-	primary := v.Ready
+	if v.Live == PhaseDraining {
+		return StatusDraining, Liveness
+	}
+	primary, by := v.Ready, Readiness
 	if primary == PhaseAbsent {
-		primary = v.Live
+		primary, by = v.Live, Liveness
 	}
 	switch primary {
 	case PhaseFailing:
-		return StatusUnhealthy
+		return StatusUnhealthy, by
 	case PhasePassing:
 		if v.Degraded {
-			return StatusDegraded
+			return StatusDegraded, by
 		}
-		return StatusHealthy
+		return StatusHealthy, by
+	case PhaseAbsent:
+		return InitialStatus(initial), ""
 	}
-	return InitialStatus(initial)
+	return InitialStatus(initial), by
 }
 
 // InitialStatus is the status shown before a verdict.

@@ -12,9 +12,9 @@
 // os.ErrDeadlineExceeded or syscall errors through errors.Is.
 //
 // On Linux a Poller can take over plain-HTTP keep-alive connections after
-// their first response: probes are then started with AsyncChecker.Start
-// (the request is written from the caller's goroutine) and finished on the
-// Poller's one goroutine, which reads every answer that arrived from one
+// their first response: probes are then started with AsyncChecker.Start,
+// which hands them to the Poller's one goroutine, the connections' only
+// owner: it writes the requests, reads every answer that arrived from one
 // epoll set and calls Flight.Done; no goroutine waits per probe. Anything
 // unusual (no connection yet, TLS, an answer in pieces, a closed
 // keep-alive) goes through the blocking Check instead.

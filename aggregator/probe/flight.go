@@ -10,21 +10,25 @@ import (
 // through Done with Resp filled. A Flight is reused from probe to probe; it
 // belongs to the Poller from Start until Done is called.
 type Flight struct {
-	Req      *Request
+	Req *Request
+	// Deadline is when the answer is due. The Poller moves it later by as
+	// long as the probe waited for the Poller to send it, so the timeout
+	// counts from the send.
 	Deadline time.Time
-	// Done is called once per started probe, from the Poller's goroutine
-	// (or, for a response that did not arrive in one piece, from a
-	// goroutine finishing it the blocking way). Resp.Body is valid only
-	// until Done returns.
+	// Done is called once per started probe, on the Poller's goroutine
+	// (also for a probe the Poller finished the blocking way). It must not
+	// block: it holds up every other answer. Resp.Body is valid only until
+	// Done returns.
 	Done func(*Flight)
 	Resp Response
 
+	// The Poller's own from Start until Done.
 	checker *httpChecker
 	pc      *polledConn
 	start   time.Time
 	heapIdx int // place in the poller's deadline heap while in flight (-1 once taken off)
 	// afterAnswer: the request was pipelined behind another whose answer
-	// has come. Guarded by Poller.mu.
+	// has come.
 	afterAnswer bool
 }
 
@@ -32,9 +36,11 @@ type Flight struct {
 // goroutine waiting for it: plain HTTP on an established keep-alive
 // connection, on Linux.
 type AsyncChecker interface {
-	// Start sends f's request and returns true; Done follows. It returns
-	// false, having done nothing, when this probe must run through Check
-	// instead (no connection yet, TLS, or no Poller).
+	// Start hands f to the Poller, which sends its request, and returns
+	// true; Done follows (should the connection be gone by then, the
+	// Poller sends it on a new one the blocking way). It returns false,
+	// having done nothing, when this probe must run through Check instead
+	// (no connection yet, TLS, or no Poller, or the Poller closed).
 	Start(f *Flight) bool
 	// StartPair sends both requests in one write, second pipelined behind
 	// first on the same connection, and returns true; both Dones follow.

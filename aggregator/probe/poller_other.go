@@ -21,6 +21,12 @@ func NewPoller(*slog.Logger, func() bool) *Poller { return &Poller{} }
 // Close does nothing.
 func (p *Poller) Close() {}
 
+// Hold does nothing.
+func (p *Poller) Hold() {}
+
+// Release does nothing.
+func (p *Poller) Release() {}
+
 func (p *Poller) attach(*httpChecker, int) *polledConn     { return nil }
 func (p *Poller) start(*polledConn, *Flight, *Flight) bool { return false }
 func (p *Poller) detach(*polledConn)                       {}

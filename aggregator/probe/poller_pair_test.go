@@ -6,7 +6,10 @@ import (
 	"bufio"
 	"fmt"
 	"net"
+	"runtime"
+	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -30,13 +33,19 @@ type polledFlight struct {
 
 func newPairTarget(t *testing.T, addr string) *pairTarget {
 	t.Helper()
-	p := NewPoller(nil, nil)
+	return newPairTargetOn(t, addr, NewPoller(nil, nil), func() {})
+}
+
+// newPairTargetOn is newPairTarget on p, with onDone called in every Done.
+func newPairTargetOn(t *testing.T, addr string, p *Poller, onDone func()) *pairTarget {
+	t.Helper()
 	pt := &pairTarget{p: p, c: mustChecker(t, upstreams.KindHTTP, "http", addr, CheckerOptions{Poller: p})}
 	t.Cleanup(p.Close) // after the checker's Close
 	for path, pf := range map[string]*polledFlight{"/live": &pt.live, "/ready": &pt.rdy} {
 		pf.req = mustRequest(t, httpProbe(path), addr, RequestOptions{})
 		pf.done = make(chan Response, 1)
 		pf.f.Done = func(f *Flight) {
+			onDone()
 			r := f.Resp
 			r.Body = append([]byte(nil), r.Body...)
 			pf.done <- r
@@ -215,19 +224,81 @@ func TestPollerPairWhenTheServerClosesAfterTheFirstAnswer(t *testing.T) {
 	}
 }
 
-// The second answer in pieces is finished the blocking way.
-func TestPollerPairSecondAnswerInPieces(t *testing.T) {
-	srv := newRawServer(t, serveNumbered(func(n int32, line string, conn net.Conn) bool {
-		a := pathAnswer(line, "")
-		if n != 3 { // 3: the pair's second
-			conn.Write([]byte(a))
-			return true
-		}
-		conn.Write([]byte(a[:30]))
-		time.Sleep(100 * time.Millisecond)
-		conn.Write([]byte(a[30:]))
+// readyInPieces answers /ready in two pieces 100 ms apart, anything else
+// at once.
+func readyInPieces(_ int32, line string, conn net.Conn) bool {
+	a := pathAnswer(line, "")
+	if !strings.Contains(line, "/ready") { // the first probe, and every pair's first
+		conn.Write([]byte(a))
 		return true
-	}))
+	}
+	conn.Write([]byte(a[:30]))
+	time.Sleep(100 * time.Millisecond)
+	conn.Write([]byte(a[30:]))
+	return true
+}
+
+// The second answer in pieces is finished the blocking way, on the
+// connection it began on, with the bytes the poller had read of it.
+func TestPollerPairSecondAnswerInPieces(t *testing.T) {
+	srv := newRawServer(t, serveNumbered(readyInPieces))
 	pt := newPairTarget(t, srv.addr())
-	pt.pairAnswered(t)
+	// A loop slower than the server's pause (a loaded machine) reads both
+	// pieces at once, and nothing is handed over: try again.
+	for attempt := 0; !handedOver(pt.c); attempt++ {
+		if attempt == 5 {
+			t.Fatal("no answer in pieces reached the poller in 5 pairs")
+		}
+		pt.pairAnswered(t)
+	}
+	if srv.accepts.Load() != 1 {
+		t.Fatalf("%d connections: the answer in pieces was not finished on its own connection", srv.accepts.Load())
+	}
+}
+
+// Every Done, also that of a probe the poller finished the blocking way
+// (an answer in pieces, then a retry on a new connection), runs on the
+// goroutine that runs afterRound: the aggregator commits a round's
+// results there, once they are all in.
+func TestPollerCallsDoneOnItsOwnGoroutine(t *testing.T) {
+	var mu sync.Mutex
+	seen := map[uint64]string{} // goroutine: what ran on it
+	record := func(what string) {
+		mu.Lock()
+		seen[goroutineID()] += what
+		mu.Unlock()
+	}
+	srv := newRawServer(t, serveNumbered(readyInPieces))
+	p := NewPoller(nil, func() bool { record("r"); return false })
+	pt := newPairTargetOn(t, srv.addr(), p, func() { record("d") })
+	record("-") // the test's own goroutine
+	for attempt := 0; !handedOver(pt.c); attempt++ {
+		if attempt == 5 {
+			t.Fatal("no answer in pieces reached the poller in 5 pairs")
+		}
+		pt.pairAnswered(t)
+	}
+	eventually(t, "afterRound after the last Done", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, what := range seen {
+			if strings.HasSuffix(what, "d") {
+				return false
+			}
+		}
+		return true
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	if len(seen) != 2 {
+		t.Fatalf("Done and afterRound ran on %d goroutines (%v), want the poller's alone", len(seen)-1, seen)
+	}
+}
+
+// goroutineID is the calling goroutine's number, from its stack header.
+func goroutineID() uint64 {
+	var b [64]byte
+	f := strings.Fields(string(b[:runtime.Stack(b[:], false)])) // "goroutine 7 [running]:"
+	id, _ := strconv.ParseUint(f[1], 10, 64)
+	return id
 }

@@ -142,15 +142,9 @@ func TestPollerHandsOverAnAnswerInPieces(t *testing.T) {
 	defer srv.close()
 	pt := newPolledTarget(t, srv.addr(), "/")
 	pt.probe(t, probeTimeout)
-	c := pt.c.(*httpChecker)
-	handedOver := func() bool {
-		c.mu.Lock()
-		defer c.mu.Unlock()
-		return c.piecemeal != nil
-	}
 	// A loop slower than the server's pause (a loaded machine) reads both
 	// pieces at once, and nothing is handed over: try again.
-	for attempt := 0; !handedOver(); attempt++ {
+	for attempt := 0; !handedOver(pt.c); attempt++ {
 		if attempt == 5 {
 			t.Fatal("no answer in pieces reached the poller in 5 attempts")
 		}
@@ -166,6 +160,15 @@ func TestPollerHandsOverAnAnswerInPieces(t *testing.T) {
 	if srv.accepts.Load() != 1 {
 		t.Fatalf("%d connections, want the one kept throughout", srv.accepts.Load())
 	}
+}
+
+// handedOver reports whether c's polled connection went back to the
+// blocking path to finish an answer that came in pieces.
+func handedOver(c Checker) bool {
+	hc := c.(*httpChecker)
+	hc.mu.Lock()
+	defer hc.mu.Unlock()
+	return hc.piecemeal != nil
 }
 
 // A kept connection the server closed while idle: the poller notices, and
