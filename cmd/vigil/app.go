@@ -80,7 +80,10 @@ func newApp(cfg *config.Config, load func() (*config.Config, error), log *slog.L
 	a.metrics = metrics.New(a.registry)
 	a.store = membership.NewStore(cfg.EventHistory)
 	a.agg = aggregator.New(aggregator.Options{Store: a.store, MaxConcurrency: cfg.MaxConcurrency,
-		Logger: log.With("component", "aggregator"), Observer: a.metrics})
+		Logger: log.With("component", "aggregator"), Observer: a.metrics,
+		Restore: func(spec *upstreams.Cluster, in upstreams.Instance) (membership.Member, bool) {
+			return a.restart.lookup(spec, in) // opened below, before the first Apply
+		}})
 	xopts := xds.DefaultOptions()
 	xopts.Logger = log
 	xopts.Metrics = a.metrics

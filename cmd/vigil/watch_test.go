@@ -13,6 +13,7 @@ import (
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	consulapi "github.com/hashicorp/consul/api"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/types/known/anypb"
 )
@@ -99,7 +100,11 @@ func claHealth(t *testing.T, a *anypb.Any) (string, map[string]string) {
 // each reconnects whenever its stream ends (a restart), presenting what it
 // holds, and every assignment each receives is a sighting.
 func watchEDS(t *testing.T, addr string, clusters []string, seen *sightings) {
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	// Reconnect within 100 ms (grpc-go's default waits a second and more),
+	// so that the first answers of a restarted vigil are seen.
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithConnectParams(grpc.ConnectParams{MinConnectTimeout: time.Second,
+			Backoff: backoff.Config{BaseDelay: 20 * time.Millisecond, Multiplier: 1.6, MaxDelay: 100 * time.Millisecond}}))
 	if err != nil {
 		t.Fatal(err)
 	}
