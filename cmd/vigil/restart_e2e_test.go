@@ -355,3 +355,63 @@ func TestUntrustedVerdictsStartFresh(t *testing.T) {
 		})
 	}
 }
+
+// TestDiscoveredClusterSeededUntilDiscoveryAnswers: after a restart, a
+// cluster discovered from Consul starts with the instances it last
+// published, restored, instead of empty: discovery's first answer then
+// replaces them (an instance deregistered while vigil was down leaves);
+// with Consul down, the seeds are what is published meanwhile.
+func TestDiscoveredClusterSeededUntilDiscoveryAnswers(t *testing.T) {
+	s := newRestartSetup(t, true, "")
+	first := s.start(t)
+	seen := s.watch(t)
+	s.waitAllHealthy(t, seen, time.Time{})
+	first.signal(syscall.SIGTERM)
+	first.wait(15 * time.Second)
+
+	// Deregistered by its owner while vigil was down: discovery's answer
+	// takes it out of the seeded cluster.
+	if err := s.agent.Client().Agent().ServiceDeregister("plain-2"); err != nil {
+		t.Fatal(err)
+	}
+	gone := s.healthy["discovered"][2]
+	s.healthy["discovered"] = s.healthy["discovered"][:2]
+	started := time.Now()
+	second := s.start(t)
+	waitUntil(t, 10*time.Second, "discovery's answer replaces the seeds", func() bool {
+		v, ok := seen.latest("sotw", "discovered")
+		_, stale := v.health[gone]
+		return ok && v.at.After(started) && !stale
+	})
+	for _, v := range seen.since(started) {
+		if v.cluster != "discovered" {
+			continue
+		}
+		if wrong := s.unhealthyIn(v, ""); len(wrong) > 0 {
+			t.Errorf("%+.3fs %s discovered: %s", v.at.Sub(started).Seconds(), v.source, strings.Join(wrong, " "))
+		}
+	}
+
+	// With Consul down, discovery never answers: the seeds are published,
+	// HEALTHY as they were, and stay.
+	second.signal(syscall.SIGTERM)
+	second.wait(15 * time.Second)
+	s.agent.Stop()
+	started = time.Now()
+	third := s.start(t)
+	third.waitOutput("seeded with its last published instances", 5*time.Second)
+	waitUntil(t, 10*time.Second, "a view of discovered from the vigil started without Consul", func() bool {
+		_, ok := seen.first("sotw", "discovered", started)
+		return ok
+	})
+	time.Sleep(time.Second) // discovery keeps failing meanwhile
+	for _, v := range seen.since(started) {
+		if v.cluster != "discovered" {
+			continue
+		}
+		if wrong := s.unhealthyIn(v, ""); len(wrong) > 0 || len(v.health) != 2 {
+			t.Errorf("%+.3fs %s discovered without Consul: %d instances, %s", v.at.Sub(started).Seconds(), v.source,
+				len(v.health), strings.Join(wrong, " "))
+		}
+	}
+}
