@@ -22,7 +22,7 @@ test: consul lint
 	$(GO) test -race -count=1 -timeout 20m ./...
 
 ## bench: Go micro-benchmarks, then the fleet benchmark (writes BENCHMARKS.md)
-bench: build bench-go
+bench: consul build bench-go
 	$(GO) run ./cmd/benchfleet -out BENCHMARKS.md
 
 bench-go:

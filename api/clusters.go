@@ -96,6 +96,7 @@ func (s *Server) handleInstance(w http.ResponseWriter, r *http.Request) {
 		v.Liveness = newProbeDetail(d.Liveness)
 		v.Readiness = newProbeDetail(d.Readiness)
 	}
+	v.Replicas = s.votes(c.Name, m.ID)
 	writeJSON(w, http.StatusOK, v)
 }
 

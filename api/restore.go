@@ -6,7 +6,6 @@ import (
 	"log/slog"
 
 	"github.com/vigilhq/vigil/membership"
-	"github.com/vigilhq/vigil/overrides"
 )
 
 // RestoreOverrides applies every unexpired persisted override to the
@@ -14,7 +13,7 @@ import (
 // dropped from the store. Entries whose instance the aggregator does not
 // know (yet) are kept and logged: the instance may come back with a later
 // reload or discovery. It returns how many overrides were applied.
-func RestoreOverrides(store *overrides.Store, insp Inspector, logger *slog.Logger) (int, error) {
+func RestoreOverrides(store OverrideStore, insp Inspector, logger *slog.Logger) (int, error) {
 	if logger == nil {
 		logger = slog.Default()
 	}

@@ -11,7 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/vigilhq/vigil/membership"
-	"github.com/vigilhq/vigil/overrides"
+	"github.com/vigilhq/vigil/replicas"
 )
 
 // Inspector is what the API needs from the aggregator beyond the store:
@@ -25,8 +25,12 @@ type Inspector interface {
 // Options configure a Server. Store is required.
 type Options struct {
 	Store      *membership.Store
-	Aggregator Inspector        // nil: no probe details, drains answer 503
-	Overrides  *overrides.Store // nil: drains are not persisted
+	Aggregator Inspector     // nil: no probe details, drains answer 503
+	Overrides  OverrideStore // nil: drains are not persisted
+	// Replicas, when vigil runs as a replica: GET /api/v1/replicas, each
+	// replica's verdict in the instance view, and the verdict stream the
+	// peers read (replicas.DefaultStreamPath). nil: one vigil.
+	Replicas Replicas
 	// Token is the bearer token of mutating calls. Empty: they are refused
 	// with 403 while read-only calls stay open.
 	Token string
@@ -107,6 +111,10 @@ func (s *Server) routes() {
 	m.HandleFunc("GET /api/v1/clusters/{name}/instances/{id}", s.handleInstance)
 	m.HandleFunc("GET /api/v1/events", s.handleEvents)
 	m.HandleFunc("GET /api/v1/events/stream", s.handleStream)
+	m.HandleFunc("GET /api/v1/replicas", s.handleReplicas)
+	if s.opts.Replicas != nil {
+		m.Handle("GET "+replicas.DefaultStreamPath, s.opts.Replicas.Handler())
+	}
 
 	m.HandleFunc("POST /api/v1/clusters/{name}/instances/{id}/drain", s.requireToken(s.handleDrainInstance))
 	m.HandleFunc("POST /api/v1/clusters/{name}/instances/{id}/undrain", s.requireToken(s.handleUndrainInstance))

@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/vigilhq/vigil/membership"
+	"github.com/vigilhq/vigil/replicas"
 	"github.com/vigilhq/vigil/upstreams"
 )
 
@@ -88,6 +89,9 @@ type instanceDetailView struct {
 	instanceView
 	Liveness  *probeDetail `json:"liveness"`
 	Readiness *probeDetail `json:"readiness"`
+	// Replicas is each replica's verdict next to the merged one (the
+	// instance's status above); absent when replicas are off.
+	Replicas *replicas.InstanceVotes `json:"replicas,omitempty"`
 }
 
 func statusCounts(c *membership.ClusterSnapshot) map[string]int {

@@ -85,6 +85,7 @@ func (c *Config) applyGlobalDefaults() {
 			k.ResyncInterval = DefaultConsulResync
 		}
 	}
+	c.applyReplicasDefaults()
 	d := &c.Defaults
 	if d.InitialStatus == "" {
 		d.InitialStatus = DefaultInitialStatus

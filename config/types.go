@@ -14,6 +14,7 @@ type Config struct {
 	MaxConcurrency int           `yaml:"max_concurrency"` // [1024] blocking probes at once (dials, TLS, gRPC, TCP)
 	EventHistory   int           `yaml:"event_history"`   // [10000] transitions kept for the API
 	Consul         *Consul       `yaml:"consul"`          // nil: Consul publishing off
+	Replicas       *Replicas     `yaml:"replicas"`        // nil or enabled: false: one vigil
 	Defaults       Defaults      `yaml:"defaults"`
 	Clusters       []Cluster     `yaml:"clusters"`
 

@@ -85,6 +85,7 @@ func (c *Config) validateGlobal(col *collector) {
 		positiveDuration(col, "consul.output_update_interval", k.OutputUpdateInterval)
 		positiveDuration(col, "consul.resync_interval", k.ResyncInterval)
 	}
+	c.validateReplicas(col)
 	if !oneOf(c.Defaults.InitialStatus, initialStates) {
 		col.at("defaults.initial_status", "%s", enumMsg(c.Defaults.InitialStatus, initialStates))
 	}

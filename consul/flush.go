@@ -173,9 +173,13 @@ func isConflict(what string) bool {
 
 // txn runs one transaction through the breaker and counts it.
 func (p *Publisher) txn(ctx context.Context, ops consulapi.TxnOps) (*consulapi.TxnResponse, error) {
+	ops, fenced, err := p.fenced(ops)
+	if err != nil {
+		return nil, err
+	}
 	var ok bool
 	var resp *consulapi.TxnResponse
-	err := p.call(ctx, "write", func(c context.Context) error {
+	err = p.call(ctx, "write", func(c context.Context) error {
 		var err error
 		ok, resp, _, err = p.client.Txn().Txn(ops, (&consulapi.QueryOptions{}).WithContext(c))
 		if err != nil && strings.HasPrefix(err.Error(), "Failed request: ") {
@@ -189,7 +193,14 @@ func (p *Publisher) txn(ctx context.Context, ops consulapi.TxnOps) (*consulapi.T
 		p.opts.Metrics.ConsulWrite("error")
 		return nil, err
 	case !ok:
-		rb := rolledBack{errs: resp.Errors}
+		errs := resp.Errors
+		if fenced {
+			if errs, err = unfence(errs); err != nil {
+				p.opts.Metrics.ConsulWrite("fenced")
+				return nil, err
+			}
+		}
+		rb := rolledBack{errs: errs}
 		if rb.conflict() {
 			p.opts.Metrics.ConsulWrite("cas_conflict")
 		} else {
@@ -198,6 +209,9 @@ func (p *Publisher) txn(ctx context.Context, ops consulapi.TxnOps) (*consulapi.T
 		return nil, rb
 	}
 	p.opts.Metrics.ConsulWrite("ok")
+	if fenced && len(resp.Results) > 0 {
+		resp.Results = resp.Results[1:] // the fence's own result
+	}
 	return resp, nil
 }
 

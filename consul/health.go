@@ -51,11 +51,7 @@ func (p *Publisher) watchConsul(ctx context.Context) {
 			next = min(next, failedCheckInterval)
 		}
 		if recovered {
-			select {
-			case p.wake <- struct{}{}:
-
-			default:
-			}
+			p.requestFull()
 		}
 		timer.Reset(next)
 	}

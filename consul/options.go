@@ -25,7 +25,8 @@ const (
 // Metrics receives the publisher's measurements. Implementations must be
 // safe for concurrent use and must not block.
 type Metrics interface {
-	// ConsulWrite counts one /v1/txn write: "ok", "error" or "cas_conflict".
+	// ConsulWrite counts one /v1/txn write: "ok", "error", "cas_conflict"
+	// or "fenced" (rolled back: this replica no longer holds the writer lock).
 	ConsulWrite(result string)
 	// ConsulBreakerState reports the breaker's state: "closed", "half-open" or "open".
 	ConsulBreakerState(state string)
@@ -69,6 +70,14 @@ type Options struct {
 	// its initial statuses over the verdicts already in the catalog nor
 	// deregisters instances the store has not been loaded with yet.
 	HoldUntil <-chan struct{}
+
+	// Fence, when set, makes this publisher one replica's: it writes only
+	// while Fence returns an operation, and puts that operation first in
+	// every transaction, so Consul rolls the whole transaction back unless
+	// this replica still holds the writer lock at that moment. nil from
+	// Fence: another replica writes; nothing is sent. Call WriterChanged on
+	// every change of the lock. nil: a single vigil, always the writer.
+	Fence func() *consulapi.TxnOp
 
 	Metrics Metrics      // nil: none
 	Logger  *slog.Logger // nil: slog.Default()

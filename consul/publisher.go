@@ -207,7 +207,7 @@ func (p *Publisher) Run(ctx context.Context) error {
 			batchArmed = false
 		case <-retry.C:
 		case <-p.wake:
-			full = true // Consul is back: it may have lost what vigil wrote
+			full = true // Consul is back, or this replica became the writer: the catalog may hold anything
 		case <-output.C:
 		case <-resync.C:
 			full = true
@@ -216,6 +216,14 @@ func (p *Publisher) Run(ctx context.Context) error {
 		if err := p.sync(ctx, full); err != nil {
 			if ctx.Err() != nil {
 				return nil
+			}
+			if errors.Is(err, errNotWriter) {
+				// Another replica writes. Forget what the catalog was
+				// thought to hold: on gaining the lock, read it again.
+				p.synced, failures = false, 0
+				retry.Stop()
+				p.setHealth(true, notWriterDetail)
+				continue
 			}
 			failures++
 			p.synced = false

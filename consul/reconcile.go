@@ -12,6 +12,9 @@ import (
 // conflict or a vanished registration re-reads the catalog and writes again,
 // so a concurrent writer never makes vigil lose an update.
 func (p *Publisher) sync(ctx context.Context, full bool) error {
+	if !p.mayWrite() {
+		return errNotWriter
+	}
 	if full || !p.synced {
 		if err := p.reconcile(ctx); err != nil {
 			return err

@@ -26,6 +26,12 @@ type Override struct {
 	Expires time.Time `json:"expires,omitzero"` // zero: until undrained
 }
 
+// Equal reports whether o and p are the same drain (times compared as
+// instants, so a drain read back from JSON equals the one written).
+func (o Override) Equal(p Override) bool {
+	return o.Reason == p.Reason && o.By == p.By && o.Since.Equal(p.Since) && o.Expires.Equal(p.Expires)
+}
+
 // Active reports whether the override holds at time now.
 func (o *Override) Active(now time.Time) bool {
 	return o != nil && (o.Expires.IsZero() || now.Before(o.Expires))

@@ -13,7 +13,7 @@ func (m *Metrics) Pushed(typeURL string) { m.xdsPushes.WithLabelValues(xdsTypeLa
 func (m *Metrics) NACK(typeURL string) { m.xdsNACKs.WithLabelValues(xdsTypeLabel(typeURL)).Inc() }
 
 // ConsulWrite counts one write to the Consul catalog; result is a short
-// fixed word: "ok", "error" or "cas_conflict" (see ConsulWriteResults).
+// fixed word: "ok", "error", "cas_conflict" or "fenced" (see ConsulWriteResults).
 func (m *Metrics) ConsulWrite(result string) { m.consulWrites.WithLabelValues(result).Inc() }
 
 // ConsulBreakerState records the Consul circuit breaker's state by its

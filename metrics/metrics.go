@@ -31,7 +31,7 @@ var XDSTypes = []string{resource.EndpointType, resource.ClusterType, resource.Li
 
 // ConsulWriteResults are the result label values of
 // vigil_consul_writes_total, exported at zero from the start.
-var ConsulWriteResults = []string{"ok", "error", "cas_conflict"}
+var ConsulWriteResults = []string{"ok", "error", "cas_conflict", "fenced"}
 
 // xdsTypeLabel is the type label for a type URL.
 func xdsTypeLabel(typeURL string) string {

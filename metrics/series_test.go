@@ -24,7 +24,7 @@ func TestPublisherCountersStartAtZero(t *testing.T) {
 		want[`vigil_xds_pushes_total{type="`+typ+`"}`] = "0"
 		want[`vigil_xds_nacks_total{type="`+typ+`"}`] = "0"
 	}
-	for _, r := range []string{"ok", "error", "cas_conflict"} {
+	for _, r := range []string{"ok", "error", "cas_conflict", "fenced"} {
 		want[`vigil_consul_writes_total{result="`+r+`"}`] = "0"
 	}
 	got := scrape(t, url)

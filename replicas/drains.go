@@ -216,10 +216,12 @@ func (d *Drains) decode(pairs consulapi.KVPairs) []overrides.Entry {
 // Consul is down still holds the drains it last knew. Calls are serial.
 func (d *Drains) Watch(ctx context.Context, onChange func([]overrides.Entry)) error {
 	var (
-		last   []overrides.Entry
-		called bool
+		last    []overrides.Entry
+		called  bool
+		restore bool // Consul's index went backwards: put the cached drains it lost back
 	)
 	w := prefixWatch{kv: d.kv, prefix: d.keys.drains(), log: d.log, what: "drains",
+		reset: func() { restore = true },
 		failed: func(error) {
 			if called {
 				return
@@ -233,6 +235,20 @@ func (d *Drains) Watch(ctx context.Context, onChange func([]overrides.Entry)) er
 			onChange(cached)
 		}}
 	w.run(ctx, func(pairs consulapi.KVPairs) {
+		if restore {
+			// The cache holds the set Consul last answered; drains in it
+			// but not in Consul now were lost with Consul's state (an undrain
+			// would have left the cache too).
+			n, err := d.restore(pairs)
+			if err != nil {
+				d.log.Error("cannot put the drains Consul lost back; keeping them and retrying", "error", err)
+				return
+			}
+			restore = false
+			if n > 0 {
+				return // the next answer holds them
+			}
+		}
 		set := d.decode(pairs)
 		d.dropExpired(pairs)
 		if err := d.syncCache(set); err != nil {
@@ -277,7 +293,7 @@ func (d *Drains) syncCache(set []overrides.Entry) error {
 	var errs []error
 	for _, e := range cached {
 		k := memberKey{e.Cluster, e.Instance}
-		if o, ok := want[k]; ok && sameOverride(o, e.Override) {
+		if o, ok := want[k]; ok && o.Equal(e.Override) {
 			delete(want, k)
 			continue
 		}
@@ -296,13 +312,47 @@ func sameEntries(a, b []overrides.Entry) bool {
 		return false
 	}
 	for i := range a {
-		if a[i].Cluster != b[i].Cluster || a[i].Instance != b[i].Instance || !sameOverride(a[i].Override, b[i].Override) {
+		if a[i].Cluster != b[i].Cluster || a[i].Instance != b[i].Instance || !a[i].Override.Equal(b[i].Override) {
 			return false
 		}
 	}
 	return true
 }
 
-func sameOverride(a, b membership.Override) bool {
-	return a.Reason == b.Reason && a.By == b.By && a.Since.Equal(b.Since) && a.Expires.Equal(b.Expires)
+// restore writes back every cached drain missing from pairs, each only if
+// its key is still absent (check-and-set at index 0), so a drain written
+// meanwhile by another replica stays. It returns how many it wrote.
+func (d *Drains) restore(pairs consulapi.KVPairs) (int, error) {
+	cached, err := d.opts.Cache.List()
+	if err != nil {
+		return 0, fmt.Errorf("read the cache: %w", err)
+	}
+	have := make(map[string]bool, len(pairs))
+	for _, p := range pairs {
+		have[p.Key] = true
+	}
+	n := 0
+	for _, e := range cached {
+		key := d.keys.drain(e.Cluster, e.Instance)
+		if have[key] {
+			continue
+		}
+		val, err := json.Marshal(e.Override)
+		if err != nil {
+			return n, fmt.Errorf("encode the drain of %s/%s: %w", e.Cluster, e.Instance, err)
+		}
+		ctx, cancel := d.call()
+		ok, _, err := d.kv.CAS(&consulapi.KVPair{Key: key, Value: val}, (&consulapi.WriteOptions{}).WithContext(ctx))
+		cancel()
+		if err != nil {
+			return n, fmt.Errorf("put the drain of %s/%s back: %w", e.Cluster, e.Instance, err)
+		}
+		if ok {
+			n++
+		}
+	}
+	if n > 0 {
+		d.log.Warn("Consul lost its state (its index went backwards): put the drains it lost back", "drains", n)
+	}
+	return n, nil
 }

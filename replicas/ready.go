@@ -12,6 +12,7 @@ type readiness struct {
 	mu     sync.Mutex
 	ready  bool
 	reason string
+	done   chan struct{} // closed when ready latches
 }
 
 // waiting is what readiness still waits for.
@@ -33,6 +34,11 @@ func (r *Replica) Ready() (bool, string) {
 	}
 	return false, r.ready.reason
 }
+
+// ReadyC is closed once Ready turns true: hold publishing until then, so a
+// restarted replica never publishes a view its peers' verdicts are
+// missing from.
+func (r *Replica) ReadyC() <-chan struct{} { return r.ready.done }
 
 func (r *Replica) waitingFor() waiting {
 	var w waiting
@@ -66,14 +72,19 @@ func (rd *readiness) check(r *Replica, merged bool, w waiting, now time.Time) ti
 	case len(w.peers) > 0:
 		why = "replicas: waiting for the verdicts of " + strings.Join(w.peers, ", ")
 	default:
-		rd.ready, rd.reason = true, ""
+		rd.latch()
 		return time.Time{}
 	}
 	if !now.Before(deadline) {
 		r.log.Warn("replica ready without waiting any longer", "waited", r.opts.ReadyWait, "still", why)
-		rd.ready, rd.reason = true, ""
+		rd.latch()
 		return time.Time{}
 	}
 	rd.reason = why
 	return deadline
+}
+
+func (rd *readiness) latch() {
+	rd.ready, rd.reason = true, ""
+	close(rd.done)
 }

@@ -29,6 +29,11 @@ func TestReadyWaitsForPeers(t *testing.T) {
 		}
 		return nil
 	})
+	select {
+	case <-nb.rep.ReadyC():
+		t.Fatal("ReadyC closed while b still waits for a")
+	default:
+	}
 	na.stall.Store(false)
 	took := eventually(t, 3*testTTL, "b ready once a's snapshot arrived", func() error {
 		if ok, why := nb.rep.Ready(); !ok {
@@ -37,6 +42,11 @@ func TestReadyWaitsForPeers(t *testing.T) {
 		return nil
 	})
 	t.Logf("b ready %s after a's stream flowed", took)
+	select {
+	case <-nb.rep.ReadyC():
+	case <-time.After(time.Second):
+		t.Fatal("b is ready but ReadyC is not closed")
+	}
 
 	na.stall.Store(true)
 	start := time.Now()

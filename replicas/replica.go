@@ -65,6 +65,7 @@ func New(opts Options) (*Replica, error) {
 		stopped: make(chan struct{}),
 		dirty:   newDirtySet(),
 	}
+	r.ready.done = make(chan struct{})
 	r.client = o.HTTPClient
 	if r.client == nil {
 		r.own = &http.Transport{

@@ -85,6 +85,10 @@ type prefixWatch struct {
 	what   string // for the logs: "the replica registry", "drains"
 	// failed is called after each failed query (optional).
 	failed func(err error)
+	// reset is called when the index went backwards: Consul lost its state
+	// (an agent or cluster started again empty) or reaped tombstones
+	// (optional). got follows with what Consul holds now.
+	reset func()
 }
 
 // run calls got with every answer until ctx ends. Failures are retried
@@ -93,6 +97,7 @@ func (w prefixWatch) run(ctx context.Context, got func(consulapi.KVPairs)) {
 	var b blocking
 	bo := newBackoff(200*time.Millisecond, 5*time.Second)
 	failing := false
+	var last uint64 // the last index answered, kept across failures
 	for {
 		q, ok := b.options(ctx)
 		if !ok {
@@ -107,6 +112,9 @@ func (w prefixWatch) run(ctx context.Context, got func(consulapi.KVPairs)) {
 				w.log.Warn("cannot read "+w.what+" in Consul; retrying", "prefix", w.prefix, "error", err)
 			}
 			failing = true
+			// The next query does not block: after an outage it answers at
+			// once, with what Consul holds then.
+			b.index = 0
 			if w.failed != nil {
 				w.failed(err)
 			}
@@ -118,6 +126,10 @@ func (w prefixWatch) run(ctx context.Context, got func(consulapi.KVPairs)) {
 		}
 		failing = false
 		bo.reset()
+		if meta.LastIndex < last && w.reset != nil {
+			w.reset()
+		}
+		last = meta.LastIndex
 		b.seen(meta.LastIndex)
 		got(pairs)
 	}

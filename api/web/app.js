@@ -353,9 +353,51 @@
         h("strong", {}, "Manual drain"), " by " + d.override.by + ": " + d.override.reason,
         h("br"), h("span", { class: "muted" }, "since " + ago(d.override.since) +
           (d.override.expires ? " · ends " + ago(d.override.expires) : " · until undrained"))) : null);
+    fill(root.querySelector(".votes") || root.insertBefore(h("div", { class: "votes" }), root.querySelector(".probes")),
+      d.replicas ? renderVotes(d.replicas) : null);
     fill(root.querySelector(".probes"),
       ...[["liveness", d.liveness], ["readiness", d.readiness]].filter(([, p]) => p).map(([n, p]) => renderProbe(n, p)),
       !d.liveness && !d.readiness ? h("p", { class: "muted" }, "No probe details yet.") : null);
+  }
+
+  // renderVotes shows each replica's verdict on the instance next to the
+  // merged one that every replica publishes.
+  function renderVotes(v) {
+    const verdict = (x) => "live " + (x.live || "—") + " · ready " + (x.ready || "—") + (x.degraded ? " · degraded" : "");
+    return h("div", { class: "replica-votes" },
+      h("h3", {}, "Replica votes"),
+      h("table", { class: "votes-table" },
+        h("thead", {}, h("tr", {}, ["replica", "status", "verdict", "reason"].map((t) => h("th", {}, t)))),
+        h("tbody", {},
+          h("tr", { class: "merged" }, h("td", {}, "merged"),
+            h("td", {}, h("span", { class: "badge", dataset: { status: v.merged_status } }, v.merged_status)),
+            h("td", {}, verdict(v.merged_verdict)), h("td", {}, v.merged_reason || "")),
+          v.votes.map((x) => h("tr", { dataset: { voting: String(x.voting) } },
+            h("td", {}, x.replica + (x.self ? " (this)" : "") + (x.voting ? "" : " (not voting)")),
+            h("td", {}, h("span", { class: "badge", dataset: { status: x.status } }, x.status)),
+            h("td", {}, verdict(x.verdict)), h("td", {}, x.reason || ""))))));
+  }
+
+  // ---- replicas ----
+
+  async function loadReplicas() {
+    let v;
+    try {
+      v = await getJSON("replicas");
+    } catch (e) {
+      $("#replicas").hidden = true;
+      return e.status !== 404; // replicas off: stop asking
+    }
+    const panel = $("#replicas");
+    panel.hidden = false;
+    fill(panel.querySelector("h2"), "Replicas", h("span", { class: "muted" },
+      " · writer " + (v.writer || "none") + " · " + v.disagreements + " disagreement" + (v.disagreements === 1 ? "" : "s")));
+    fill(panel.querySelector("tbody"), v.replicas.map((r) => h("tr", { dataset: { live: String(r.live) } },
+      h("td", {}, r.id + (r.self ? " (this)" : ""), r.writer ? h("span", { class: "writer", title: "writes the Consul catalog" }, "writer") : null),
+      h("td", {}, r.advertise),
+      h("td", {}, !r.live ? "gone" : r.voting ? "voting" : r.connected ? "connected" : "not heard" + (r.error ? ": " + r.error : "")),
+      h("td", {}, r.self ? "—" : r.last_heard ? ago(r.last_heard) : "never"))));
+    return true;
   }
 
   function closeDetail() {
@@ -494,6 +536,9 @@
   });
   setInterval(() => { if (state.selected && !document.hidden) refreshDetail(); }, DETAIL_REFRESH_MS);
 
+  loadReplicas().then((on) => {
+    if (on) setInterval(() => { if (!document.hidden) loadReplicas(); }, DETAIL_REFRESH_MS);
+  });
   connect();
   loadAll();
   loadEvents();

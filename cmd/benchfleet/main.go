@@ -38,6 +38,9 @@ func cli(args []string, stdout, stderr io.Writer) int {
 	fs.DurationVar(&opts.BaselineWarmup, "baseline-warmup", opts.BaselineWarmup, "baseline warm-up before its window")
 	fs.StringVar(&opts.VigilBin, "vigil", opts.VigilBin, "vigil binary")
 	fs.StringVar(&opts.FleetBin, "fleetsim", opts.FleetBin, "fleetsim binary")
+	fs.StringVar(&opts.ConsulBin, "consul", opts.ConsulBin, "consul binary (the 3-replica run)")
+	fs.IntVar(&opts.ReplicaSize, "replica-size", opts.ReplicaSize, "fleet size of the 3-replica run (0: skip it)")
+	fs.IntVar(&opts.HostBase, "host-base", opts.HostBase, "fleets listen on 127.<host-base+1>.0.1 on (keeps two runs on one machine apart)")
 	fs.StringVar(&opts.Formats, "formats", opts.Formats, "fleetsim -formats (HTTP formats)")
 	fs.IntVar(&opts.PerFleet, "per-fleet", opts.PerFleet, "instances per fleetsim process")
 	fs.DurationVar(&opts.Interval, "interval", opts.Interval, "liveness and readiness interval")
@@ -97,7 +100,7 @@ func cli(args []string, stdout, stderr io.Writer) int {
 		rep.Notes = keptNotes(*out)
 	}
 	started := time.Now()
-	rep.Sizes, err = runAll(ctx, &opts)
+	rep.Sizes, rep.Replicas, err = runAll(ctx, &opts)
 	if err != nil {
 		opts.Log.Error("benchmark failed; configs and logs kept", "error", err, "workdir", opts.WorkDir)
 		return 1
@@ -116,21 +119,29 @@ func cli(args []string, stdout, stderr io.Writer) int {
 }
 
 // runAll measures every size in turn.
-func runAll(ctx context.Context, opts *Options) ([]sizeResult, error) {
+func runAll(ctx context.Context, opts *Options) ([]sizeResult, *replicaResult, error) {
 	for _, bin := range []string{opts.VigilBin, opts.FleetBin} {
 		if _, err := os.Stat(bin); err != nil {
-			return nil, fmt.Errorf("%w (run `make build` first)", err)
+			return nil, nil, fmt.Errorf("%w (run `make build` first)", err)
 		}
 	}
 	var out []sizeResult
-	hostSeq := 0
+	hostSeq := opts.HostBase
 	for _, n := range opts.Sizes {
 		opts.Log.Info("measuring", "instances", n)
 		r, err := runSize(ctx, opts, n, &hostSeq)
 		if err != nil {
-			return out, fmt.Errorf("N=%d: %w", n, err)
+			return out, nil, fmt.Errorf("N=%d: %w", n, err)
 		}
 		out = append(out, r)
 	}
-	return out, nil
+	if opts.ReplicaSize <= 0 {
+		return out, nil, nil
+	}
+	opts.Log.Info("measuring three replicas", "instances", opts.ReplicaSize)
+	r, err := runReplicas(ctx, opts, opts.ReplicaSize, &hostSeq)
+	if err != nil {
+		return out, nil, fmt.Errorf("replicas, N=%d: %w", opts.ReplicaSize, err)
+	}
+	return out, &r, nil
 }

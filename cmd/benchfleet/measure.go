@@ -120,18 +120,7 @@ func runSize(ctx context.Context, opts *Options, n int, hostSeq *int) (res sizeR
 		}
 		return nil
 	}
-	err = poll(ctx, time.Minute, 20*time.Millisecond, "vigil's admin API", func() (bool, error) {
-		if err := alive(); err != nil {
-			return false, err
-		}
-		resp, err := adm.get(ctx, "/healthz")
-		if err != nil {
-			return false, nil
-		}
-		resp.Body.Close()
-		return true, nil
-	})
-	if err != nil {
+	if err := adm.waitServing(ctx, "vigil's admin API", alive); err != nil {
 		return res, err
 	}
 

@@ -32,6 +32,7 @@ type report struct {
 	Machine     machine
 	Opts        *Options
 	Sizes       []sizeResult
+	Replicas    *replicaResult // the 3-replica run; nil: not run
 	GoBench     []goBench
 	GoBenchFrom string
 	Notes       string // kept from the previous file
@@ -93,6 +94,9 @@ func (r *report) markdown() string {
 
 	if len(r.Sizes) > 0 {
 		r.fleetTable(&b)
+	}
+	if r.Replicas != nil {
+		r.replicaTable(&b)
 	}
 	r.goBenchSection(&b)
 	w("## Notes\n\n%s\n", notesBegin)

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/vigilhq/vigil/consul/consultest"
 )
 
 // baselineChildEnv makes the test binary act as the baseline child.
@@ -82,6 +84,13 @@ func TestSmoke(t *testing.T) {
 	opts.BaselineWarmup, opts.BaselineDuration = 500*time.Millisecond, 1500*time.Millisecond
 	opts.NotReadyShare, opts.DrainShare = 0.05, 0.03
 	opts.SampleWorkers = 4
+	opts.HostBase = 100 + os.Getpid()%100 // clear of a `make bench` running beside the tests
+	opts.ReplicaSize = 0
+	if bin, err := consultest.Binary(); err == nil {
+		opts.ConsulBin, opts.ReplicaSize = bin, 100
+	} else {
+		t.Logf("no Consul agent binary: the 3-replica run is skipped: %v", err)
+	}
 	opts.WorkDir = t.TempDir()
 	opts.BaselineCmd = []string{os.Args[0]}
 	opts.BaselineEnv = []string{baselineChildEnv + "=1"}
@@ -90,7 +99,7 @@ func TestSmoke(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	results, err := runAll(ctx, &opts)
+	results, replicated, err := runAll(ctx, &opts)
 	if err != nil {
 		t.Fatalf("runAll: %v\nlogs:\n%s", err, logs.String())
 	}
@@ -149,10 +158,21 @@ func TestSmoke(t *testing.T) {
 		t.Errorf("baseline: %+v", b)
 	}
 
-	rep := &report{When: time.Now(), Command: "test", Machine: describeMachine(), Opts: &opts, Sizes: results,
+	if opts.ReplicaSize > 0 {
+		x := replicated
+		if x == nil || len(x.CPUPerProbeUS) != replicaCount || x.Flips == 0 || x.Propagation.Samples == 0 ||
+			x.SteadyBytesSec <= 0 || x.BytesPerFlip <= 0 || x.Agreement.Samples == 0 {
+			t.Errorf("3-replica run: %+v", x)
+		}
+	}
+	rep := &report{When: time.Now(), Command: "test", Machine: describeMachine(), Opts: &opts, Sizes: results, Replicas: replicated,
 		GoBench: parseGoBench(strings.NewReader(sampleGoBench)), GoBenchFrom: "sample", Notes: "\nkept\n"}
 	md := rep.markdown()
-	for _, want := range []string{"| N = 100 |", "vigil CPU per probe", "propagation p50 / p99", "StateMachineStep", "\nkept\n"} {
+	wants := []string{"| N = 100 |", "vigil CPU per probe", "propagation p50 / p99", "StateMachineStep", "\nkept\n"}
+	if opts.ReplicaSize > 0 {
+		wants = append(wants, "## Three replicas", "merged-view propagation")
+	}
+	for _, want := range wants {
 		if !strings.Contains(md, want) {
 			t.Errorf("report lacks %q:\n%s", want, md)
 		}

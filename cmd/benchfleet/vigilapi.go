@@ -59,6 +59,22 @@ func (a *admin) summary(ctx context.Context) (summary, error) {
 	return s, nil
 }
 
+// waitServing polls /healthz until vigil answers (a minute at most), or
+// alive reports that it died.
+func (a *admin) waitServing(ctx context.Context, what string, alive func() error) error {
+	return poll(ctx, time.Minute, 20*time.Millisecond, what, func() (bool, error) {
+		if err := alive(); err != nil {
+			return false, err
+		}
+		resp, err := a.get(ctx, "/healthz")
+		if err != nil {
+			return false, nil
+		}
+		resp.Body.Close()
+		return true, nil
+	})
+}
+
 // metrics scrapes /metrics and returns each metric family's value summed
 // over all its series (histograms: _sum and _count as their own names).
 func (a *admin) metrics(ctx context.Context) (map[string]float64, error) {

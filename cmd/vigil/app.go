@@ -20,6 +20,7 @@ import (
 	"github.com/vigilhq/vigil/membership"
 	"github.com/vigilhq/vigil/metrics"
 	"github.com/vigilhq/vigil/overrides"
+	"github.com/vigilhq/vigil/replicas"
 	"github.com/vigilhq/vigil/upstreams"
 	"github.com/vigilhq/vigil/xds"
 )
@@ -28,7 +29,7 @@ import (
 type app struct {
 	log      *slog.Logger
 	load     func() (*config.Config, error) // re-reads the config on reload
-	store    *membership.Store
+	store    *membership.Store              // what the publishers (xDS, Consul, API, metrics) read
 	agg      *aggregator.Aggregator
 	xds      *xds.Server
 	consul   *consul.Publisher
@@ -38,9 +39,19 @@ type app struct {
 	state    *bolt.DB // state_dir's file, shared by the stores kept in it
 	drains   *overrides.Store
 	restart  *restart // verdicts restored at start and kept for the next
-	// published closes when xDS and Consul may publish: once every
-	// instance has a verdict (see holdPublishing).
+
+	// local is what the aggregator writes: store itself for a single
+	// vigil; with replicas, this replica's own verdicts, which replica
+	// merges with its peers' into store.
+	local   *membership.Store
+	replica *replicas.Replica // nil: replicas off
+	shared  *replicas.Drains  // drains shared through Consul; nil: replicas off
+	// published closes when xDS and Consul may publish: after the first
+	// probe round (at once when every instance was restored; bounded, see
+	// waitFirstRound) and, with replicas, once the peers' verdicts are
+	// merged.
 	published chan struct{}
+	fatal     chan error // a component that cannot go on stops vigil
 
 	// consulClient is the process's one Consul client (nil without a
 	// consul block), shared by the publisher and discovery across reloads:
@@ -75,11 +86,16 @@ type startOptions struct {
 }
 
 func newApp(cfg *config.Config, load func() (*config.Config, error), log *slog.Logger, opts startOptions) (*app, error) {
-	a := &app{log: log, load: load, cfg: cfg, discovered: map[string][]upstreams.Instance{}, published: make(chan struct{})}
+	a := &app{log: log, load: load, cfg: cfg, discovered: map[string][]upstreams.Instance{},
+		published: make(chan struct{}), fatal: make(chan error, 1)}
 	a.registry = prometheus.NewRegistry()
 	a.metrics = metrics.New(a.registry)
 	a.store = membership.NewStore(cfg.EventHistory)
-	a.agg = aggregator.New(aggregator.Options{Store: a.store, MaxConcurrency: cfg.MaxConcurrency,
+	a.local = a.store
+	if cfg.ReplicasOn() {
+		a.local = membership.NewStore(cfg.EventHistory)
+	}
+	a.agg = aggregator.New(aggregator.Options{Store: a.local, MaxConcurrency: cfg.MaxConcurrency,
 		Logger: log.With("component", "aggregator"), Observer: a.metrics,
 		Restore: func(spec *upstreams.Cluster, in upstreams.Instance) (membership.Member, bool) {
 			return a.restart.lookup(spec, in) // opened below, before the first Apply
@@ -104,10 +120,21 @@ func newApp(cfg *config.Config, load func() (*config.Config, error), log *slog.L
 			return nil, fmt.Errorf("consul: %w", err)
 		}
 		a.consulClient, a.consulCfg = client, c
-		pub, err := consul.NewPublisher(a.store, consul.Options{Client: client, Address: c.Address,
+		popts := consul.Options{Client: client, Address: c.Address,
 			Deployment: c.Deployment, Node: c.Node, BatchWindow: c.BatchWindow, OutputUpdateInterval: c.OutputUpdateInterval,
 			ResyncInterval: c.ResyncInterval, HoldUntil: a.published, Metrics: a.metrics,
-			Logger: log})
+			Logger: log}
+		if cfg.ReplicasOn() {
+			rep, err := a.newReplica(cfg, a.local, a.store, func(w bool) { a.consul.WriterChanged(w) })
+			if err != nil {
+				return nil, err
+			}
+			a.replica, popts.Fence = rep, rep.FenceOp
+			if err := metrics.RegisterReplicas(a.registry, rep); err != nil {
+				return nil, fmt.Errorf("replica metrics: %w", err)
+			}
+		}
+		pub, err := consul.NewPublisher(a.store, popts)
 		if err != nil {
 			return nil, fmt.Errorf("consul publisher: %w", err)
 		}
@@ -123,12 +150,20 @@ func newApp(cfg *config.Config, load func() (*config.Config, error), log *slog.L
 		return nil, err
 	}
 	a.state, a.drains = state, drains
+	var shown api.Replicas
+	if a.replica != nil {
+		if a.shared, err = a.newSharedDrains(cfg, drains); err != nil {
+			state.Close()
+			return nil, err
+		}
+		shown = a.replica
+	}
 	token, err := adminToken(cfg)
 	if err != nil {
 		state.Close()
 		return nil, err
 	}
-	a.api = api.New(api.Options{Store: a.store, Aggregator: a.agg, Overrides: drains, Token: token,
+	a.api = api.New(api.Options{Store: a.store, Aggregator: a.agg, Overrides: a.overrideStore(), Replicas: shown, Token: token,
 		Reload: a.reload, Metrics: a.registry, Logger: log, Version: version})
 	a.api.AddReadinessCheck("config", func() (bool, string) { return true, "loaded" })
 	a.api.AddReadinessCheck("first_probe_round", func() (bool, string) {
@@ -148,7 +183,12 @@ func newApp(cfg *config.Config, load func() (*config.Config, error), log *slog.L
 	if a.consul != nil {
 		a.api.AddReadinessCheck("consul", a.consul.Healthy)
 	}
-	a.restart = openRestart(cfg, a.store, log)
+	if a.replica != nil {
+		a.api.AddReadinessCheck("replicas", a.replica.Ready)
+	}
+	// The verdicts this vigil's own probes reached (a replica's, before
+	// the merge with its peers') are kept for its next start.
+	a.restart = openRestart(cfg, a.local, log)
 	a.restart.register(a.registry)
 	a.seedDiscovered(cfg)
 	return a, nil

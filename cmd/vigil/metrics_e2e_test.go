@@ -1,14 +1,13 @@
 package main
 
 import (
-	"bytes"
 	"io"
 	"net/http"
-	"os/exec"
 	"strings"
 	"testing"
 
 	"github.com/vigilhq/vigil/fleet"
+	"github.com/vigilhq/vigil/internal/proctest"
 )
 
 // scrapeMetrics returns vigil's /metrics exposition as served.
@@ -56,15 +55,5 @@ func TestMetricsExposition(t *testing.T) {
 		}
 	}
 
-	promtool, err := exec.LookPath("promtool")
-	if err != nil {
-		t.Skip("promtool not found (Debian's prometheus package; .ci/run installs it): /metrics not linted")
-	}
-	cmd := exec.Command(promtool, "check", "metrics")
-	cmd.Stdin = strings.NewReader(body)
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Run(); err != nil || out.Len() > 0 {
-		t.Errorf("promtool check metrics: %v\n%s", err, out.String())
-	}
+	proctest.Promlint(t, []byte(body))
 }

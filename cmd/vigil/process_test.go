@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"fmt"
 	"net/http"
 	"os"
@@ -12,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/vigilhq/vigil/internal/proctest"
 )
 
 // TestMain removes the vigil binary the process tests build.
@@ -54,7 +55,7 @@ func vigilBinary(t *testing.T) string {
 type process struct {
 	t      *testing.T
 	cmd    *exec.Cmd
-	stderr *syncBuffer
+	stderr *proctest.SyncBuffer
 	exited chan struct{}
 	code   int
 }
@@ -62,7 +63,7 @@ type process struct {
 // startProcess runs the vigil binary with args; it is killed when the test ends.
 func startProcess(t *testing.T, args ...string) *process {
 	t.Helper()
-	p := &process{t: t, cmd: exec.Command(vigilBinary(t), args...), stderr: &syncBuffer{}, exited: make(chan struct{})}
+	p := &process{t: t, cmd: exec.Command(vigilBinary(t), args...), stderr: &proctest.SyncBuffer{}, exited: make(chan struct{})}
 	p.cmd.Stdout, p.cmd.Stderr = p.stderr, p.stderr
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -119,24 +120,6 @@ func (p *process) waitOutput(s string, within time.Duration) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for a writer and readers at once.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // freeAddr is a loopback address with a port free at the time of asking.

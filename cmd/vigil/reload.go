@@ -65,5 +65,8 @@ func restartOnly(old, cfg *config.Config) []string {
 	if (old.Consul == nil) != (cfg.Consul == nil) || (old.Consul != nil && *old.Consul != *cfg.Consul) {
 		changed = append(changed, "consul")
 	}
+	if (old.Replicas == nil) != (cfg.Replicas == nil) || (old.Replicas != nil && *old.Replicas != *cfg.Replicas) {
+		changed = append(changed, "replicas")
+	}
 	return changed
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/vigilhq/vigil/api"
+	"github.com/vigilhq/vigil/replicas"
 )
 
 // run serves until ctx ends or a stop signal arrives. On SIGTERM/SIGINT
@@ -40,7 +41,7 @@ func (a *app) run(ctx context.Context, signals <-chan os.Signal) error {
 		return err
 	}
 	a.restart.logRestored(a.log)
-	if n, err := api.RestoreOverrides(a.drains, a.agg, a.log); err != nil {
+	if n, err := api.RestoreOverrides(a.overrideStore(), a.agg, a.log); err != nil {
 		a.log.Warn("restoring manual drains", "error", err)
 	} else if n > 0 {
 		a.log.Info("restored manual drains", "count", n)
@@ -67,11 +68,39 @@ func (a *app) run(ctx context.Context, signals <-chan os.Signal) error {
 	// are kept too.
 	verdictCtx, stopVerdicts := context.WithCancel(context.Background())
 	goRun("verdicts", func() error { return a.restart.writer.Run(verdictCtx) })
+	var ready <-chan struct{}
+	if a.replica != nil {
+		ready = a.replica.ReadyC()
+		goRun("replicas", func() error {
+			err := a.replica.Run(pubCtx)
+			if errors.Is(err, replicas.ErrIDInUse) {
+				a.fatal <- fmt.Errorf("replicas.id %q: %w: give every replica its own id", a.replica.ID(), err)
+			}
+			return err
+		})
+		goRun("drains", func() error { return a.watchDrains(pubCtx) })
+	}
 	goRun("hold", func() error {
-		holdPublishing(pubCtx, a.agg.FirstRound(), a.published, firstRoundBound(cfg), a.log)
+		if waitFirstRound(pubCtx, a.agg.FirstRound(), firstRoundBound(cfg), a.log) {
+			openWhenAll(pubCtx, a.published, ready)
+		}
 		return nil
 	})
-	goRun("xds", func() error { return a.xds.Run(pubCtx, xdsLn) })
+	goRun("xds", func() error {
+		if a.replica != nil {
+			// A replica serves xDS only once it may publish: clients that
+			// connect meanwhile wait in the listener's backlog, and their
+			// first answer is the view merged with the peers' verdicts,
+			// never initial statuses or an empty assignment.
+			select {
+			case <-a.published:
+			case <-pubCtx.Done():
+				xdsLn.Close()
+				return nil
+			}
+		}
+		return a.xds.Run(pubCtx, xdsLn)
+	})
 	goRun("metrics", func() error { return a.metrics.Run(pubCtx, a.store) })
 	if a.consul != nil {
 		goRun("consul", func() error { return a.consul.Run(pubCtx) })
@@ -86,10 +115,14 @@ func (a *app) run(ctx context.Context, signals <-chan os.Signal) error {
 	a.log.Info("vigil serving", "admin", adminLn.Addr().String(), "xds", xdsLn.Addr().String(),
 		"clusters", len(cfg.Clusters), "version", version)
 
+	var failed error
 wait:
 	for {
 		select {
 		case <-ctx.Done():
+			break wait
+		case failed = <-a.fatal:
+			a.log.Error("stopping", "error", failed)
 			break wait
 		case sig := <-signals:
 			if sig == syscall.SIGHUP {
@@ -122,5 +155,5 @@ wait:
 	_ = httpSrv.Shutdown(shutdownCtx)
 	wg.Wait()
 	a.log.Info("vigil stopped")
-	return nil
+	return failed
 }

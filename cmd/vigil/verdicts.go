@@ -92,18 +92,19 @@ func firstRoundBound(cfg *config.Config) time.Duration {
 	return max(3*longest, 10*time.Second)
 }
 
-// holdPublishing closes published once the aggregator's first round is
-// done (at once when every instance was restored), or after bound with a
-// warning, or when ctx ends. xDS and Consul publish nothing before.
-func holdPublishing(ctx context.Context, first <-chan struct{}, published chan<- struct{}, bound time.Duration, log *slog.Logger) {
-	defer close(published)
+// waitFirstRound waits for the aggregator's first round (at once when
+// every instance was restored), or bound with a warning; it reports false
+// when ctx ended first.
+func waitFirstRound(ctx context.Context, first <-chan struct{}, bound time.Duration, log *slog.Logger) bool {
 	timer := time.NewTimer(bound)
 	defer timer.Stop()
 	select {
 	case <-first:
 	case <-ctx.Done():
+		return false
 	case <-timer.C:
 		log.Warn("the first probe round is not done: publishing anyway; instances without a verdict show initial_status",
 			"waited", bound.String())
 	}
+	return true
 }
