@@ -41,6 +41,12 @@ type Options struct {
 	// its answer, as on platforms without epoll. By default plain-HTTP
 	// probes on kept connections go through a probe.Poller instead.
 	BlockingProbes bool
+	// Restore, when set, is asked at the first Apply for each instance's
+	// last published member (a restart's kept verdicts). An instance it
+	// answers starts from it, as if vigil had never stopped: its status,
+	// reason and since, and each probe's machine in the member's phase with
+	// its count at the threshold; it counts as done for FirstRound.
+	Restore func(spec *upstreams.Cluster, in upstreams.Instance) (membership.Member, bool)
 }
 
 // DefaultDispatchWindow batches probe dispatch with the real clock: a
@@ -58,7 +64,8 @@ const DefaultDispatchGrid = 50 * time.Millisecond
 //     unchanged instances keep their state and schedule.
 //   - Run(ctx) probes until ctx ends, then closes every connection.
 //   - FirstRound() is closed once every instance known at the first Apply
-//     has a result from each of its probes.
+//     was restored (Options.Restore) or has a result from each of its
+//     probes.
 //   - Instance(cluster, id) returns probe details for the dashboard.
 //   - SetOverride(cluster, id, o) holds an instance DRAINING (nil clears).
 type Aggregator struct {
@@ -172,8 +179,9 @@ func (a *Aggregator) Run(ctx context.Context) error {
 	return nil
 }
 
-// FirstRound is closed once every instance of the first Apply has a
-// result from each of its probes (or has been removed).
+// FirstRound is closed once every instance of the first Apply was
+// restored (Options.Restore), has a result in the store from each of its
+// probes, or has been removed.
 func (a *Aggregator) FirstRound() <-chan struct{} { return a.firstDone }
 
 // firstResults counts n targets of the first Apply done with: they have

@@ -85,6 +85,10 @@ func (a *Aggregator) build(clusters []upstreams.Cluster, old map[string]*cluster
 			}
 			if prev != nil {
 				carryDrain(prev.instances[in.ID], inst, now)
+			} else if !a.applied && a.opts.Restore != nil {
+				if m, ok := a.opts.Restore(spec, in); ok {
+					inst.restore(m)
+				}
 			}
 			cs.instances[in.ID] = inst
 			fresh = append(fresh, inst)
@@ -168,7 +172,7 @@ func (a *Aggregator) queueCluster(cs *clusterState, prev *clusterState, now time
 		inst.spec = cs.spec
 		if prev == nil || prev.instances[id] != inst {
 			a.enqueueMemberLocked(inst, membership.Event{Time: now, Kind: membership.EventAdded,
-				From: inst.status, To: inst.status, Reason: "added"})
+				From: inst.status, To: inst.status, Reason: addedReason(inst)})
 		} else {
 			a.enqueueMemberLocked(inst)
 		}
@@ -246,7 +250,8 @@ func pairSiblings(a, b *target) {
 // schedule queues new instances' first probes evenly over their interval, so
 // a thousand new instances do not all probe in the same instant. An
 // instance's two probes start together (they share its connection, and
-// go out in one write once it is kept).
+// go out in one write once it is kept). At the first Apply, every probe of
+// an instance that was not restored counts towards FirstRound.
 func (a *Aggregator) schedule(fresh []*instance, now time.Time) {
 	var targets []*target
 	for _, inst := range fresh {
@@ -258,11 +263,15 @@ func (a *Aggregator) schedule(fresh []*instance, now time.Time) {
 	}
 	if !a.applied {
 		a.applied = true
-		a.firstPending.Add(int64(len(targets)))
+		pending := int64(0)
 		for _, t := range targets {
-			t.first = true
+			if !t.inst.restored { // a restored instance's verdict is known
+				t.first = true
+				pending++
+			}
 		}
-		if len(targets) == 0 {
+		a.firstPending.Add(pending)
+		if pending == 0 {
 			a.firstOnce.Do(func() { close(a.firstDone) })
 		}
 	}

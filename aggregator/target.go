@@ -31,6 +31,7 @@ type instance struct {
 	// (a probe that does not decide the status changed phase) is
 	// published too, since restores and replicas read it.
 	verdict  membership.Verdict
+	restored bool            // started from its last published member (Options.Restore)
 	run      runner          // which probes are out, which wait
 	checkers []probe.Checker // one per distinct probe address
 }

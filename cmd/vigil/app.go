@@ -42,6 +42,7 @@ type app struct {
 	budget   *fdbudget.Budget // probe connections' share of the open-file limit (nil: unbounded)
 	fit      fitNotes         // what was last said about the fleet and the limit
 	drains   *overrides.Store
+	restart  *restart // verdicts restored at start and kept for the next
 
 	// local is what the aggregator writes: store itself for a single
 	// vigil; with replicas, this replica's own verdicts, which replica
@@ -50,7 +51,9 @@ type app struct {
 	replica *replicas.Replica // nil: replicas off
 	shared  *replicas.Drains  // drains shared through Consul; nil: replicas off
 	// published closes when xDS and Consul may publish: after the first
-	// probe round and, with replicas, once the peers' verdicts are merged.
+	// probe round (at once when every instance was restored; bounded, see
+	// waitFirstRound) and, with replicas, once the peers' verdicts are
+	// merged.
 	published chan struct{}
 	fatal     chan error // a component that cannot go on stops vigil
 
@@ -100,21 +103,23 @@ func newApp(cfg *config.Config, load func() (*config.Config, error), log *slog.L
 	a.registry.MustRegister(metrics.NewBudgetCollector(a.budget))
 	a.agg = aggregator.New(aggregator.Options{Store: a.local, MaxConcurrency: cfg.MaxConcurrency,
 		Logger: log.With("component", "aggregator"), Observer: a.metrics,
-		Checkers: probe.CheckerOptions{Budget: a.budget}})
+		Checkers: probe.CheckerOptions{Budget: a.budget},
+		Restore: func(spec *upstreams.Cluster, in upstreams.Instance) (membership.Member, bool) {
+			return a.restart.lookup(spec, in) // opened below, before the first Apply
+		}})
 	xopts := xds.DefaultOptions()
 	xopts.Logger = log
 	xopts.Metrics = a.metrics
+	xopts.HoldUntil = a.published
 	if cfg.XDS.GRPCListeners != nil {
 		xopts.GRPCListeners = *cfg.XDS.GRPCListeners
 	}
 	a.xds = xds.New(a.store, xopts)
 	a.registry.MustRegister(
-		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "vigil_probes_started_total",
-			Help: "Probes started by the scheduler."},
-			func() float64 { return float64(a.agg.Stats().Probes) }),
-		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "vigil_probes_late_total",
-			Help: "Probes that started more than 100 ms after their due time."},
-			func() float64 { return float64(a.agg.Stats().Late) }),
+		counterFunc("vigil_probes_started_total", "Probes started by the scheduler.",
+			func() uint64 { return a.agg.Stats().Probes }),
+		counterFunc("vigil_probes_late_total", "Probes that started more than 100 ms after their due time.",
+			func() uint64 { return a.agg.Stats().Late }),
 	)
 	if c := cfg.Consul; c != nil {
 		client, err := consul.NewClient(consul.Options{Address: c.Address, Token: c.Token, Datacenter: c.Datacenter})
@@ -189,7 +194,30 @@ func newApp(cfg *config.Config, load func() (*config.Config, error), log *slog.L
 	if a.replica != nil {
 		a.api.AddReadinessCheck("replicas", a.replica.Ready)
 	}
+	// The verdicts this vigil's own probes reached (a replica's, before
+	// the merge with its peers') are kept for its next start.
+	a.restart = openRestart(cfg, a.local, log)
+	a.restart.register(a.registry)
+	a.seedDiscovered(cfg)
 	return a, nil
+}
+
+// seedDiscovered starts each cluster discovered from Consul with the
+// instances it last published, until discovery's first answer.
+func (a *app) seedDiscovered(cfg *config.Config) {
+	if a.consulClient == nil {
+		return // no discovery will ever answer: do not publish the seeds for good
+	}
+	for _, c := range upstreams.FromConfig(cfg) {
+		if c.Discovery == nil {
+			continue
+		}
+		if seeds := a.restart.seeds(&c); len(seeds) > 0 {
+			a.discovered[c.Name] = seeds
+			a.log.Info("consul discovery: cluster seeded with its last published instances until discovery answers",
+				"cluster", c.Name, "instances", len(seeds))
+		}
+	}
 }
 
 // adminToken reads admin.token_file, else $VIGIL_ADMIN_TOKEN.

@@ -61,6 +61,9 @@ func restartOnly(old, cfg *config.Config) []string {
 	if old.StateDir != cfg.StateDir {
 		changed = append(changed, "state_dir")
 	}
+	if old.RestoreMaxAge != cfg.RestoreMaxAge {
+		changed = append(changed, "restore_max_age")
+	}
 	if (old.Consul == nil) != (cfg.Consul == nil) || (old.Consul != nil && *old.Consul != *cfg.Consul) {
 		changed = append(changed, "consul")
 	}
