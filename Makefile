@@ -3,7 +3,7 @@ GO      ?= go
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: build run test bench bench-go lint consul clean
+.PHONY: build run test bench bench-fdlimit bench-go lint consul clean
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/vigil ./cmd/vigil
@@ -24,6 +24,10 @@ test: consul lint
 ## bench: Go micro-benchmarks, then the fleet benchmark (writes BENCHMARKS.md)
 bench: consul build bench-go
 	$(GO) run ./cmd/benchfleet -out BENCHMARKS.md
+
+## bench-fdlimit: 25,000 instances every 5 s under a 20,000 open-file limit (BENCHMARKS.md's notes give the numbers)
+bench-fdlimit: build
+	$(GO) run ./cmd/benchfleet -sizes 25000 -interval 5s -timeout 1s -nofile 20000 -baseline=false
 
 bench-go:
 	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./aggregator/... ./xds/ | tee bin/bench-go.txt

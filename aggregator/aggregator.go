@@ -44,6 +44,12 @@ type Options struct {
 	// FailSafe is when vigil suspects its own network (nil:
 	// DefaultFailSafe); SetFailSafe changes it.
 	FailSafe *FailSafe
+	// Restore, when set, is asked at the first Apply for each instance's
+	// last published member (a restart's kept verdicts). An instance it
+	// answers starts from it, as if vigil had never stopped: its status,
+	// reason and since, and each probe's machine in the member's phase with
+	// its count at the threshold; it counts as done for FirstRound.
+	Restore func(spec *upstreams.Cluster, in upstreams.Instance) (membership.Member, bool)
 }
 
 // DefaultDispatchWindow batches probe dispatch with the real clock: a
@@ -61,7 +67,8 @@ const DefaultDispatchGrid = 50 * time.Millisecond
 //     unchanged instances keep their state and schedule.
 //   - Run(ctx) probes until ctx ends, then closes every connection.
 //   - FirstRound() is closed once every instance known at the first Apply
-//     has a result from each of its probes.
+//     was restored (Options.Restore) or has a result from each of its
+//     probes.
 //   - Instance(cluster, id) returns probe details for the dashboard.
 //   - SetOverride(cluster, id, o) holds an instance DRAINING (nil clears).
 type Aggregator struct {
@@ -74,6 +81,7 @@ type Aggregator struct {
 	// checkerOpts are opts.Checkers with the poller.
 	checkerOpts probe.CheckerOptions
 	workers     *pool         // runs the probes that block
+	skips       *skipLog      // probes skipped for vigil's own faults
 	stopping    atomic.Bool   // Run is ending: no probe starts any more
 	roundDone   atomic.Uint64 // probes the poller finished, not yet committed
 	roundFirst  atomic.Int64  // of them, first results of first-Apply targets
@@ -139,6 +147,7 @@ func New(opts Options) *Aggregator {
 		a.checkerOpts.Poller = a.poller
 	}
 	a.workers = newPool(opts.MaxConcurrency, a.runBlocking)
+	a.skips = newSkipLog(opts.Logger)
 	a.sched = newScheduler(opts.Clock, opts.DispatchWindow, opts.DispatchGrid, opts.Jitter, a.dispatchBatch)
 	return a
 }
@@ -188,8 +197,9 @@ func (a *Aggregator) Run(ctx context.Context) error {
 	return nil
 }
 
-// FirstRound is closed once every instance of the first Apply has a
-// result from each of its probes (or has been removed).
+// FirstRound is closed once every instance of the first Apply was
+// restored (Options.Restore), has a result in the store from each of its
+// probes, or has been removed.
 func (a *Aggregator) FirstRound() <-chan struct{} { return a.firstDone }
 
 // firstResults counts n targets of the first Apply done with: they have

@@ -36,6 +36,9 @@ func (a *Aggregator) Apply(clusters []upstreams.Cluster) error {
 	for _, inst := range fresh {
 		inst.guardMark = a.guard.add(inst.cluster, now)
 		inst.ejMark = inst.ej.add(inst)
+		if inst.restored {
+			countRestoredOut(inst, now)
+		}
 	}
 	a.mu.Lock()
 	a.clusters = next
@@ -98,6 +101,10 @@ func (a *Aggregator) build(clusters []upstreams.Cluster, old map[string]*cluster
 			}
 			if prev != nil {
 				carryDrain(prev.instances[in.ID], inst, now)
+			} else if !a.applied && a.opts.Restore != nil {
+				if m, ok := a.opts.Restore(spec, in); ok {
+					inst.restore(m)
+				}
 			}
 			inst.ej = cs.ej
 			cs.instances[in.ID] = inst
@@ -182,7 +189,7 @@ func (a *Aggregator) queueCluster(cs *clusterState, prev *clusterState, now time
 		inst.spec = cs.spec
 		if prev == nil || prev.instances[id] != inst {
 			a.enqueueMemberLocked(inst, membership.Event{Time: now, Kind: membership.EventAdded,
-				From: inst.status, To: inst.status, Reason: "added"})
+				From: inst.status, To: inst.status, Reason: addedReason(inst)})
 		} else {
 			a.enqueueMemberLocked(inst)
 		}
@@ -260,7 +267,8 @@ func pairSiblings(a, b *target) {
 // schedule queues new instances' first probes evenly over their interval, so
 // a thousand new instances do not all probe in the same instant. An
 // instance's two probes start together (they share its connection, and
-// go out in one write once it is kept).
+// go out in one write once it is kept). At the first Apply, every probe of
+// an instance that was not restored counts towards FirstRound.
 func (a *Aggregator) schedule(fresh []*instance, now time.Time) {
 	var targets []*target
 	for _, inst := range fresh {
@@ -272,11 +280,15 @@ func (a *Aggregator) schedule(fresh []*instance, now time.Time) {
 	}
 	if !a.applied {
 		a.applied = true
-		a.firstPending.Add(int64(len(targets)))
+		pending := int64(0)
 		for _, t := range targets {
-			t.first = true
+			if !t.inst.restored { // a restored instance's verdict is known
+				t.first = true
+				pending++
+			}
 		}
-		if len(targets) == 0 {
+		a.firstPending.Add(pending)
+		if pending == 0 {
 			a.firstOnce.Do(func() { close(a.firstDone) })
 		}
 	}

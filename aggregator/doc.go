@@ -16,6 +16,12 @@
 // instance's member for the committer when it changed, and ends the
 // probe's turn in the runner, which names the probe to run next.
 //
+// A probe that vigil could not run properly (out of descriptors, local
+// ports or socket memory, no slot in the fd budget, or waiting for a
+// worker longer than its period) is skipped instead (skips.go): its turn
+// ends and it goes back on its schedule without a result, so its machine
+// is not stepped and the instance keeps its verdict.
+//
 // # When vigil suspects itself
 //
 // Each result is classified (probe.Classify): an answer, or a
@@ -41,16 +47,16 @@
 //  3. instance.mu: one instance at a time, never two. Nothing commits
 //     while holding it: member changes are queued under it and committed
 //     once it is released (or by the poller after its round).
-//  4. Aggregator.mu, scheduler.mu, committer.mu, pool.mu, guard.mu,
-//     ejector.mu, redoQueue.mu: taken alone or under an instance's mu,
-//     never one under another. The guard and the ejectors never call
-//     back into instances: what they hand back (a release's held
-//     instances, an instance to re-decide) is taken by the hold loop,
+//  4. Aggregator.mu, scheduler.mu, committer.mu, pool.mu, skipLog.mu,
+//     guard.mu, ejector.mu, redoQueue.mu: taken alone or under an
+//     instance's mu, never one under another. The guard and the ejectors
+//     never call back into instances: what they hand back (a release's
+//     held instances, an instance to re-decide) is taken by the hold loop,
 //     which locks each instance on its own.
 //  5. The membership.Store's locks.
 //
-// The probe package's locks (a checker's, the poller's start lock, its
-// inbox's) are leaves: taken under any of the above, and held while
+// The probe package's locks (a checker's and its hold on the fd budget,
+// the poller's start lock, its inbox's) are leaves: taken under any of the above, and held while
 // calling nothing of this package. The poller's loop calls Done and
 // afterRound holding no lock.
 package aggregator

@@ -44,6 +44,18 @@ func (a *Aggregator) capLocked(inst *instance, status membership.Status, by *mac
 	return status, false
 }
 
+// countRestoredOut counts a restored instance that was out of rotation
+// for failed probes as out at once, so that the cap holds from the first
+// probe after a restart. inst is new: nobody else holds it yet.
+func countRestoredOut(inst *instance, now time.Time) {
+	live, ready := inst.machines()
+	_, by := decide(live, ready, inst.spec.InitialStatus, inst.override.Active(now))
+	if inst.status == membership.StatusUnhealthy && by != nil && by.phase == phaseFailing {
+		inst.ej.admit(inst.ejMark, false)
+		inst.ejected = ejOut
+	}
+}
+
 // setHeldLocked marks inst held for cause, keeping the start of a hold of
 // the same cause; it reports whether that changed anything. inst.mu is held.
 func setHeldLocked(inst *instance, cause membership.HoldCause, reason string, now time.Time) (changed bool) {

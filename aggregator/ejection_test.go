@@ -96,3 +96,36 @@ func TestMaxEjectionPercentCapsACluster(t *testing.T) {
 		return n == 10 && held == 0
 	})
 }
+
+// TestMaxEjectionCountsRestoredInstances: after a restart, instances
+// restored UNHEALTHY for failed probes count against the cap from the
+// start: the first probe of an instance restored HEALTHY, failing (with
+// unhealthy_threshold 1), finds the cap reached and is held.
+func TestMaxEjectionCountsRestoredInstances(t *testing.T) {
+	f := startFleet(t, 10)
+	ids := make([]string, 10)
+	for i, in := range f.Instances() {
+		ids[i] = in.ID
+	}
+	r := &restoring{members: map[string]membership.Member{}}
+	for i, id := range ids {
+		switch {
+		case i >= 1 && i <= 5: // out before the restart, still dead
+			r.members[id] = restoredAs(membership.StatusUnhealthy, membership.PhaseFailing, "readiness: connect: connection refused (3 in a row)")
+		default:
+			r.members[id] = restoredAs(membership.StatusHealthy, membership.PhasePassing, "readiness: 200 (2 in a row)")
+		}
+	}
+	setAll(t, f, 0, 6, fleet.StateDead) // 0 died while vigil was down
+	h := newHarness(t, exactStarts, r.option)
+	c := fleetCluster("web", f, 0, 10)
+	c.MaxEjectionPercent = 50
+	c.Readiness.UnhealthyThreshold = 1
+	h.apply(c)
+	h.settle(0, 1) // 0's first probe: refused
+	h.waitFor("0 decided", func() bool { return h.member("web", ids[0]).Held != nil || h.member("web", ids[0]).Status != membership.StatusHealthy })
+	if m := h.member("web", ids[0]); m.Status != membership.StatusHealthy || m.Held == nil ||
+		m.Held.Reason != "max_ejection_percent 50: 5 of 10 out" {
+		t.Fatalf("%s: %s held %+v, want HEALTHY held (5 restored out already)", m.ID, m.Status, m.Held)
+	}
+}

@@ -40,7 +40,7 @@ func (a *Aggregator) dispatch(t, sib *target) {
 		return
 	}
 	if sib != nil {
-		if a.startPair(t, sib) {
+		if a.startPair(t, sib) || a.submitPair(t, sib) {
 			return
 		}
 		inst.mu.Lock()
@@ -69,18 +69,63 @@ func (a *Aggregator) abandon(t *target) {
 	inst.mu.Unlock()
 }
 
-// runBlocking runs t on a worker, then any probe of its instance that fell
-// due meanwhile (on the poller when it can). The instance is busy for t.
+// submitPair hands t and sib, an instance's two probes on short-lived
+// connections (the fd budget has no kept slot for their address), to a
+// worker that sends both in one write on one connection
+// (probe.PairChecker): one connection per pair instead of two. Probes
+// whose timeouts differ go one at a time instead. The instance is busy
+// for both.
+func (a *Aggregator) submitPair(t, sib *target) bool {
+	pc, ok := t.checker.(probe.PairChecker)
+	if !ok || !pc.ShortLived() || t.spec.Timeout != sib.spec.Timeout {
+		return false
+	}
+	t.pairedWith = sib
+	if a.workers.submit(t) {
+		return true
+	}
+	t.pairedWith = nil
+	return false
+}
+
+// runBlocking runs t on a worker (with its sibling, when submitPair
+// paired them), then any probe of its instance that fell due meanwhile
+// (on the poller when it can). A probe that waited more than its period
+// for the worker is skipped (tooLate). The instance is busy for t.
 func (a *Aggregator) runBlocking(t *target, w *workerBuf) {
 	for t != nil {
-		start := a.begin(t)
-		w.resp = probe.Response{}
-		// Sockets live in real time, whatever clock schedules the probes.
-		t.checker.Check(t.req, time.Now().Add(t.spec.Timeout), &w.scratch, &w.resp)
-		if t = a.finish(t, start, &w.resp, false); t != nil && a.startAsync(t) {
+		sib := t.pairedWith
+		t.pairedWith = nil
+		start := a.clock.Now()
+		if reason, late := a.tooLate(t, start); late {
+			if sib != nil {
+				a.skip(sib, probe.SkipLate, reason) // the pair's first done: nothing to run next yet
+			}
+			t = a.skip(t, probe.SkipLate, reason)
+		} else if sib != nil {
+			t = a.runPair(t, sib, start, w)
+		} else {
+			a.count(a.late(t, start))
+			w.resp = probe.Response{}
+			// Sockets live in real time, whatever clock schedules the probes.
+			t.checker.Check(t.req, time.Now().Add(t.spec.Timeout), &w.scratch, &w.resp)
+			t = a.finish(t, start, &w.resp, false)
+		}
+		if t != nil && a.startAsync(t) {
 			return
 		}
 	}
+}
+
+// runPair runs t and sib in one write on one connection and finishes both;
+// it returns the instance's probe to run next.
+func (a *Aggregator) runPair(t, sib *target, start time.Time, w *workerBuf) (next *target) {
+	a.count(a.late(t, start))
+	a.count(a.late(sib, start))
+	w.resp, w.resp2 = probe.Response{}, probe.Response{}
+	t.checker.(probe.PairChecker).CheckPair(t.req, sib.req, time.Now().Add(t.spec.Timeout), &w.scratch, &w.scratch2, &w.resp, &w.resp2)
+	a.finish(t, start, &w.resp, false) // the pair's first done: nothing to run next yet
+	return a.finish(sib, start, &w.resp2, false)
 }
 
 // startAsync starts t on the poller; false means it must block instead.
@@ -181,8 +226,13 @@ func (a *Aggregator) count(late bool) {
 // its turn in the instance's run state. It returns the instance's probe to
 // run next (the instance stays busy for it), or nil. With commitLater a
 // transition is only enqueued: the caller commits (the poller does once
-// per round, so its transitions share store copies).
+// per round, so its transitions share store copies). A response that is a
+// fault of vigil's own (probe.Skipped) says nothing about the instance:
+// the probe is skipped instead (skip).
 func (a *Aggregator) finish(t *target, start time.Time, resp *probe.Response, commitLater bool) (next *target) {
+	if cause, local := probe.Skipped(resp.Err); local {
+		return a.skip(t, cause, resp.Err.Error())
+	}
 	v := t.eval.Evaluate(resp)
 	// Read: let go of the body (up to max_body_bytes) and headers now, or
 	// the flight (which lives as long as the instance) or the worker's

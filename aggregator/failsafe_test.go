@@ -310,15 +310,6 @@ func TestFailSafeDoesNotHoldWhatIsNotGlobal(t *testing.T) {
 	}
 }
 
-func mustCluster(t *testing.T, s *membership.Store, name string) *membership.ClusterSnapshot {
-	t.Helper()
-	c, ok := s.Cluster(name)
-	if !ok {
-		t.Fatalf("cluster %s missing", name)
-	}
-	return c
-}
-
 type readyzBody struct {
 	Status string            `json:"status"`
 	Checks map[string]string `json:"checks"`

@@ -37,9 +37,9 @@ func (s guardState) String() string {
 }
 
 // guard is the fail-safe: it watches which instances fail at connection
-// level (refused, reset, timeout, no route: probe.Unreachable and
-// probe.LocalFault) and decides when that is so widespread that vigil's
-// own network is the likelier cause.
+// level (refused, reset, timeout, no route: probe.Unreachable) and
+// decides when that is so widespread that vigil's own network is the
+// likelier cause.
 //
 // It sees each instance only when the instance's classification flips
 // (report), never per probe, so a passing probe costs it nothing. It

@@ -27,11 +27,11 @@ type pool struct {
 	wg      sync.WaitGroup
 }
 
-// workerBuf is a worker's own response and read buffer, reused from probe
-// to probe.
+// workerBuf is a worker's own responses and read buffers, reused from
+// probe to probe: the second pair is for a pair's second probe.
 type workerBuf struct {
-	resp    probe.Response
-	scratch probe.Scratch
+	resp, resp2       probe.Response
+	scratch, scratch2 probe.Scratch
 }
 
 // spareWorkers is how many idle workers the pool keeps.
@@ -87,6 +87,7 @@ func (p *pool) worker() {
 		p.mu.Unlock()
 		p.run(t, w)
 		w.scratch.Trim()
+		w.scratch2.Trim()
 	}
 }
 

@@ -51,6 +51,21 @@ func (s *scheduler) requeue(t *target, now time.Time) {
 	s.woken(head)
 }
 
+// skipAhead requeues t, whose run was skipped, at its next run on its own
+// schedule: its due time moves on by whole periods to the last one not
+// after now, so that a probe skipped for starting late is not due again at
+// once. The instance's mu is held (t's machine says its period).
+func (s *scheduler) skipAhead(t *target, now time.Time) {
+	s.mu.Lock()
+	if iv := t.m.interval(&t.spec.Timing); iv > 0 {
+		if behind := now.Sub(t.due); behind >= iv {
+			t.due = t.due.Add(behind / iv * iv)
+		}
+	}
+	s.mu.Unlock()
+	s.requeue(t, now)
+}
+
 // addNear queues t to run at due, or at the time within [lo, hi] nearest
 // its queued sibling's next run, so that the two fall due together and go
 // out in one write (see takeSiblingLocked). A sibling due before lo runs

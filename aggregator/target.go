@@ -31,6 +31,7 @@ type instance struct {
 	// (a probe that does not decide the status changed phase) is
 	// published too, since restores and replicas read it.
 	verdict  membership.Verdict
+	restored bool            // started from its last published member (Options.Restore)
 	run      runner          // which probes are out, which wait
 	checkers []probe.Checker // one per distinct probe address
 
@@ -74,6 +75,7 @@ type target struct {
 	// Owned by whoever runs the probe (the instance is busy for it).
 	flight      probe.Flight
 	flightStart time.Time
+	pairedWith  *target // the sibling to run with it in one write on a worker (see submitPair)
 	jitterDraw  float64 // drawn with the sibling for the next period, in (0, 1]; 0: none
 
 	// Guarded by the scheduler's mu.

@@ -7,6 +7,7 @@ const (
 	DefaultAdminListen          = "127.0.0.1:8080"
 	DefaultXDSListen            = "127.0.0.1:18000"
 	DefaultDrainPeriod          = 5 * time.Second
+	DefaultRestoreMaxAge        = 10 * time.Minute
 	DefaultMaxConcurrency       = 1024
 	DefaultEventHistory         = 10000
 	DefaultConsulDeployment     = "vigil"
@@ -60,6 +61,9 @@ func (c *Config) applyGlobalDefaults() {
 	}
 	if c.DrainPeriod == 0 && !set("drain_period") {
 		c.DrainPeriod = DefaultDrainPeriod
+	}
+	if c.RestoreMaxAge == 0 && !set("restore_max_age") {
+		c.RestoreMaxAge = DefaultRestoreMaxAge
 	}
 	if c.MaxConcurrency == 0 && !set("max_concurrency") {
 		c.MaxConcurrency = DefaultMaxConcurrency

@@ -27,6 +27,7 @@ func TestDefaultHasEveryDefault(t *testing.T) {
 				{"xds.grpc_listeners", *c.XDS.GRPCListeners, true},
 				{"state_dir", c.StateDir, ""},
 				{"drain_period", c.DrainPeriod, 5 * time.Second},
+				{"restore_max_age", c.RestoreMaxAge, 10 * time.Minute},
 				{"max_concurrency", c.MaxConcurrency, 1024},
 				{"event_history", c.EventHistory, 10000},
 				{"consul", c.Consul, (*config.Consul)(nil)},
@@ -249,10 +250,13 @@ clusters:
 }
 
 func TestExplicitZeroesThatAreValid(t *testing.T) {
-	c := mustParse(t, "drain_period: 0s\ndefaults:\n  jitter_percent: 0\n"+
+	c := mustParse(t, "drain_period: 0s\nrestore_max_age: 0s\ndefaults:\n  jitter_percent: 0\n"+
 		"clusters:\n  - name: c\n    healthy_panic_threshold: 0\n    readiness: {port: 0}\n    instances:\n      - {address: 127.0.0.1:80, priority: 0}\n")
 	if c.DrainPeriod != 0 {
 		t.Errorf("drain_period = %v, want 0 (written explicitly)", c.DrainPeriod)
+	}
+	if c.RestoreMaxAge != 0 {
+		t.Errorf("restore_max_age = %v, want 0 (written explicitly)", c.RestoreMaxAge)
 	}
 	if *c.Clusters[0].Readiness.JitterPercent != 0 {
 		t.Errorf("jitter = %d, want 0", *c.Clusters[0].Readiness.JitterPercent)

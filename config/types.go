@@ -10,6 +10,7 @@ type Config struct {
 	XDS            XDS           `yaml:"xds"`
 	StateDir       string        `yaml:"state_dir"`       // "": the caller picks a default location
 	DrainPeriod    time.Duration `yaml:"drain_period"`    // [5s]; 0s written in a file means no drain
+	RestoreMaxAge  time.Duration `yaml:"restore_max_age"` // [10m] oldest verdicts a restart publishes; 0s: none
 	MaxConcurrency int           `yaml:"max_concurrency"` // [1024] blocking probes at once (dials, TLS, gRPC, TCP)
 	EventHistory   int           `yaml:"event_history"`   // [10000] transitions kept for the API
 	Consul         *Consul       `yaml:"consul"`          // nil: Consul publishing off

@@ -70,6 +70,9 @@ func (c *Config) validateGlobal(col *collector) {
 	if c.DrainPeriod < 0 {
 		col.at("drain_period", "must not be negative")
 	}
+	if c.RestoreMaxAge < 0 {
+		col.at("restore_max_age", "must not be negative")
+	}
 	if isSet(col, "max_concurrency", c.MaxConcurrency != 0) && c.MaxConcurrency < 1 {
 		col.at("max_concurrency", "must be at least 1")
 	}

@@ -24,6 +24,8 @@ func TestValidationProblems(t *testing.T) {
 			`vigil.yaml:2: xds.grpc_listeners: expected true or false, got "maybe"`},
 		{"negative drain period", "drain_period: -1s\n",
 			`vigil.yaml:1: drain_period: must not be negative`},
+		{"negative restore_max_age", "restore_max_age: -1m\n",
+			`vigil.yaml:1: restore_max_age: must not be negative`},
 		{"bare number duration", "drain_period: 5\n",
 			`vigil.yaml:1: drain_period: a bare number (5) has no unit: write a duration such as "5s" or "5ms"`},
 		{"unparsable duration", "drain_period: soon\n",

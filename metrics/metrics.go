@@ -60,6 +60,7 @@ type Metrics struct {
 	consulWrites  *prometheus.CounterVec
 	consulBreaker prometheus.Gauge
 	eventsDropped prometheus.Counter
+	skipped       *skipCounters
 
 	// perCluster maps a cluster name to its pre-resolved probe children.
 	// It is copied on write so ProbeDone reads it without locking.
@@ -133,6 +134,8 @@ func New(reg prometheus.Registerer) *Metrics {
 			Help: "Membership events the metrics subscriber missed because it fell behind (transitions are undercounted by this much).",
 		}),
 	}
+	m.skipped = newSkipCounters()
+	reg.MustRegister(m.skipped.vec)
 	m.failSafe = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "vigil_fail_safe_holding",
 		Help: "1 while the fail-safe holds (probes fail at connection level across the fleet: vigil suspects its own network), else 0.",

@@ -9,5 +9,7 @@
 // gRPC. All nodes share one view. Endpoints live in their own linear cache so
 // one instance's change re-sends only its cluster's assignment. A stream
 // that rejects a response (NACK) gets nothing more of that type until the
-// content it watches changes.
+// content it watches changes. With Options.HoldUntil, requests wait
+// unanswered until every instance has a verdict, so a client reconnecting
+// to a vigil that just started never sees initial statuses.
 package xds

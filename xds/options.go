@@ -36,6 +36,13 @@ type Options struct {
 	ShutdownGrace time.Duration
 	// GRPCServerOptions are added to the server's own (keepalive) options.
 	GRPCServerOptions []grpc.ServerOption
+	// HoldUntil, when set, holds every xDS request unanswered until it is
+	// closed; then the store as it is at that moment is published and the
+	// held requests are answered. Pass what closes once every instance has
+	// a verdict (the aggregator's first probe round, which restored
+	// verdicts complete at once), so that no client ever sees the initial
+	// statuses of a vigil that just started. nil: no hold.
+	HoldUntil <-chan struct{}
 }
 
 // DefaultOptions returns the options vigil runs with unless configured

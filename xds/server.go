@@ -100,12 +100,18 @@ func (s *Server) Run(ctx context.Context, lis net.Listener) error {
 	// graceful stop, which would otherwise wait for them forever.
 	streamCtx, endStreams := context.WithCancel(context.WithoutCancel(ctx))
 	defer endStreams()
+	gate := newGate(streamCtx.Done())
+	hold := s.opts.HoldUntil
+	if hold == nil {
+		close(gate.open)
+	}
 	xdsServer := serverv3.NewServer(streamCtx, s.caches.mux, newCallbacks(s.log, s.opts.Metrics),
 		sotw.WithLogger(slogAdapter{s.log}),
 		sotw.DeactivateLegacyWildcardForTypes(noLegacyWildcardTypes))
 	gs := grpc.NewServer(append([]grpc.ServerOption{
 		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 30 * time.Second, Timeout: 10 * time.Second}),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
+		grpc.ChainStreamInterceptor(gate.stream), grpc.ChainUnaryInterceptor(gate.unary),
 	}, s.opts.GRPCServerOptions...)...)
 	discoveryservice.RegisterAggregatedDiscoveryServiceServer(gs, xdsServer)
 	endpointservice.RegisterEndpointDiscoveryServiceServer(gs, xdsServer)
@@ -117,7 +123,7 @@ func (s *Server) Run(ctx context.Context, lis net.Listener) error {
 	go func() { served <- gs.Serve(lis) }()
 	s.serving.Store(true)
 	s.log.Info("xds: serving", "address", lis.Addr().String(), "version_prefix", s.prefix,
-		"clusters", len(s.pub.state), "grpc_listeners", s.opts.GRPCListeners)
+		"clusters", len(s.pub.state), "grpc_listeners", s.opts.GRPCListeners, "holding", hold != nil)
 
 	var runErr error
 loop:
@@ -131,6 +137,13 @@ loop:
 			break loop
 		case <-sub.C():
 			s.publish(sub.Next())
+		case <-hold:
+			// Publish what the store holds now, then answer: the held
+			// requests get the state that ended the hold, or newer.
+			hold = nil
+			s.publish(sub.Next())
+			close(gate.open)
+			s.log.Info("xds: every instance has a verdict: answering requests", "clusters", len(s.pub.state))
 		}
 	}
 

@@ -3,10 +3,12 @@ package probe
 import (
 	"crypto/tls"
 	"fmt"
+	"log/slog"
 	"net"
 	"sync/atomic"
 	"time"
 
+	"github.com/vigilhq/vigil/internal/fdbudget"
 	"github.com/vigilhq/vigil/upstreams"
 )
 
@@ -26,6 +28,14 @@ type CheckerOptions struct {
 	// from probes' own TLS settings between checkers; nil builds one per
 	// checker.
 	TLSConfigs *TLSConfigs
+	// Budget, when set, bounds the descriptors probes use: a checker keeps
+	// its connection only with a kept slot, else probes on short-lived
+	// connections, each with a short-lived slot; with neither free the
+	// probe is skipped (Response.Err is a LocalFault). Nil: no bound.
+	Budget *fdbudget.Budget
+	// Log is where checkers say what they notice about a target (a server
+	// that drops pipelined requests); nil: slog.Default().
+	Log *slog.Logger
 }
 
 // Stats counts what a Checker did with its connection. Reading them is
@@ -37,6 +47,8 @@ type Stats struct {
 	StaleRetries uint64 // reused connections found dead and redialed in-probe
 	Failures     uint64 // probes that ended with Response.Err
 	Pipelined    uint64 // pairs of probes sent in one write, the second pipelined
+	ShortLived   uint64 // connections opened for one probe (or pair) and closed after it
+	Skipped      uint64 // probes that ended with a LocalFault (vigil's own shortage)
 	NoPipelining bool   // the server dropped a pipelined request: one at a time since
 }
 
@@ -46,7 +58,18 @@ type StatsReporter interface {
 }
 
 type counters struct {
-	dials, probes, reused, staleRetries, failures, pipelined atomic.Uint64
+	dials, probes, reused, staleRetries, failures, pipelined, shortLived, skipped atomic.Uint64
+}
+
+// ended counts how a probe ended: a failure, or a skip when err is
+// vigil's own fault (see Skipped).
+func (c *counters) ended(err error) {
+	switch _, local := Skipped(err); {
+	case local:
+		c.skipped.Add(1)
+	case err != nil:
+		c.failures.Add(1)
+	}
 }
 
 func (c *counters) snapshot() Stats {
@@ -57,6 +80,8 @@ func (c *counters) snapshot() Stats {
 		StaleRetries: c.staleRetries.Load(),
 		Failures:     c.failures.Load(),
 		Pipelined:    c.pipelined.Load(),
+		ShortLived:   c.shortLived.Load(),
+		Skipped:      c.skipped.Load(),
 	}
 }
 
@@ -80,7 +105,7 @@ func NewChecker(kind upstreams.ProbeKind, scheme, hostport string, opts CheckerO
 	case upstreams.KindHTTP, "":
 		return newHTTPChecker(hostport, tlsCfg, opts), nil
 	case upstreams.KindGRPC:
-		return newGRPCChecker(hostport, tlsCfg)
+		return newGRPCChecker(hostport, tlsCfg, opts)
 	case upstreams.KindTCP:
 		return newTCPChecker(hostport, opts), nil
 	default:

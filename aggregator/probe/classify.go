@@ -13,6 +13,8 @@ import (
 // Reach says whether a probe got an answer from its instance. It is how
 // the aggregator tells "the instance said no" (believed) from "nothing
 // came back" (which, everywhere at once, points at vigil's own network).
+// vigil's own resource faults are not classified here: Skipped catches
+// them first, and such a probe is skipped.
 type Reach uint8
 
 // Reaches.
@@ -25,24 +27,17 @@ const (
 	// was refused, reset or timed out, there was no route to the host, the
 	// name did not resolve, or the connection closed before any answer.
 	Unreachable
-	// LocalFault: vigil itself could not make the probe (out of file
-	// descriptors, local ports or buffers, or the checker was closed).
-	LocalFault
 )
 
 func (r Reach) String() string {
-	switch r {
-	case Unreachable:
+	if r == Unreachable {
 		return "unreachable"
-	case LocalFault:
-		return "local fault"
-	default:
-		return "answered"
 	}
+	return "answered"
 }
 
-// Failed reports whether the probe got no answer, whoever's fault that is.
-func (r Reach) Failed() bool { return r != Answered }
+// Failed reports whether the probe got no answer.
+func (r Reach) Failed() bool { return r == Unreachable }
 
 // Classify says whether resp is an answer. It costs nothing for a probe
 // without an error (the common case); only failures walk the error chain.
@@ -53,9 +48,6 @@ func Classify(resp *Response) Reach {
 	return classifyErr(resp.Err)
 }
 
-// localErrnos are vigil's own resource faults, not the instance's.
-var localErrnos = [...]syscall.Errno{syscall.EMFILE, syscall.ENFILE, syscall.EADDRNOTAVAIL, syscall.ENOBUFS, syscall.ENOMEM}
-
 // unreachableErrnos are connection-level failures: nothing answered.
 var unreachableErrnos = [...]syscall.Errno{
 	syscall.ECONNREFUSED, syscall.ECONNRESET, syscall.ECONNABORTED, syscall.EPIPE, syscall.ETIMEDOUT,
@@ -64,15 +56,10 @@ var unreachableErrnos = [...]syscall.Errno{
 
 func classifyErr(err error) Reach {
 	if errors.Is(err, errClosed) || errors.Is(err, net.ErrClosed) {
-		return LocalFault
+		return Answered // vigil closed the checker (the instance left): nothing about the network
 	}
 	var errno syscall.Errno
 	if errors.As(err, &errno) {
-		for _, e := range localErrnos {
-			if errno == e {
-				return LocalFault
-			}
-		}
 		for _, e := range unreachableErrnos {
 			if errno == e {
 				return Unreachable

@@ -50,10 +50,7 @@ func TestClassifyErrors(t *testing.T) {
 		{"malformed", malformed("malformed status line %s", clip([]byte("HTTP/9"))), Answered},
 		{"body too large", bodyTooLarge(16), Answered},
 		{"untrusted certificate", withTLSHint(netErr("tls handshake", time.Second, x509.UnknownAuthorityError{})), Answered},
-		{"out of descriptors", netErr("connect", time.Second, opErr("socket", syscall.EMFILE)), LocalFault},
-		{"out of local ports", netErr("connect", time.Second, opErr("dial", syscall.EADDRNOTAVAIL)), LocalFault},
-		{"out of buffers", netErr("write request", time.Second, opErr("write", syscall.ENOBUFS)), LocalFault},
-		{"checker closed", errClosed, LocalFault},
+		{"checker closed", errClosed, Answered},
 		{"unrecognised", errors.New("something else"), Answered},
 	}
 	for _, c := range cases {

@@ -9,9 +9,16 @@
 // Scratch.Buf; ContentType and Location are ordinary strings (a checker
 // reuses the previous string when the value did not change), safe to keep.
 // Response.Err matches ErrMalformed, ErrBodyTooLarge,
-// os.ErrDeadlineExceeded or syscall errors through errors.Is, and Classify
-// tells an answer from a probe that reached nothing (refused, reset,
-// timed out, no route) and from vigil's own resource faults.
+// os.ErrDeadlineExceeded or syscall errors through errors.Is. Skipped
+// tells vigil's own faults (out of descriptors, local ports or socket
+// memory, no fd budget slot) from the target's: such a probe says nothing
+// about the target. Classify tells an answer from a probe that reached
+// nothing (refused, reset, timed out, no route), for the fail-safe.
+//
+// With CheckerOptions.Budget, a checker keeps its connection only while it
+// holds a kept slot of the fd budget; without one, it probes on
+// short-lived connections, opened per probe (or per pair of probes, with
+// CheckPair) and reset when closed.
 //
 // On Linux a Poller can take over plain-HTTP keep-alive connections after
 // their first response: probes are then started with AsyncChecker.Start,

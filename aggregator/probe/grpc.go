@@ -4,7 +4,9 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
+	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc"
@@ -19,11 +21,20 @@ import (
 )
 
 // grpcChecker probes one address with grpc.health.v1 Health/Check over a
-// ClientConn of its own (connected lazily, reconnected by grpc-go).
+// ClientConn of its own (connected lazily, reconnected by grpc-go), held
+// under a kept slot of the fd budget. While the budget has no kept slot
+// for it, each probe runs on a ClientConn of its own, closed after it,
+// under a short-lived slot.
 type grpcChecker struct {
 	hostport string
+	creds    credentials.TransportCredentials
 	cc       *grpc.ClientConn
 	client   grpc_health_v1.HealthClient
+	keeper   keeper
+	// fault is the last dial's local fault (nil after a dial that worked):
+	// grpc-go reports a failed dial as an Unavailable RPC error, without
+	// the cause, so the dialer keeps it to tell a skip from a failure.
+	fault atomic.Pointer[LocalFault]
 
 	mu     sync.Mutex
 	closed bool
@@ -40,26 +51,57 @@ var reconnectBackoff = backoff.Config{
 	MaxDelay:   time.Second,
 }
 
-func newGRPCChecker(hostport string, tlsCfg *tls.Config) (*grpcChecker, error) {
-	creds := insecure.NewCredentials()
+func newGRPCChecker(hostport string, tlsCfg *tls.Config, opts CheckerOptions) (*grpcChecker, error) {
+	c := &grpcChecker{hostport: hostport, creds: insecure.NewCredentials(), keeper: keeper{budget: opts.Budget}}
 	if tlsCfg != nil {
-		creds = credentials.NewTLS(tlsCfg)
+		c.creds = credentials.NewTLS(tlsCfg)
 	}
-	cc, err := grpc.NewClient(hostport,
-		grpc.WithTransportCredentials(creds),
+	cc, err := c.newClient(false)
+	if err != nil {
+		return nil, err
+	}
+	c.cc, c.client = cc, grpc_health_v1.NewHealthClient(cc)
+	return c, nil
+}
+
+// newClient builds a ClientConn to the checker's address; a short-lived
+// one resets its connection when closed (see shortConn).
+func (c *grpcChecker) newClient(short bool) (*grpc.ClientConn, error) {
+	cc, err := grpc.NewClient(c.hostport,
+		grpc.WithTransportCredentials(c.creds),
 		grpc.WithUserAgent(userAgent),
 		grpc.WithConnectParams(grpc.ConnectParams{Backoff: reconnectBackoff, MinConnectTimeout: time.Second}),
+		grpc.WithContextDialer(func(ctx context.Context, addr string) (net.Conn, error) { return c.dial(ctx, addr, short) }),
 	)
 	if err != nil {
-		return nil, fmt.Errorf("new grpc checker for %s: %w", hostport, err)
+		return nil, fmt.Errorf("new grpc checker for %s: %w", c.hostport, err)
 	}
-	return &grpcChecker{hostport: hostport, cc: cc, client: grpc_health_v1.NewHealthClient(cc)}, nil
+	return cc, nil
+}
+
+// dial connects for grpc-go, keeping a local fault for Check to find.
+func (c *grpcChecker) dial(ctx context.Context, addr string, short bool) (net.Conn, error) {
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		var fault *LocalFault
+		if cause, local := Skipped(err); local {
+			fault = &LocalFault{Cause: cause, Err: netErr("connect", 0, err)}
+		}
+		c.fault.Store(fault) // a failure of the target's own clears an older fault
+		return nil, err
+	}
+	c.fault.Store(nil)
+	if tc, ok := conn.(*net.TCPConn); ok && short {
+		tc.SetLinger(0)
+	}
+	return conn, nil
 }
 
 // Stats reports probe counters (Dials stays 0: grpc-go owns connecting).
 func (c *grpcChecker) Stats() Stats { return c.stats.snapshot() }
 
-// Close shuts the ClientConn down.
+// Close shuts the ClientConn down and gives its fd budget slot back.
 func (c *grpcChecker) Close() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -67,7 +109,9 @@ func (c *grpcChecker) Close() error {
 		return nil
 	}
 	c.closed = true
-	return c.cc.Close()
+	err := c.cc.Close()
+	c.keeper.release()
+	return err
 }
 
 // Check calls Health/Check with the request's service name. SERVING is
@@ -77,11 +121,7 @@ func (c *grpcChecker) Close() error {
 func (c *grpcChecker) Check(req *Request, deadline time.Time, _ *Scratch, resp *Response) {
 	start := time.Now()
 	c.stats.probes.Add(1)
-	defer func() {
-		if resp.Err != nil {
-			c.stats.failures.Add(1)
-		}
-	}()
+	defer func() { c.stats.ended(resp.Err) }()
 	if req == nil || req.kind != upstreams.KindGRPC {
 		resp.Err = fmt.Errorf("grpc checker for %s: got a %s request", c.hostport, kindOf(req))
 		return
@@ -98,12 +138,36 @@ func (c *grpcChecker) Check(req *Request, deadline time.Time, _ *Scratch, resp *
 		resp.Err = errClosed
 		return
 	}
+	short, err := c.keeper.hold()
+	if err != nil {
+		resp.Err = err
+		return
+	}
+	client := c.client
+	if short {
+		cc, err := c.newClient(true)
+		if err != nil {
+			c.keeper.budget.Unshort()
+			resp.Err = err
+			return
+		}
+		c.stats.shortLived.Add(1)
+		defer func() {
+			cc.Close()
+			c.keeper.budget.Unshort()
+		}()
+		client = grpc_health_v1.NewHealthClient(cc)
+	}
 	ctx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()
-	out, err := c.client.Check(ctx, req.grpc)
+	out, err := client.Check(ctx, req.grpc)
 	resp.Latency = time.Since(start)
 	if err != nil {
 		st := status.Convert(err)
+		if lf := c.fault.Load(); lf != nil && st.Code() == codes.Unavailable {
+			resp.Err = lf // the dial failed for want of vigil's own resources
+			return
+		}
 		switch st.Code() {
 		case codes.NotFound:
 			resp.StatusCode = 503

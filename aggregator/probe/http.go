@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -20,6 +21,8 @@ type httpChecker struct {
 	dialTimeout time.Duration
 
 	poller *Poller // nil: every probe blocks a goroutine
+	log    *slog.Logger
+	keeper keeper // the checker's slots in the fd budget
 
 	mu        sync.Mutex  // guards conn, pc, piecemeal and closed (Close may race a Check)
 	conn      net.Conn    // non-nil only after it served a full response
@@ -28,6 +31,10 @@ type httpChecker struct {
 	closed    bool
 
 	noPipelining atomic.Bool // the server dropped a pipelined request
+	pair         struct {    // the last pair's requests in one buffer (guarded by mu)
+		first, second *Request
+		raw           []byte
+	}
 
 	// Last values handed out, so unchanged headers do not allocate.
 	lastContentType strCache
@@ -41,7 +48,12 @@ func newHTTPChecker(hostport string, tlsCfg *tls.Config, opts CheckerOptions) *h
 	if tlsCfg != nil {
 		tlsCfg.NextProtos = []string{"http/1.1"}
 	}
-	return &httpChecker{hostport: hostport, tls: tlsCfg, dialTimeout: opts.DialTimeout, poller: opts.Poller}
+	log := opts.Log
+	if log == nil {
+		log = slog.Default()
+	}
+	return &httpChecker{hostport: hostport, tls: tlsCfg, dialTimeout: opts.DialTimeout, poller: opts.Poller, log: log,
+		keeper: keeper{budget: opts.Budget}}
 }
 
 // Stats reports connection counters.
@@ -51,12 +63,14 @@ func (c *httpChecker) Stats() Stats {
 	return st
 }
 
-// Close closes the connection; a Check in flight fails, later ones too.
+// Close closes the connection and gives its fd budget slot back; a Check
+// in flight fails, later ones too.
 func (c *httpChecker) Close() error {
 	c.mu.Lock()
 	conn, pc := c.conn, c.pc
 	c.conn, c.pc, c.piecemeal, c.closed = nil, nil, nil, true
 	c.mu.Unlock()
+	c.keeper.release()
 	if pc != nil {
 		c.poller.detach(pc)
 	}
@@ -84,7 +98,7 @@ func (c *httpChecker) Check(req *Request, deadline time.Time, s *Scratch, resp *
 			s = &Scratch{}
 		}
 		for attempt := 0; ; attempt++ {
-			conn, reused, err := c.connection(deadline, budget)
+			conn, reused, short, err := c.connection(deadline, budget)
 			if err != nil {
 				resp.Err = err
 				resp.Latency = time.Since(start)
@@ -93,7 +107,7 @@ func (c *httpChecker) Check(req *Request, deadline time.Time, s *Scratch, resp *
 			if reused {
 				c.stats.reused.Add(1)
 			}
-			stale := c.roundTrip(conn, req, deadline, budget, s, resp)
+			stale := c.roundTrip(conn, short, req, deadline, budget, s, resp)
 			if !stale || !reused || attempt > 0 {
 				break
 			}
@@ -101,9 +115,7 @@ func (c *httpChecker) Check(req *Request, deadline time.Time, s *Scratch, resp *
 			resp.Err = nil
 		}
 	}
-	if resp.Err != nil {
-		c.stats.failures.Add(1)
-	}
+	c.stats.ended(resp.Err)
 }
 
 func kindOf(req *Request) string {
@@ -115,8 +127,9 @@ func kindOf(req *Request) string {
 
 // roundTrip writes the request and reads the response on conn. It reports
 // stale when the connection failed before any response byte arrived (and
-// not by timeout); resp.Err is set either way on failure.
-func (c *httpChecker) roundTrip(conn net.Conn, req *Request, deadline time.Time, budget time.Duration, s *Scratch, resp *Response) (stale bool) {
+// not by timeout); resp.Err is set either way on failure. A short-lived
+// connection is closed after the answer.
+func (c *httpChecker) roundTrip(conn net.Conn, short bool, req *Request, deadline time.Time, budget time.Duration, s *Scratch, resp *Response) (stale bool) {
 	if err := conn.SetDeadline(deadline); err != nil {
 		c.drop(conn)
 		resp.Err = netErr("write request", budget, err)
@@ -150,7 +163,7 @@ func (c *httpChecker) roundTrip(conn net.Conn, req *Request, deadline time.Time,
 		resp.Err = err
 		return stale
 	}
-	if !keep {
+	if !keep || short {
 		c.drop(conn)
 	} else {
 		c.adopt(conn)
@@ -158,8 +171,10 @@ func (c *httpChecker) roundTrip(conn net.Conn, req *Request, deadline time.Time,
 	return false
 }
 
-// connection returns the open connection, or dials a new one.
-func (c *httpChecker) connection(deadline time.Time, budget time.Duration) (conn net.Conn, reused bool, err error) {
+// connection returns the open connection, or dials a new one: kept, or
+// short-lived (closed after this probe) when the fd budget has no kept
+// slot for the checker.
+func (c *httpChecker) connection(deadline time.Time, budget time.Duration) (conn net.Conn, reused, short bool, err error) {
 	c.mu.Lock()
 	conn, closed, pc := c.conn, c.closed, c.pc
 	c.pc = nil
@@ -168,14 +183,17 @@ func (c *httpChecker) connection(deadline time.Time, budget time.Duration) (conn
 		c.poller.detach(pc)
 	}
 	if closed {
-		return nil, false, errClosed
+		return nil, false, false, errClosed
 	}
 	if conn != nil {
-		return conn, true, nil
+		return conn, true, false, nil
 	}
-	conn, err = c.dial(deadline, budget)
+	if short, err = c.keeper.hold(); err != nil {
+		return nil, false, false, err
+	}
+	conn, err = c.dial(deadline, budget, short)
 	if err != nil {
-		return nil, false, err
+		return nil, false, false, err
 	}
 	c.mu.Lock()
 	closed = c.closed
@@ -185,12 +203,15 @@ func (c *httpChecker) connection(deadline time.Time, budget time.Duration) (conn
 	c.mu.Unlock()
 	if closed {
 		conn.Close()
-		return nil, false, errClosed
+		return nil, false, false, errClosed
 	}
-	return conn, false, nil
+	return conn, false, short, nil
 }
 
-func (c *httpChecker) dial(deadline time.Time, budget time.Duration) (net.Conn, error) {
+// dial connects, with TLS when the checker has it. A short-lived
+// connection holds the short-lived slot hold took for it: its Close, or a
+// failed dial, gives it back.
+func (c *httpChecker) dial(deadline time.Time, budget time.Duration, short bool) (net.Conn, error) {
 	c.stats.dials.Add(1)
 	if c.dialTimeout > 0 && c.dialTimeout < budget {
 		budget = c.dialTimeout
@@ -198,7 +219,14 @@ func (c *httpChecker) dial(deadline time.Time, budget time.Duration) (net.Conn, 
 	}
 	raw, err := dialTCP(c.hostport, deadline, 0)
 	if err != nil {
+		if short {
+			c.keeper.budget.Unshort()
+		}
 		return nil, netErr("connect", budget, err)
+	}
+	if short {
+		raw = newShortConn(raw, c.keeper.budget)
+		c.stats.shortLived.Add(1)
 	}
 	if c.tls == nil {
 		return raw, nil

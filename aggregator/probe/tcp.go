@@ -5,19 +5,22 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/vigilhq/vigil/internal/fdbudget"
 	"github.com/vigilhq/vigil/upstreams"
 )
 
-// tcpChecker probes by connecting and closing; it keeps no connection.
+// tcpChecker probes by connecting and closing; it keeps no connection,
+// so each probe takes a short-lived slot of the fd budget.
 type tcpChecker struct {
 	hostport    string
 	dialTimeout time.Duration
+	budget      *fdbudget.Budget
 	closed      atomic.Bool
 	stats       counters
 }
 
 func newTCPChecker(hostport string, opts CheckerOptions) *tcpChecker {
-	return &tcpChecker{hostport: hostport, dialTimeout: opts.DialTimeout}
+	return &tcpChecker{hostport: hostport, dialTimeout: opts.DialTimeout, budget: opts.Budget}
 }
 
 // Stats reports probe counters.
@@ -29,8 +32,9 @@ func (c *tcpChecker) Close() error {
 	return nil
 }
 
-// Check connects within deadline and closes at once. StatusCode stays 0;
-// Latency is the connect time.
+// Check connects within deadline and closes at once (with a reset, leaving
+// no TIME_WAIT socket; see shortConn). StatusCode stays 0; Latency is the
+// connect time.
 func (c *tcpChecker) Check(req *Request, deadline time.Time, _ *Scratch, resp *Response) {
 	start := time.Now()
 	c.stats.probes.Add(1)
@@ -42,6 +46,8 @@ func (c *tcpChecker) Check(req *Request, deadline time.Time, _ *Scratch, resp *R
 		resp.Err = errClosed
 	case budget <= 0:
 		resp.Err = timeoutErr(0, "before the probe started", nil)
+	case !c.budget.Short():
+		resp.Err = errNoSlot
 	default:
 		c.stats.dials.Add(1)
 		if c.dialTimeout > 0 && c.dialTimeout < budget {
@@ -50,12 +56,12 @@ func (c *tcpChecker) Check(req *Request, deadline time.Time, _ *Scratch, resp *R
 		conn, err := dialTCP(c.hostport, deadline, c.dialTimeout)
 		resp.Latency = time.Since(start)
 		if err != nil {
+			c.budget.Unshort()
 			resp.Err = netErr("connect", budget, err)
 		} else {
-			conn.Close()
+			c.stats.shortLived.Add(1)
+			newShortConn(conn, c.budget).Close()
 		}
 	}
-	if resp.Err != nil {
-		c.stats.failures.Add(1)
-	}
+	c.stats.ended(resp.Err)
 }

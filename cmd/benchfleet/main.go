@@ -49,6 +49,8 @@ func cli(args []string, stdout, stderr io.Writer) int {
 	fs.Float64Var(&opts.NotReadyShare, "notready-share", opts.NotReadyShare, "share of instances flipped to notready per cycle")
 	fs.Float64Var(&opts.DrainShare, "drain-share", opts.DrainShare, "share of instances flipped to draining per cycle")
 	fs.Uint64Var(&opts.Seed, "seed", opts.Seed, "seed of the flip choices")
+	fs.IntVar(&opts.NoFile, "nofile", opts.NoFile, "vigil's open-file limit (ulimit -n; 0: inherit benchfleet's)")
+	fs.BoolVar(&opts.Baseline, "baseline", opts.Baseline, "run the bare net/http loop after vigil (it keeps one connection per instance)")
 	workDir := fs.String("workdir", "", "directory for configs and logs (default: a temporary one, removed after a successful run unless -keep)")
 	keep := fs.Bool("keep", false, "keep the work directory")
 	out := fs.String("out", "", "write the report to this file (default: stdout only)")

@@ -17,6 +17,10 @@ const (
 	metricStarted    = "vigil_probes_started_total" // optional: probes started
 	metricLate       = "vigil_probes_late_total"    // optional: started > 100 ms after due
 	metricGoroutines = "go_goroutines"
+	metricSkipped    = "vigil_probes_skipped_total"                // optional: probes skipped for vigil's own faults
+	metricKept       = `vigil_probe_connections{kind="kept"}`      // optional: kept connections held
+	metricShortLived = "vigil_probe_short_lived_connections_total" // optional: short-lived connections opened
+	metricFileLimit  = "vigil_open_files_limit"                    // optional
 )
 
 // flip kinds, in report order.
@@ -55,6 +59,10 @@ type sizeResult struct {
 	Stalled       int // probes with no result for three intervals at the window's end
 	ADSResponses  int
 	Baseline      baselineResult
+	FileLimit     float64 // vigil's open-file limit (0: not exported)
+	Kept          float64 // connections kept at the window's end
+	ShortLivedPS  float64 // short-lived connections opened per second
+	Skipped       float64 // probes skipped in the window (NaN: not exported)
 	Notes         []string
 }
 
@@ -109,7 +117,7 @@ func runSize(ctx context.Context, opts *Options, n int, hostSeq *int) (res sizeR
 	if err != nil {
 		return res, err
 	}
-	vig, err := p.start("vigil", filepath.Join(dir, "vigil.log"), []string{opts.VigilBin, "serve", "-config", setup.configPath}, nil)
+	vig, err := p.start("vigil", filepath.Join(dir, "vigil.log"), vigilArgv(opts, setup.configPath), nil)
 	if err != nil {
 		return res, err
 	}
@@ -231,6 +239,12 @@ func runSize(ctx context.Context, opts *Options, n int, hostSeq *int) (res sizeR
 		res.CPUPerProbeUS = (s1.cpu - s0.cpu).Seconds() / probes * 1e6
 	}
 	res.PeakRSSMiB = float64(hwm) / 1024
+	res.FileLimit, res.Kept = s1.metrics[metricFileLimit], s1.metrics[metricKept]
+	res.ShortLivedPS = (s1.metrics[metricShortLived] - s0.metrics[metricShortLived]) / wall.Seconds()
+	res.Skipped = math.NaN()
+	if _, ok := s1.metrics[metricSkipped]; ok {
+		res.Skipped = s1.metrics[metricSkipped] - s0.metrics[metricSkipped]
+	}
 	res.Goroutines = s1.metrics[metricGoroutines]
 	if hasLate {
 		startedN := s1.metrics[metricStarted] - s0.metrics[metricStarted]
@@ -288,6 +302,9 @@ func runSize(ctx context.Context, opts *Options, n int, hostSeq *int) (res sizeR
 	}
 	log.Info("vigil measured", "probes_per_s", math.Round(res.Achieved), "cpu_us_per_probe", fmt.Sprintf("%.1f", res.CPUPerProbeUS),
 		"cores", fmt.Sprintf("%.3f", res.Cores))
+	if !opts.Baseline {
+		return res, nil
+	}
 	res.Baseline, err = runBaselineChild(ctx, p, opts, dir, bf.all)
 	if err != nil {
 		return res, err
@@ -295,4 +312,15 @@ func runSize(ctx context.Context, opts *Options, n int, hostSeq *int) (res sizeR
 	log.Info("baseline measured", "probes_per_s", math.Round(res.Baseline.perSecond()),
 		"cpu_us_per_probe", fmt.Sprintf("%.1f", res.Baseline.cpuPerProbeUS()))
 	return res, nil
+}
+
+// vigilArgv runs vigil serve on configPath, under opts.NoFile as its
+// open-file limit when set (soft and hard, so Go's raise at start cannot
+// lift it; exec keeps the pid vigil's).
+func vigilArgv(opts *Options, configPath string) []string {
+	argv := []string{opts.VigilBin, "serve", "-config", configPath}
+	if opts.NoFile <= 0 {
+		return argv
+	}
+	return append([]string{"/bin/sh", "-c", fmt.Sprintf(`ulimit -n %d && exec "$0" "$@"`, opts.NoFile)}, argv...)
 }

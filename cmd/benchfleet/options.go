@@ -35,6 +35,8 @@ type Options struct {
 	WorkDir       string
 	BaselineCmd   []string // argv prefix of the baseline child (it gets -baseline-mode ...)
 	BaselineEnv   []string // extra environment of the baseline child
+	Baseline      bool     // run the bare net/http loop after vigil
+	NoFile        int      // vigil's open-file limit (soft and hard); 0: benchfleet's own
 	Log           *slog.Logger
 }
 
@@ -45,7 +47,7 @@ func DefaultOptions() Options {
 		BaselineWarmup: 3 * time.Second, BaselineDuration: 20 * time.Second,
 		VigilBin: "bin/vigil", FleetBin: "bin/fleetsim", ConsulBin: "bin/consul", ReplicaSize: 1000, Formats: "mix", PerFleet: 5000,
 		Interval: time.Second, Timeout: 500 * time.Millisecond, Jitter: 10, Rise: 2, Fall: 3,
-		NotReadyShare: 0.02, DrainShare: 0.01, Seed: 1, SampleWorkers: 16,
+		NotReadyShare: 0.02, DrainShare: 0.01, Seed: 1, SampleWorkers: 16, Baseline: true,
 	}
 }
 

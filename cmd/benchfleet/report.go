@@ -89,8 +89,15 @@ func (r *report) markdown() string {
 	w("- Window: %s per size, starting %s after the first probe round is done (`/readyz` 200, every instance HEALTHY, every assignment received over ADS), so that it measures steady running; startup is reported in its own rows. During the window, cycles of: %.1f%% of instances flipped to notready and %.1f%% to draining through the fleet control API, then all back to ready once vigil saw them.\n",
 		o.Duration, o.Settle, o.NotReadyShare*100, o.DrainShare*100)
 	w("- Detection latency: flip time (recorded by the fleet) to the membership transition (its `time` on vigil's admin event stream). Propagation latency: transition to the arrival of the assignment carrying it at a watcher holding a state-of-the-world ADS stream to vigil, subscribed to every cluster's ClusterLoadAssignment.\n")
-	w("- Baseline: after vigil stops, a bare Go net/http loop (one goroutine and one keep-alive connection per instance, GET and read the body, the same targets, interval, jitter and timeout) runs as its own process against the same fleet for %s after %s of warm-up; its CPU is read from /proc the same way.\n\n",
-		o.BaselineDuration, o.BaselineWarmup)
+	if o.NoFile > 0 {
+		w("- vigil's open-file limit: %s (`ulimit -n`, soft and hard). vigil keeps one connection per instance address while its fd budget allows and probes the rest on short-lived connections (see the README's \"Open files\").\n", thousands(o.NoFile))
+	}
+	if o.Baseline {
+		w("- Baseline: after vigil stops, a bare Go net/http loop (one goroutine and one keep-alive connection per instance, GET and read the body, the same targets, interval, jitter and timeout) runs as its own process against the same fleet for %s after %s of warm-up; its CPU is read from /proc the same way.\n\n",
+			o.BaselineDuration, o.BaselineWarmup)
+	} else {
+		w("- Baseline: not run (`-baseline=false`).\n\n")
+	}
 
 	if len(r.Sizes) > 0 {
 		r.fleetTable(&b)
@@ -126,6 +133,7 @@ func (r *report) fleetTable(b *strings.Builder) {
 		w("\n")
 	}
 	base := r.Sizes[0].CPUPerProbeUS
+	o := r.Opts
 	row("fleet processes / window", "", func(s sizeResult) string {
 		return fmt.Sprintf("%d / %.1f s", s.Fleets, s.Window.Seconds())
 	})
@@ -158,7 +166,22 @@ func (r *report) fleetTable(b *strings.Builder) {
 	row("vigil CPU per probe", fmt.Sprintf("<= %.0f us", targetCPUPerProbeUS), func(s sizeResult) string {
 		return fmt.Sprintf("%.1f us %s", s.CPUPerProbeUS, passMiss(s.CPUPerProbeUS <= targetCPUPerProbeUS))
 	})
+	row("open-file limit / connections kept / short-lived connections per s", "", func(s sizeResult) string {
+		if s.FileLimit == 0 {
+			return "n/a"
+		}
+		return fmt.Sprintf("%s / %s / %s", thousands(int(s.FileLimit)), thousands(int(s.Kept)), thousands(int(math.Round(s.ShortLivedPS))))
+	})
+	row("probes skipped for vigil's own faults", "0", func(s sizeResult) string {
+		if math.IsNaN(s.Skipped) {
+			return "n/a"
+		}
+		return fmt.Sprintf("%.0f %s", s.Skipped, passMiss(s.Skipped == 0))
+	})
 	row("bare net/http loop CPU per probe", "(issue: ~45 us)", func(s sizeResult) string {
+		if !o.Baseline {
+			return "not run"
+		}
 		return fmt.Sprintf("%.1f us (%s probes/s, %.2f%% on time, %d errors)", s.Baseline.cpuPerProbeUS(),
 			thousands(int(math.Round(s.Baseline.perSecond()))), s.Baseline.onTime()*100, s.Baseline.Errors)
 	})
@@ -179,6 +202,9 @@ func (r *report) fleetTable(b *strings.Builder) {
 		return fmt.Sprintf("%.0f MiB %s", s.PeakRSSMiB, passMiss(s.PeakRSSMiB <= targetRSSMiB))
 	})
 	row("bare net/http loop peak RSS", "", func(s sizeResult) string {
+		if !o.Baseline {
+			return "not run"
+		}
 		return fmt.Sprintf("%.0f MiB", float64(s.Baseline.PeakRSSKB)/1024)
 	})
 	row("vigil goroutines", "", func(s sizeResult) string { return fmt.Sprintf("%.0f", s.Goroutines) })
@@ -217,7 +243,6 @@ func (r *report) fleetTable(b *strings.Builder) {
 	row("flip cycles / flips / events / ADS responses", "", func(s sizeResult) string {
 		return fmt.Sprintf("%d / %d / %d / %d", s.Cycles, s.Flips, s.Events, s.ADSResponses)
 	})
-	o := r.Opts
 	w("\nThe floor of detection is the threshold times the interval: after a flip the next probe comes within one interval (up to %d%% more with jitter), and the threshold's probes follow one interval apart. ", o.Jitter)
 	w("The schedule alone, with no processing time at all, gives p50 / p99 of")
 	for k, th := range [numKinds]int{o.Fall, 1, o.Rise} {

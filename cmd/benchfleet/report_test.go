@@ -42,6 +42,9 @@ weird{label="has } brace"} 1e3
 	if m["vigil_probes_total"] != 12.5 || m["go_goroutines"] != 42 || m["weird"] != 1000 {
 		t.Errorf("parsed %v", m)
 	}
+	if m[`vigil_probes_total{cluster="a",probe="readiness",result="fail"}`] != 2.5 || m[`weird{label="has } brace"}`] != 1000 {
+		t.Errorf("labelled series: %v", m)
+	}
 }
 
 func TestParseGoBenchAndTargets(t *testing.T) {

@@ -76,7 +76,8 @@ func (a *admin) waitServing(ctx context.Context, what string, alive func() error
 }
 
 // metrics scrapes /metrics and returns each metric family's value summed
-// over all its series (histograms: _sum and _count as their own names).
+// over all its series (histograms: _sum and _count as their own names),
+// and each labelled series under its own name{labels} too.
 func (a *admin) metrics(ctx context.Context) (map[string]float64, error) {
 	resp, err := a.get(ctx, "/metrics")
 	if err != nil {
@@ -104,12 +105,13 @@ func parseMetrics(r io.Reader) (map[string]float64, error) {
 			name = line[:i]
 		}
 		rest := line[len(name):]
+		series := ""
 		if strings.HasPrefix(rest, "{") {
 			j := strings.LastIndexByte(rest, '}')
 			if j < 0 {
 				return nil, fmt.Errorf("metrics: bad line %q", line)
 			}
-			rest = rest[j+1:]
+			series, rest = name+rest[:j+1], rest[j+1:]
 		}
 		fields := strings.Fields(rest)
 		if len(fields) == 0 {
@@ -120,6 +122,9 @@ func parseMetrics(r io.Reader) (map[string]float64, error) {
 			return nil, fmt.Errorf("metrics: value of %q: %w", line, err)
 		}
 		out[name] += v
+		if series != "" {
+			out[series] = v
+		}
 	}
 	if err := sc.Err(); err != nil {
 		return nil, fmt.Errorf("metrics: %w", err)

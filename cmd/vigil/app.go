@@ -14,9 +14,11 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/vigilhq/vigil/aggregator"
+	"github.com/vigilhq/vigil/aggregator/probe"
 	"github.com/vigilhq/vigil/api"
 	"github.com/vigilhq/vigil/config"
 	"github.com/vigilhq/vigil/consul"
+	"github.com/vigilhq/vigil/internal/fdbudget"
 	"github.com/vigilhq/vigil/membership"
 	"github.com/vigilhq/vigil/metrics"
 	"github.com/vigilhq/vigil/overrides"
@@ -36,8 +38,11 @@ type app struct {
 	api      *api.Server
 	metrics  *metrics.Metrics
 	registry *prometheus.Registry
-	state    *bolt.DB // state_dir's file, shared by the stores kept in it
+	state    *bolt.DB         // state_dir's file, shared by the stores kept in it
+	budget   *fdbudget.Budget // probe connections' share of the open-file limit (nil: unbounded)
+	fit      fitNotes         // what was last said about the fleet and the limit
 	drains   *overrides.Store
+	restart  *restart // verdicts restored at start and kept for the next
 
 	// local is what the aggregator writes: store itself for a single
 	// vigil; with replicas, this replica's own verdicts, which replica
@@ -46,7 +51,9 @@ type app struct {
 	replica *replicas.Replica // nil: replicas off
 	shared  *replicas.Drains  // drains shared through Consul; nil: replicas off
 	// published closes when xDS and Consul may publish: after the first
-	// probe round and, with replicas, once the peers' verdicts are merged.
+	// probe round (at once when every instance was restored; bounded, see
+	// waitFirstRound) and, with replicas, once the peers' verdicts are
+	// merged.
 	published chan struct{}
 	fatal     chan error // a component that cannot go on stops vigil
 
@@ -93,23 +100,28 @@ func newApp(cfg *config.Config, load func() (*config.Config, error), log *slog.L
 		a.local = membership.NewStore(cfg.EventHistory)
 	}
 	a.metrics.FailSafeFrom(a.local.FailSafe) // the fail-safe is the local aggregator's
+	a.budget = openFileBudget(log)
+	a.registry.MustRegister(metrics.NewBudgetCollector(a.budget))
 	fs := failSafeOf(cfg)
 	a.agg = aggregator.New(aggregator.Options{Store: a.local, MaxConcurrency: cfg.MaxConcurrency,
-		Logger: log.With("component", "aggregator"), Observer: a.metrics, FailSafe: &fs})
+		Logger: log.With("component", "aggregator"), Observer: a.metrics, FailSafe: &fs,
+		Checkers: probe.CheckerOptions{Budget: a.budget},
+		Restore: func(spec *upstreams.Cluster, in upstreams.Instance) (membership.Member, bool) {
+			return a.restart.lookup(spec, in) // opened below, before the first Apply
+		}})
 	xopts := xds.DefaultOptions()
 	xopts.Logger = log
 	xopts.Metrics = a.metrics
+	xopts.HoldUntil = a.published
 	if cfg.XDS.GRPCListeners != nil {
 		xopts.GRPCListeners = *cfg.XDS.GRPCListeners
 	}
 	a.xds = xds.New(a.store, xopts)
 	a.registry.MustRegister(
-		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "vigil_probes_started_total",
-			Help: "Probes started by the scheduler."},
-			func() float64 { return float64(a.agg.Stats().Probes) }),
-		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "vigil_probes_late_total",
-			Help: "Probes that started more than 100 ms after their due time."},
-			func() float64 { return float64(a.agg.Stats().Late) }),
+		counterFunc("vigil_probes_started_total", "Probes started by the scheduler.",
+			func() uint64 { return a.agg.Stats().Probes }),
+		counterFunc("vigil_probes_late_total", "Probes that started more than 100 ms after their due time.",
+			func() uint64 { return a.agg.Stats().Late }),
 	)
 	if c := cfg.Consul; c != nil {
 		client, err := consul.NewClient(consul.Options{Address: c.Address, Token: c.Token, Datacenter: c.Datacenter})
@@ -171,6 +183,7 @@ func newApp(cfg *config.Config, load func() (*config.Config, error), log *slog.L
 			return false, "probing"
 		}
 	})
+	a.api.AddReadinessCheck("resources", a.agg.Resources)
 	a.api.AddReadinessCheck("xds", func() (bool, string) {
 		if a.xds.Serving() {
 			return true, "serving"
@@ -183,6 +196,11 @@ func newApp(cfg *config.Config, load func() (*config.Config, error), log *slog.L
 	if a.replica != nil {
 		a.api.AddReadinessCheck("replicas", a.replica.Ready)
 	}
+	// The verdicts this vigil's own probes reached (a replica's, before
+	// the merge with its peers') are kept for its next start.
+	a.restart = openRestart(cfg, a.local, log)
+	a.restart.register(a.registry)
+	a.seedDiscovered(cfg)
 	return a, nil
 }
 
@@ -190,6 +208,24 @@ func newApp(cfg *config.Config, load func() (*config.Config, error), log *slog.L
 func failSafeOf(cfg *config.Config) aggregator.FailSafe {
 	return aggregator.FailSafe{Enabled: cfg.FailSafe.Enabled == nil || *cfg.FailSafe.Enabled,
 		GlobalFailurePercent: cfg.FailSafe.GlobalFailurePercent, MinClusters: cfg.FailSafe.MinClusters}
+}
+
+// seedDiscovered starts each cluster discovered from Consul with the
+// instances it last published, until discovery's first answer.
+func (a *app) seedDiscovered(cfg *config.Config) {
+	if a.consulClient == nil {
+		return // no discovery will ever answer: do not publish the seeds for good
+	}
+	for _, c := range upstreams.FromConfig(cfg) {
+		if c.Discovery == nil {
+			continue
+		}
+		if seeds := a.restart.seeds(&c); len(seeds) > 0 {
+			a.discovered[c.Name] = seeds
+			a.log.Info("consul discovery: cluster seeded with its last published instances until discovery answers",
+				"cluster", c.Name, "instances", len(seeds))
+		}
+	}
 }
 
 // adminToken reads admin.token_file, else $VIGIL_ADMIN_TOKEN.

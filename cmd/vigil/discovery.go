@@ -66,7 +66,10 @@ func (a *app) discoveredUpdate(cluster string, insts []upstreams.Instance) {
 	a.discovered[cluster] = insts
 	cur := a.cfg
 	a.mu.Unlock()
-	if err := a.agg.Apply(a.clusters(cur)); err != nil {
+	clusters := a.clusters(cur)
+	if err := a.agg.Apply(clusters); err != nil {
 		a.log.Error("consul discovery: apply", "cluster", cluster, "error", err)
+		return
 	}
+	a.fit.note(a.log, a.budget, clusters, "discovery", false)
 }

@@ -16,12 +16,6 @@ import (
 	"testing"
 	"time"
 
-	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
-	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
-	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
-
 	"github.com/vigilhq/vigil/fleet"
 )
 
@@ -75,103 +69,6 @@ func (f *fleetProcess) kill() {
 }
 
 func (f *fleetProcess) addr(i int) string { return net.JoinHostPort(f.host, strconv.Itoa(f.port+i)) }
-
-// adsWatch is one ADS (state of the world) stream watching assignments,
-// which records every endpoint of every push.
-type adsWatch struct {
-	mu     sync.Mutex
-	pushes []adsPush
-	err    error
-}
-
-type adsPush struct {
-	at        time.Time
-	cluster   string
-	endpoints map[string]adsEndpoint // by instance id
-}
-
-type adsEndpoint struct {
-	health     corev3.HealthStatus
-	held       bool
-	heldReason string
-}
-
-func watchEDS(t *testing.T, xdsAddr string, clusters []string) *adsWatch {
-	t.Helper()
-	conn, err := grpc.NewClient(xdsAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	stream, err := discoveryv3.NewAggregatedDiscoveryServiceClient(conn).StreamAggregatedResources(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	const typeURL = "type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment"
-	node := &corev3.Node{Id: "failsafe-e2e", Cluster: "test"}
-	if err := stream.Send(&discoveryv3.DiscoveryRequest{Node: node, TypeUrl: typeURL, ResourceNames: clusters}); err != nil {
-		t.Fatal(err)
-	}
-	w := &adsWatch{}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for {
-			resp, err := stream.Recv()
-			if err != nil {
-				if ctx.Err() == nil {
-					w.mu.Lock()
-					w.err = err
-					w.mu.Unlock()
-				}
-				return
-			}
-			now := time.Now()
-			for _, res := range resp.GetResources() {
-				cla := &endpointv3.ClusterLoadAssignment{}
-				if err := res.UnmarshalTo(cla); err != nil {
-					w.mu.Lock()
-					w.err = err
-					w.mu.Unlock()
-					return
-				}
-				p := adsPush{at: now, cluster: cla.GetClusterName(), endpoints: map[string]adsEndpoint{}}
-				for _, l := range cla.GetEndpoints() {
-					for _, e := range l.GetLbEndpoints() {
-						md := e.GetMetadata().GetFilterMetadata()["vigil"].GetFields()
-						p.endpoints[md["id"].GetStringValue()] = adsEndpoint{health: e.GetHealthStatus(),
-							held: md["held"].GetBoolValue(), heldReason: md["held_reason"].GetStringValue()}
-					}
-				}
-				w.mu.Lock()
-				w.pushes = append(w.pushes, p)
-				w.mu.Unlock()
-			}
-			ack := &discoveryv3.DiscoveryRequest{Node: node, TypeUrl: typeURL, ResourceNames: clusters,
-				VersionInfo: resp.GetVersionInfo(), ResponseNonce: resp.GetNonce()}
-			if err := stream.Send(ack); err != nil {
-				return
-			}
-		}
-	}()
-	t.Cleanup(func() {
-		cancel()
-		<-done
-		conn.Close()
-	})
-	return w
-}
-
-// latest returns the newest push of each cluster.
-func (w *adsWatch) latest() map[string]adsPush {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	out := map[string]adsPush{}
-	for _, p := range w.pushes {
-		out[p.cluster] = p
-	}
-	return out
-}
 
 // apiInstance is an instance as the admin API shows it.
 type apiInstance struct {
@@ -278,7 +175,8 @@ func TestFailSafeWholeFleetKilledAtOnce(t *testing.T) {
 		}
 	}
 	waitAll("every instance HEALTHY", 20*time.Second, func(_ string, in apiInstance) bool { return in.Status == "HEALTHY" && !in.Held })
-	ads := watchEDS(t, xdsAddr, all)
+	seen := &sightings{}
+	watchEDS(t, xdsAddr, all, seen)
 
 	// Watch the API and /readyz moment by moment from now on.
 	type violation struct {
@@ -353,21 +251,29 @@ func TestFailSafeWholeFleetKilledAtOnce(t *testing.T) {
 			in.HeldReason != nil && strings.Contains(*in.HeldReason, "connection refused")
 	})
 	t.Logf("every killed instance held, the 503 cluster UNHEALTHY, %s after the kill", time.Since(killedAt).Round(time.Millisecond))
-	// EDS says the same.
+	// EDS says the same, to a state-of-the-world and a delta client.
 	deadline = time.Now().Add(10 * time.Second)
 	for {
-		latest, bad := ads.latest(), ""
-		for _, c := range all {
-			for id, e := range latest[c].endpoints {
+		bad := ""
+		for _, source := range []string{"sotw", "delta"} {
+			for _, c := range all {
+				v, ok := seen.latest(source, c)
 				switch {
-				case c == "fs-d" && (e.health != corev3.HealthStatus_UNHEALTHY || e.held):
-					bad = fmt.Sprintf("%s/%s %s held=%v", c, id, e.health, e.held)
-				case c != "fs-d" && (e.health != corev3.HealthStatus_HEALTHY || !e.held || !strings.Contains(e.heldReason, "connection refused")):
-					bad = fmt.Sprintf("%s/%s %s held=%v %q", c, id, e.health, e.held, e.heldReason)
+				case !ok || len(v.health) == 0:
+					bad = source + " " + c + ": no assignment"
+				case c == "fs-d":
+					for addr, h := range v.health {
+						if h != "UNHEALTHY" || v.held[addr] != "" {
+							bad = fmt.Sprintf("%s %s/%s %s held %q", source, c, addr, h, v.held[addr])
+						}
+					}
+				default:
+					for addr, h := range v.health {
+						if h != "HEALTHY" || !strings.Contains(v.held[addr], "connection refused") {
+							bad = fmt.Sprintf("%s %s/%s %s held %q", source, c, addr, h, v.held[addr])
+						}
+					}
 				}
-			}
-			if len(latest[c].endpoints) == 0 {
-				bad = c + ": no assignment"
 			}
 		}
 		if bad == "" {
@@ -412,23 +318,18 @@ func TestFailSafeWholeFleetKilledAtOnce(t *testing.T) {
 	if readyz503 == 0 {
 		t.Error("the watcher never saw /readyz 503")
 	}
-	ads.mu.Lock()
-	if ads.err != nil {
-		t.Errorf("ADS stream: %v", ads.err)
-	}
-	pushes := len(ads.pushes)
-	for _, push := range ads.pushes {
-		if push.cluster == "fs-d" {
+	pushes := seen.since(killedAt)
+	for _, v := range pushes {
+		if v.cluster == "fs-d" {
 			continue
 		}
-		for id, e := range push.endpoints {
-			if e.health != corev3.HealthStatus_HEALTHY {
-				t.Errorf("EDS push at %s: %s/%s %s", push.at.Sub(killedAt).Round(time.Millisecond), push.cluster, id, e.health)
+		for addr, h := range v.health {
+			if h != "HEALTHY" {
+				t.Errorf("EDS (%s) at %s: %s/%s %s", v.source, v.at.Sub(killedAt).Round(time.Millisecond), v.cluster, addr, h)
 			}
 		}
 	}
-	ads.mu.Unlock()
-	t.Logf("%d EDS pushes watched", pushes)
+	t.Logf("%d EDS assignments watched since the kill (state of the world and delta)", len(pushes))
 
 	// One fail_safe event and one log line each way.
 	var evs struct {

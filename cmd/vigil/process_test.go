@@ -77,7 +77,14 @@ type process struct {
 // startProcess runs the vigil binary with args; it is killed when the test ends.
 func startProcess(t *testing.T, args ...string) *process {
 	t.Helper()
-	p := &process{t: t, cmd: exec.Command(vigilBinary(t), args...), stderr: &proctest.SyncBuffer{}, exited: make(chan struct{})}
+	return startCommand(t, exec.Command(vigilBinary(t), args...))
+}
+
+// startCommand runs cmd (the vigil binary, perhaps through a wrapper that
+// execs it); it is killed when the test ends.
+func startCommand(t *testing.T, cmd *exec.Cmd) *process {
+	t.Helper()
+	p := &process{t: t, cmd: cmd, stderr: &proctest.SyncBuffer{}, exited: make(chan struct{})}
 	p.cmd.Stdout, p.cmd.Stderr = p.stderr, p.stderr
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -26,7 +26,8 @@ func (a *app) reload() error {
 	}
 	a.applyMu.Lock()
 	old := a.config()
-	err = a.agg.Apply(a.clusters(cfg))
+	clusters := a.clusters(cfg)
+	err = a.agg.Apply(clusters)
 	if err == nil {
 		a.agg.SetFailSafe(failSafeOf(cfg))
 		a.mu.Lock()
@@ -41,6 +42,7 @@ func (a *app) reload() error {
 	if changed := restartOnly(old, cfg); len(changed) > 0 {
 		a.log.Warn("reload: these settings take effect only when vigil restarts", "settings", strings.Join(changed, ", "))
 	}
+	a.fit.note(a.log, a.budget, clusters, "reload", true)
 	a.stopDiscovery()
 	a.startDiscovery(cfg)
 	a.log.Info("config reloaded", "clusters", len(cfg.Clusters))
@@ -59,6 +61,9 @@ func restartOnly(old, cfg *config.Config) []string {
 	}
 	if old.StateDir != cfg.StateDir {
 		changed = append(changed, "state_dir")
+	}
+	if old.RestoreMaxAge != cfg.RestoreMaxAge {
+		changed = append(changed, "restore_max_age")
 	}
 	if (old.Consul == nil) != (cfg.Consul == nil) || (old.Consul != nil && *old.Consul != *cfg.Consul) {
 		changed = append(changed, "consul")

@@ -20,6 +20,7 @@ import (
 // then everything stops. SIGHUP reloads the config.
 func (a *app) run(ctx context.Context, signals <-chan os.Signal) error {
 	defer a.state.Close()
+	defer a.restart.file.Close() // after the writer stopped (wg below), before the drains' file
 	cfg := a.config()
 	adminLn, xdsLn := a.adminLn, a.xdsLn
 	var err error
@@ -34,11 +35,14 @@ func (a *app) run(ctx context.Context, signals <-chan os.Signal) error {
 			return fmt.Errorf("xds.listen: %w", err)
 		}
 	}
-	if err := a.agg.Apply(a.clusters(cfg)); err != nil {
+	clusters := a.clusters(cfg)
+	if err := a.agg.Apply(clusters); err != nil {
 		adminLn.Close()
 		xdsLn.Close()
 		return err
 	}
+	a.fit.note(a.log, a.budget, clusters, "start", true)
+	a.restart.logRestored(a.log)
 	if n, err := api.RestoreOverrides(a.overrideStore(), a.agg, a.log); err != nil {
 		a.log.Warn("restoring manual drains", "error", err)
 	} else if n > 0 {
@@ -60,7 +64,12 @@ func (a *app) run(ctx context.Context, signals <-chan os.Signal) error {
 			}
 		}()
 	}
-	goRun("aggregator", func() error { return a.agg.Run(probeCtx) })
+	aggDone := make(chan struct{})
+	goRun("aggregator", func() error { defer close(aggDone); return a.agg.Run(probeCtx) })
+	// The verdict writer stops after the aggregator, so the last results
+	// are kept too.
+	verdictCtx, stopVerdicts := context.WithCancel(context.Background())
+	goRun("verdicts", func() error { return a.restart.writer.Run(verdictCtx) })
 	var ready <-chan struct{}
 	if a.replica != nil {
 		ready = a.replica.ReadyC()
@@ -73,20 +82,17 @@ func (a *app) run(ctx context.Context, signals <-chan os.Signal) error {
 		})
 		goRun("drains", func() error { return a.watchDrains(pubCtx) })
 	}
-	goRun("hold", func() error { openWhenAll(pubCtx, a.published, a.agg.FirstRound(), ready); return nil })
-	goRun("xds", func() error {
-		if a.replica != nil {
-			// A replica serves xDS only once it may publish: clients that
-			// connect meanwhile wait in the listener's backlog, and their
-			// first answer is the view merged with the peers' verdicts,
-			// never initial statuses or an empty assignment.
-			select {
-			case <-a.published:
-			case <-pubCtx.Done():
-				xdsLn.Close()
-				return nil
-			}
+	goRun("hold", func() error {
+		if waitFirstRound(pubCtx, a.agg.FirstRound(), firstRoundBound(cfg), a.log) {
+			openWhenAll(pubCtx, a.published, ready)
 		}
+		return nil
+	})
+	// xDS answers nothing until a.published (xds.Options.HoldUntil): a
+	// client that connects meanwhile is connected, and its first answer is
+	// the view every instance has a verdict in (merged with the peers'
+	// with replicas), never initial statuses or an empty assignment.
+	goRun("xds", func() error {
 		return a.xds.Run(pubCtx, xdsLn)
 	})
 	goRun("metrics", func() error { return a.metrics.Run(pubCtx, a.store) })
@@ -135,6 +141,8 @@ wait:
 	a.reloadMu.Unlock()
 	stopProbes()
 	stopPublishers()
+	<-aggDone
+	stopVerdicts()
 	a.api.Close()
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()

@@ -25,10 +25,7 @@ const stateLockSlack = 5 * time.Second
 // openState opens state_dir's file (manual drains), waiting for a vigil
 // that is still stopping. Its errors say what to do.
 func openState(cfg *config.Config, recoverDamaged bool, log *slog.Logger) (*bolt.DB, error) {
-	dir := cfg.StateDir
-	if dir == "" {
-		dir = defaultStateDir
-	}
+	dir := stateDir(cfg)
 	path := filepath.Join(dir, overrides.FileName)
 	db, err := statedb.Open(path, statedb.Options{
 		LockWait: cfg.DrainPeriod + stateLockSlack,
@@ -50,4 +47,12 @@ func openState(cfg *config.Config, recoverDamaged bool, log *slog.Logger) (*bolt
 		return nil, fmt.Errorf("state_dir %s: %w", dir, err)
 	}
 	return db, nil
+}
+
+// stateDir is the directory vigil keeps its state files in.
+func stateDir(cfg *config.Config) string {
+	if cfg.StateDir == "" {
+		return defaultStateDir
+	}
+	return cfg.StateDir
 }

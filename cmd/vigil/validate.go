@@ -8,6 +8,7 @@ import (
 
 	"github.com/vigilhq/vigil/aggregator/dialect"
 	"github.com/vigilhq/vigil/config"
+	"github.com/vigilhq/vigil/upstreams"
 )
 
 // loadConfig reads and validates a config file, compiling CEL rules.
@@ -40,5 +41,8 @@ func cmdValidate(args []string, stdout, stderr io.Writer) int {
 		n += len(c.Instances) + len(c.FileInstances)
 	}
 	fmt.Fprintf(stdout, "%s: ok (%d clusters, %d instances)\n", *path, len(cfg.Clusters), n)
+	if w := validateFit(upstreams.FromConfig(cfg)); w != "" {
+		fmt.Fprintln(stderr, w)
+	}
 	return 0
 }
