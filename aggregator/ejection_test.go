@@ -123,7 +123,9 @@ func TestMaxEjectionCountsRestoredInstances(t *testing.T) {
 	c.Readiness.UnhealthyThreshold = 1
 	h.apply(c)
 	h.settle(0, 1) // 0's first probe: refused
-	h.waitFor("0 decided", func() bool { return h.member("web", ids[0]).Held != nil || h.member("web", ids[0]).Status != membership.StatusHealthy })
+	h.waitFor("0 decided", func() bool {
+		return h.member("web", ids[0]).Held != nil || h.member("web", ids[0]).Status != membership.StatusHealthy
+	})
 	if m := h.member("web", ids[0]); m.Status != membership.StatusHealthy || m.Held == nil ||
 		m.Held.Reason != "max_ejection_percent 50: 5 of 10 out" {
 		t.Fatalf("%s: %s held %+v, want HEALTHY held (5 restored out already)", m.ID, m.Status, m.Held)
