@@ -153,6 +153,7 @@ func mergeMember(q Quorum, own *membership.Member, initial upstreams.InitialStat
 			}
 		}
 	}
+	holdAsOwn(&m, own)
 	switch {
 	case prev == nil:
 		m.Since = own.Since
@@ -162,6 +163,25 @@ func mergeMember(q Quorum, own *membership.Member, initial upstreams.InitialStat
 		m.Since = now
 	}
 	return m
+}
+
+// holdAsOwn keeps this replica's hold (its fail-safe, or its cluster's
+// max_ejection_percent) in the merged member m: when the merged verdict
+// would take the instance out of rotation for failed probes and own holds
+// it in rotation, m keeps own's status, reason and hold; when m's status
+// is own's anyway, the hold shows as own's. A drain is never held, and a
+// merged status that follows its verdict carries no hold.
+func holdAsOwn(m *membership.Member, own *membership.Member) {
+	m.Held = nil
+	if own.Held == nil {
+		return
+	}
+	switch {
+	case m.Status == own.Status:
+		m.Held = own.Held
+	case m.Status != membership.StatusDraining && !m.Status.InRotation() && own.Status.InRotation():
+		m.Status, m.Reason, m.Held = own.Status, own.Reason, own.Held
+	}
 }
 
 // tally explains a merged verdict that no single replica holds.

@@ -231,3 +231,47 @@ func TestAgree(t *testing.T) {
 		t.Error("different verdicts agree")
 	}
 }
+
+// This replica's hold (its fail-safe or its cluster's max_ejection_percent)
+// holds in the merged view: a merged verdict that would take the instance
+// out of rotation for failed probes keeps own's status; a drain is never
+// held; a merged status that follows its verdict carries no hold.
+func TestMergeMemberKeepsOwnHold(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	now := t0.Add(time.Minute)
+	healthy, notReady := v(pP, pP), v(pP, pF)
+	hold := &membership.Hold{Cause: membership.HoldMaxEjection, Reason: "max_ejection_percent 50: 5 of 10 out", Since: t0}
+	heldOwn := func(vd membership.Verdict) *membership.Member {
+		return &membership.Member{Instance: upstreams.Instance{ID: "i1", Address: "10.0.0.1:80"}, Verdict: vd,
+			Status: membership.StatusHealthy, Reason: "readiness: 200 ready (2 in a row)", Since: t0, Held: hold}
+	}
+	prev := &membership.Member{Instance: upstreams.Instance{ID: "i1", Address: "10.0.0.1:80"}, Verdict: healthy,
+		Status: membership.StatusHealthy, Reason: "readiness: 200 ready (2 in a row)", Since: t0}
+	cases := []struct {
+		name       string
+		own        *membership.Member
+		votes      []vote
+		wantStatus membership.Status
+		wantHeld   bool
+	}{
+		{"held here, failing by quorum: stays in rotation, held", heldOwn(notReady),
+			[]vote{voteOf("a", notReady, "x"), voteOf("b", notReady, "y"), voteOf("c", healthy, "z")}, membership.StatusHealthy, true},
+		{"one replica alone: its hold is the merged one", heldOwn(notReady),
+			[]vote{voteOf("a", notReady, "x")}, membership.StatusHealthy, true},
+		{"held here, passing by quorum: the same status, shown held", heldOwn(healthy),
+			[]vote{voteOf("a", healthy, "x"), voteOf("b", healthy, "y")}, membership.StatusHealthy, true},
+		{"a drain seen by a peer is never held", heldOwn(notReady),
+			[]vote{voteOf("a", notReady, "x"), voteOf("b", v(pP, pD), "drain"), voteOf("c", notReady, "z")}, membership.StatusDraining, false},
+		{"not held here: failing by quorum leaves", func() *membership.Member { m := heldOwn(notReady); m.Held = nil; return m }(),
+			[]vote{voteOf("a", notReady, "x"), voteOf("b", notReady, "y")}, membership.StatusUnhealthy, false},
+	}
+	for _, c := range cases {
+		m := mergeMember(QuorumMajority, c.own, upstreams.InitialUnhealthy, c.votes, prev, now)
+		if m.Status != c.wantStatus || (m.Held != nil) != c.wantHeld {
+			t.Errorf("%s: status %s held %v, want %s held %v", c.name, m.Status, m.Held != nil, c.wantStatus, c.wantHeld)
+		}
+		if c.wantHeld && c.wantStatus == c.own.Status && m.Reason != c.own.Reason {
+			t.Errorf("%s: reason %q, want own's %q", c.name, m.Reason, c.own.Reason)
+		}
+	}
+}

@@ -123,12 +123,21 @@ func samePeers(a, b []*peer) bool {
 // are merged again.
 func (m *merger) applyLocal(b membership.Batch, now time.Time) {
 	events := make(map[string][]membership.Event)
+	var failSafe []membership.Event
 	for _, ev := range b.Events {
-		if ev.Kind != membership.EventTransition { // the merged view has its own
+		switch ev.Kind {
+		case membership.EventTransition: // the merged view has its own
+		case membership.EventFailSafe: // this replica's own hold, as it is
+			ev.Seq = 0
+			failSafe = append(failSafe, ev)
+		default:
 			events[ev.Cluster] = append(events[ev.Cluster], ev)
 		}
 	}
 	merged := m.r.opts.Merged
+	if len(failSafe) > 0 {
+		merged.SetFailSafe(m.r.opts.Local.FailSafe(), failSafe)
+	}
 	for _, name := range b.Removed {
 		delete(m.local, name)
 		prev, _ := merged.Cluster(name)
@@ -313,7 +322,15 @@ func memberAt(c *membership.ClusterSnapshot, i int, id string) *membership.Membe
 // memberChanged reports whether a merged member differs from the previous one.
 func memberChanged(prev, m *membership.Member) bool {
 	return prev == nil || prev.Status != m.Status || prev.Reason != m.Reason || prev.Verdict != m.Verdict ||
-		!prev.Since.Equal(m.Since) || prev.Override != m.Override || prev.Address != m.Address
+		!prev.Since.Equal(m.Since) || prev.Override != m.Override || prev.Address != m.Address ||
+		!sameHold(prev.Held, m.Held)
+}
+
+func sameHold(a, b *membership.Hold) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return a.Cause == b.Cause && a.Reason == b.Reason && a.Since.Equal(b.Since)
 }
 
 // memberEvents are the merged view's events for one member: the local

@@ -192,3 +192,41 @@ func TestDuplicateIDRefused(t *testing.T) {
 		t.Fatal("Run with a duplicate ID did not return")
 	}
 }
+
+// This replica's holds reach the merged view: a hold alone (the status
+// stays) is merged, and the fail-safe's state and events are mirrored, so
+// what publishers and the API read says held as a single vigil's would.
+func TestOwnHoldsReachTheMergedView(t *testing.T) {
+	a := requireAgent(t)
+	n := startNode(t, a, "holder", map[string]int{"web": 4}, func(o *Options) { o.Deployment = "holds" })
+	eventually(t, 2*testTTL, "ready", func() error {
+		if ok, why := n.rep.Ready(); !ok {
+			return fmt.Errorf("%s", why)
+		}
+		return nil
+	})
+	at := time.Now()
+	hold := &membership.Hold{Cause: membership.HoldFailSafe, Reason: "holding: 3 of 4 failing to connect", Since: at}
+	n.local.SetFailSafe(membership.FailSafe{Holding: true, Reason: hold.Reason, Since: at},
+		[]membership.Event{{Time: at, Kind: membership.EventFailSafe, Reason: hold.Reason}})
+	n.local.UpdateMember("web", inst(1), func(m *membership.Member) (*membership.Event, bool) {
+		m.Held = hold
+		return nil, true
+	})
+	eventually(t, converge, "the hold and the fail-safe in the merged store", func() error {
+		c, _ := n.merged.Cluster("web")
+		m, _ := c.Member(inst(1))
+		if m.Held == nil || m.Held.Reason != hold.Reason || m.Status != membership.StatusHealthy {
+			return fmt.Errorf("merged member %s held %+v", m.Status, m.Held)
+		}
+		if fs := n.merged.FailSafe(); !fs.Holding || fs.Reason != hold.Reason {
+			return fmt.Errorf("merged fail-safe %+v", fs)
+		}
+		for _, ev := range n.merged.Events(membership.EventQuery{Limit: 50}) {
+			if ev.Kind == membership.EventFailSafe && ev.Reason == hold.Reason {
+				return nil
+			}
+		}
+		return fmt.Errorf("no fail_safe event in the merged history")
+	})
+}
