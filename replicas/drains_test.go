@@ -137,6 +137,15 @@ func TestDrainsShared(t *testing.T) {
 			if len(set) != 101 {
 				return fmt.Errorf("replica %d holds %d drains", i, len(set))
 			}
+			var zone []overrides.Entry
+			for _, e := range set {
+				if e.Cluster == "zone" {
+					zone = append(zone, e)
+				}
+			}
+			if err := holds(zone, "zone move", want...); err != nil {
+				return fmt.Errorf("replica %d: %w", i, err)
+			}
 		}
 		return nil
 	})

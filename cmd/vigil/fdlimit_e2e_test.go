@@ -29,16 +29,15 @@ import (
 // limit, with one kept-alive admin connection opened before anything else
 // (so the test can still ask when vigil has no descriptor to accept with).
 type limitedVigil struct {
-	t       *testing.T
-	pid     int
-	admin   string // host:port
-	xds     string
-	client  *http.Client // one connection, kept alive
-	fleet   *fleet.Fleet
-	n       int
-	limit   int
-	proc    *process
-	badSeen string // an instance seen UNHEALTHY, if any
+	t      *testing.T
+	pid    int
+	admin  string // host:port
+	xds    string
+	client *http.Client // one connection, kept alive
+	fleet  *fleet.Fleet
+	n      int
+	limit  int
+	proc   *process
 }
 
 func startLimitedVigil(t *testing.T, n, nofile int, slow time.Duration) *limitedVigil {
