@@ -58,7 +58,7 @@ func (n *drainsNode) close() {
 		return
 	}
 	n.cancel()
-	<-n.done
+	<-n.done //nolint:errcheck // Watch returns nil once its context ends: only its end is awaited
 	n.cancel = nil
 	_ = n.cache.Close()
 }
