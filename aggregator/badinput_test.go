@@ -31,10 +31,10 @@ func hungServer(t *testing.T) string {
 		}
 	}()
 	t.Cleanup(func() {
-		ln.Close()
+		_ = ln.Close() // test cleanup
 		<-done
 		for _, c := range conns {
-			c.Close()
+			_ = c.Close() // test cleanup
 		}
 	})
 	return ln.Addr().String()

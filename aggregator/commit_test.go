@@ -35,7 +35,12 @@ func TestConcurrentTransitionsAndReloads(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go func() { defer close(done); agg.Run(ctx) }()
+	go func() {
+		defer close(done)
+		if err := agg.Run(ctx); err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}()
 	defer func() { cancel(); <-done }()
 
 	waitAll := func(want membership.Status, weight uint32) {

@@ -76,7 +76,9 @@ func TestEjectorCapsAndReleasesInOrder(t *testing.T) {
 			got = nameOf(e.remove(marks[f[1]])...)
 		case "percent":
 			var p int
-			fmt.Sscan(f[1], &p)
+			if _, err := fmt.Sscan(f[1], &p); err != nil {
+				t.Fatalf("step %d %q: %v", i, s.ev, err)
+			}
 			got = nameOf(e.configure(p)...)
 		}
 		out, waiting := e.counts()

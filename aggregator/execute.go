@@ -301,7 +301,7 @@ func (i *instance) presumedHealthy() bool { return i.spec.InitialStatus == "heal
 // closeCheckers releases the instance's connections once. inst.mu is held.
 func (i *instance) closeCheckers() {
 	for _, c := range i.checkers {
-		c.Close()
+		_ = c.Close() // releases the instance's sockets; a close error leaves nothing to do
 	}
 	i.checkers = nil
 }

@@ -49,7 +49,12 @@ func newHarness(t *testing.T, opts ...func(*Options)) *harness {
 func runUntilCleanup(tb testing.TB, a *Aggregator) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go func() { defer close(done); a.Run(ctx) }()
+	go func() {
+		defer close(done)
+		if err := a.Run(ctx); err != nil {
+			tb.Errorf("Run: %v", err)
+		}
+	}()
 	tb.Cleanup(func() { cancel(); <-done })
 }
 

@@ -123,7 +123,7 @@ func TestAProbeTooLateForAWorkerIsSkipped(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { hang.Close() })
+	t.Cleanup(func() { _ = hang.Close() }) // test cleanup
 	good := seedtest.NewServer(t, seedtest.HealthzReady)
 	obs := &skipCounter{}
 	h := newHarness(t, blockingProbes(true), exactStarts, withObserver(obs), func(o *Options) { o.MaxConcurrency = 1 })

@@ -75,9 +75,9 @@ func (s *skipLog) skipped(now time.Time, cause probe.SkipCause, interval time.Du
 // roll moves the buckets on to now's. s.mu is held.
 func (c *skipCount) roll(now time.Time) {
 	b := now.UnixNano() / int64(c.window)
-	switch {
-	case b == c.bucket:
-	case b == c.bucket+1:
+	switch b {
+	case c.bucket:
+	case c.bucket + 1:
 		c.prev, c.cur = c.cur, 0
 	default:
 		c.prev, c.cur = 0, 0

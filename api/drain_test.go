@@ -86,7 +86,7 @@ func TestDrainWithTTLPersistsAndSurvivesRestart(t *testing.T) {
 	seedStore(store2)
 	agg2 := newFakeAggregator(store2, fx.clock)
 	ov2 := openOverrides(t, dir, fx)
-	defer ov2.Close()
+	defer ov2.Close() //nolint:errcheck // test cleanup
 	n, err := RestoreOverrides(ov2, agg2, quiet)
 	if err != nil || n != 2 {
 		t.Fatalf("RestoreOverrides = %d, %v; want 2", n, err)
@@ -118,7 +118,7 @@ func TestDrainWithTTLPersistsAndSurvivesRestart(t *testing.T) {
 func TestUndrain(t *testing.T) {
 	fx := newFixture(t, nil)
 	ov := openOverrides(t, t.TempDir(), fx)
-	defer ov.Close()
+	defer ov.Close() //nolint:errcheck // test cleanup
 	fx.srv.opts.Overrides = ov
 
 	if code, body := fx.do(t, http.MethodPost, "/api/v1/clusters/web/instances/web-3/drain", "s3cret", `{"reason":"bad disk"}`); code != http.StatusOK {
@@ -139,7 +139,7 @@ func TestUndrain(t *testing.T) {
 func TestDrainCluster(t *testing.T) {
 	fx := newFixture(t, nil)
 	ov := openOverrides(t, t.TempDir(), fx)
-	defer ov.Close()
+	defer ov.Close() //nolint:errcheck // test cleanup
 	fx.srv.opts.Overrides = ov
 
 	code, body := fx.do(t, http.MethodPost, "/api/v1/clusters/web/drain", "s3cret", `{"reason":"zone maintenance","ttl":"1h"}`, "X-Vigil-User", "carol")
@@ -181,7 +181,7 @@ func TestDrainCluster(t *testing.T) {
 func TestDrainRejects(t *testing.T) {
 	fx := newFixture(t, nil)
 	ov := openOverrides(t, t.TempDir(), fx)
-	defer ov.Close()
+	defer ov.Close() //nolint:errcheck // test cleanup
 	fx.srv.opts.Overrides = ov
 
 	cases := []struct {
@@ -216,7 +216,7 @@ func TestDrainRejects(t *testing.T) {
 func TestRestoreKeepsUnknownInstances(t *testing.T) {
 	fx := newFixture(t, nil)
 	ov := openOverrides(t, t.TempDir(), fx)
-	defer ov.Close()
+	defer ov.Close() //nolint:errcheck // test cleanup
 	if err := ov.Put("gone", "x", membership.Override{Reason: "r", By: "a", Since: t0}); err != nil {
 		t.Fatal(err)
 	}

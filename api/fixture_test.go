@@ -202,7 +202,7 @@ func (fx *fixture) send(t *testing.T, method, path, token, body string, hdr ...s
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
+	defer resp.Body.Close() //nolint:errcheck // a response body: nothing to lose
 	raw, err := io.ReadAll(resp.Body)
 	if err != nil {
 		t.Fatal(err)

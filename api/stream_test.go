@@ -79,7 +79,7 @@ func openStream(t *testing.T, url string, lastID string) *sseClient {
 
 func (c *sseClient) close() {
 	c.cancel()
-	c.resp.Body.Close()
+	_ = c.resp.Body.Close() // ends the stream: nothing to lose
 	<-c.ended
 }
 
@@ -279,7 +279,9 @@ func TestStreamAnnouncesARemovalInTheFirstBatch(t *testing.T) {
 	var last uint64
 	first := membership.Batch{Changed: []*membership.ClusterSnapshot{{Name: "web"}}, Removed: []string{"db"}}
 	s.writeBatch(sw, first, streamFilter{}, known, true, &last)
-	sw.w.Flush()
+	if err := sw.w.Flush(); err != nil {
+		t.Fatal(err)
+	}
 	if got := out.String(); !strings.Contains(got, "event: clusters\n") || !strings.Contains(got, `{"added":[],"removed":["db"]}`) {
 		t.Fatalf("first batch wrote %q, want the removal of db announced and web not announced as added", got)
 	}

@@ -46,11 +46,11 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string, depth int) 
 		return // an empty value leaves the default in place
 	}
 	t := v.Type()
-	switch {
-	case t == durationType:
+	switch t {
+	case durationType:
 		d.duration(n, v, path)
 		return
-	case t == statusListType:
+	case statusListType:
 		d.statusList(n, v, path)
 		return
 	}
@@ -258,14 +258,14 @@ func (d *decoder) entries(n *yaml.Node, path string, depth int) [][2]*yaml.Node 
 		if depth > maxDepth {
 			return
 		}
-		switch {
-		case m.Kind == yaml.AliasNode:
+		switch m.Kind {
+		case yaml.AliasNode:
 			merge(m.Alias, depth+1)
-		case m.Kind == yaml.SequenceNode:
+		case yaml.SequenceNode:
 			for _, item := range m.Content {
 				merge(item, depth+1)
 			}
-		case m.Kind == yaml.MappingNode:
+		case yaml.MappingNode:
 			for _, kv := range d.entries(m, path, depth+1) {
 				if _, dup := seen[kv[0].Value]; dup {
 					continue

@@ -52,12 +52,12 @@ func TestInstancesFileProblemsNameThatFile(t *testing.T) {
 		want    []string
 	}{
 		"workers.yaml": {
-			content: "- address: 127.0.0.1:81\n- address: 127.0.0.1:81\n  weight: 0\n- adress: 127.0.0.1:83\n",
+			content: "- address: 127.0.0.1:81\n- address: 127.0.0.1:81\n  weight: 0\n- adress: 127.0.0.1:83\n", //nolint:misspell // the typo is the input under test
 			want: []string{
 				`{dir}/workers.yaml:2: clusters[0].instances_file[1].address: duplicate address "127.0.0.1:81" (first at clusters[0].instances_file[0].address, line 1)`,
 				`{dir}/workers.yaml:3: clusters[0].instances_file[1].weight: must be at least 1`,
 				`{dir}/workers.yaml:4: clusters[0].instances_file[2].address: required (host:port)`,
-				`{dir}/workers.yaml:4: clusters[0].instances_file[2].adress: unknown field (did you mean "address"?)`,
+				`{dir}/workers.yaml:4: clusters[0].instances_file[2].adress: unknown field (did you mean "address"?)`, //nolint:misspell // the typo under test
 			},
 		},
 		"workers.json": {

@@ -47,7 +47,7 @@ func TestDiscoveryFollowsAgentRegistrations(t *testing.T) {
 		}); err != nil {
 			t.Fatalf("register %s: %v", id, err)
 		}
-		t.Cleanup(func() { client.Agent().ServiceDeregister(id) })
+		t.Cleanup(func() { _ = client.Agent().ServiceDeregister(id) }) // best-effort cleanup
 	}
 	reg("d1", 27001, []string{"blue"}, map[string]string{"vigil_health_port": "28001"})
 	reg("d2", 27002, []string{"blue"}, nil)
@@ -136,7 +136,7 @@ func TestDiscoveredClusterIsNotRepublished(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { client.Agent().ServiceDeregister("rp1") })
+	t.Cleanup(func() { _ = client.Agent().ServiceDeregister("rp1") }) // best-effort cleanup
 
 	disc := &upstreams.ConsulDiscovery{Service: "rp-web"}
 	implicit := &upstreams.Cluster{Name: "rp-web", Discovery: disc}

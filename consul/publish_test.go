@@ -116,8 +116,9 @@ func otherOwners(t *testing.T, c *consulapi.Client, service string) (foreignInde
 		t.Fatalf("register agent instance: %v", err)
 	}
 	t.Cleanup(func() {
-		c.Agent().ServiceDeregister(service + "-agent-1")
-		c.Catalog().Deregister(&consulapi.CatalogDeregistration{Node: "other-" + service}, nil)
+		// Best-effort cleanup: the test agent is thrown away afterwards.
+		_ = c.Agent().ServiceDeregister(service + "-agent-1")
+		_, _ = c.Catalog().Deregister(&consulapi.CatalogDeregistration{Node: "other-" + service}, nil)
 	})
 	return foreignServiceIndex(t, c, service)
 }
@@ -291,7 +292,8 @@ func TestForeignNodeIsNeverWritten(t *testing.T) {
 	if _, err := client.Catalog().Register(reg, nil); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { client.Catalog().Deregister(&consulapi.CatalogDeregistration{Node: "clash-node"}, nil) })
+	// Best-effort cleanup.
+	t.Cleanup(func() { _, _ = client.Catalog().Deregister(&consulapi.CatalogDeregistration{Node: "clash-node"}, nil) })
 	before, _, err := client.Catalog().Node("clash-node", nil)
 	if err != nil {
 		t.Fatal(err)
@@ -417,7 +419,7 @@ func TestRenamedNodeLeavesNoStaleRegistrations(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		t.Cleanup(func() { client.Catalog().Deregister(&consulapi.CatalogDeregistration{Node: node}, nil) })
+		t.Cleanup(func() { _, _ = client.Catalog().Deregister(&consulapi.CatalogDeregistration{Node: node}, nil) }) // best-effort cleanup
 	}
 	register("vigil-old-name", "t-rename", 25401)
 	register("vigil-not-ours", "t-rename-other", 25402)

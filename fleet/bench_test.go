@@ -51,7 +51,7 @@ func BenchmarkServe(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer f.Close()
+	defer f.Close() //nolint:errcheck // test cleanup
 	cl := startBenchClient(b, f.Instances(), interval)
 	time.Sleep(warm)
 	cpu0, n0 := benchproc.CPU(), cl.mark()
@@ -82,11 +82,12 @@ func startBenchClient(b *testing.B, insts []Instance, interval time.Duration) *b
 	child := benchproc.Start(b, "TestBenchClientProcess", benchClientEnv+"=1")
 	stdin := child.Stdin
 	w := bufio.NewWriter(stdin)
-	fmt.Fprintf(w, "interval %s\n", interval)
+	// bufio keeps the first write error for Flush, checked below.
+	_, _ = fmt.Fprintf(w, "interval %s\n", interval)
 	for _, in := range insts {
-		fmt.Fprintf(w, "target %s %s\ntarget %s %s\n", in.Address, in.LivenessPath, in.Address, in.ReadinessPath)
+		_, _ = fmt.Fprintf(w, "target %s %s\ntarget %s %s\n", in.Address, in.LivenessPath, in.Address, in.ReadinessPath)
 	}
-	fmt.Fprintln(w, "go")
+	_, _ = fmt.Fprintln(w, "go")
 	if err := w.Flush(); err != nil {
 		b.Fatal(err)
 	}
@@ -106,7 +107,9 @@ func (c *benchClient) line(b *testing.B) string {
 
 // mark returns how many requests the child has had answered so far.
 func (c *benchClient) mark() int64 {
-	fmt.Fprintln(c.in, "mark")
+	if _, err := fmt.Fprintln(c.in, "mark"); err != nil {
+		return -1 // the child is gone, as when it stops answering
+	}
 	if !c.out.Scan() {
 		return -1
 	}
@@ -146,8 +149,9 @@ func TestBenchClientProcess(t *testing.T) {
 		req := []byte("GET " + tg.path + " HTTP/1.1\r\nHost: " + tg.addr + "\r\nUser-Agent: vigil\r\nAccept: */*\r\n\r\n")
 		first := start.Add(interval * time.Duration(i) / time.Duration(len(targets)))
 		wg.Go(func() {
-			defer conn.Close()
-			context.AfterFunc(ctx, func() { conn.Close() })
+			// Closing unblocks the read and ends the client: nothing to lose.
+			defer conn.Close() //nolint:errcheck // see above
+			context.AfterFunc(ctx, func() { _ = conn.Close() })
 			buf := make([]byte, 4096)
 			for next := first; ctx.Err() == nil; next = next.Add(interval) {
 				time.Sleep(time.Until(next))

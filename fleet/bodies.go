@@ -13,9 +13,6 @@ const (
 	ctText = "text/plain; charset=utf-8"
 )
 
-// drainHeader tells Envoy's active health checker to fail the host at once.
-const drainHeader = "x-envoy-immediate-health-check-fail"
-
 // Bodies as the seed documents show them, in compact form (the seed's
 // content-length values are those of the compact encodings).
 var (

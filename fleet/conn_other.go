@@ -36,6 +36,13 @@ func (in *instance) adopt(ln *trackedListener, c net.Conn) {
 	go in.serveConn(tc)
 }
 
+// unregister removes c from the instance's connections.
+func (in *instance) unregister(c liveConn) {
+	in.mu.Lock()
+	delete(in.conns, c)
+	in.mu.Unlock()
+}
+
 // goConn is the goroutine's state of a connection.
 type goConn struct {
 	session

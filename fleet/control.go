@@ -96,7 +96,7 @@ func (f *Fleet) flipTargets(req FlipRequest) ([]string, error) {
 func writeJSON(w http.ResponseWriter, code int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code)
-	json.NewEncoder(w).Encode(v)
+	_ = json.NewEncoder(w).Encode(v) // the status is sent; a client gone mid-answer has nothing more to get
 }
 
 func writeError(w http.ResponseWriter, code int, err error) {

@@ -54,7 +54,7 @@ func Start(ctx context.Context, spec Spec) (*Fleet, error) {
 	f.insts = make([]*instance, 0, spec.N)
 	for i := range spec.N {
 		if err := f.startInstance(ctx, i); err != nil {
-			f.Close()
+			_ = f.Close() // the start's error is the one to report
 			return nil, err
 		}
 	}

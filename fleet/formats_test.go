@@ -102,7 +102,7 @@ func TestHTTPFormats(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp.Body.Close()
+	_ = resp.Body.Close() // a response body: nothing to lose
 	if resp.StatusCode != 405 {
 		t.Errorf("POST /readyz: status %d, want 405", resp.StatusCode)
 	}

@@ -27,7 +27,6 @@ func (in *instance) serveGRPC(ln net.Listener) {
 	gs := grpc.NewServer(
 		grpc.ReadBufferSize(8<<10),
 		grpc.WriteBufferSize(8<<10),
-		grpc.SharedWriteBuffer(true),
 		grpc.UnaryInterceptor(func(ctx context.Context, req any, _ *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
 			if err := in.slowWait(ctx); err != nil {
 				return nil, err

@@ -54,7 +54,7 @@ func tryGet(c *http.Client, addr, path string) (probeResult, error) {
 	if err != nil {
 		return probeResult{}, err
 	}
-	defer resp.Body.Close()
+	defer resp.Body.Close() //nolint:errcheck // a response body: nothing to lose
 	b, err := io.ReadAll(resp.Body)
 	if err != nil {
 		return probeResult{}, err

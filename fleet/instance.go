@@ -97,7 +97,7 @@ func (in *instance) acceptLoop(ln *trackedListener) {
 // refused and resets. Called with in.mu held.
 func (in *instance) down() {
 	if in.ln != nil {
-		in.ln.Close()
+		_ = in.ln.Close() // going down on purpose: nothing to lose
 		in.ln = nil
 		for c := range in.conns {
 			c.kill() // whoever serves c unregisters it
@@ -106,7 +106,7 @@ func (in *instance) down() {
 	if in.gs != nil {
 		// Stop closes the listener only once Serve runs; Serve starts in its
 		// own goroutine, so close it here or a dial just after could connect.
-		in.gln.Close()
+		_ = in.gln.Close() // likewise
 		in.gs.Stop()
 		in.gs, in.gln, in.hs = nil, nil, nil
 	}

@@ -27,10 +27,3 @@ func (in *instance) register(ln *trackedListener, c liveConn) bool {
 	in.conns[c] = struct{}{}
 	return true
 }
-
-// unregister removes c from the instance's connections.
-func (in *instance) unregister(c liveConn) {
-	in.mu.Lock()
-	delete(in.conns, c)
-	in.mu.Unlock()
-}

@@ -60,7 +60,9 @@ type pconn struct {
 // kill shuts the socket down both ways; the poller sees it and closes the
 // descriptor. Called with the instance's mu held, so the descriptor is
 // still open (the poller closes it under the same lock).
-func (pc *pconn) kill() { syscall.Shutdown(pc.fd, syscall.SHUT_RDWR) }
+func (pc *pconn) kill() {
+	_ = syscall.Shutdown(pc.fd, syscall.SHUT_RDWR) // fails only when the peer already went: the poller closes it either way
+}
 
 // startConns creates the fleet's poller.
 func (f *Fleet) startConns() error {
@@ -86,21 +88,21 @@ func (f *Fleet) stopConns() {
 // adopt hands an accepted connection to the poller.
 func (in *instance) adopt(ln *trackedListener, c net.Conn) {
 	fd, err := rawsys.DupConn(c)
-	c.Close()
+	_ = c.Close() // fd is a duplicate: closing this one loses nothing
 	if err != nil {
 		in.f.log.Warn("fleet: take over connection", "id", in.id, "err", err)
 		return
 	}
 	pc := &pconn{session: newSession(in), fd: fd}
 	if !in.register(ln, pc) {
-		syscall.Close(fd)
+		_ = syscall.Close(fd) // the instance went down: dropping the connection is the point
 		return
 	}
 	if !in.f.poll.in.Post(pollMsg{add: pc}) { // fleet closing
 		in.mu.Lock()
 		delete(in.conns, pc)
 		pc.closed = true
-		syscall.Close(fd)
+		_ = syscall.Close(fd) // likewise, the fleet is closing
 		in.mu.Unlock()
 	}
 }
@@ -240,7 +242,7 @@ func (p *poller) then(pc *pconn, next afterFlush) {
 	case afterSlow:
 		p.suspend(pc)
 	case afterClose:
-		syscall.Shutdown(pc.fd, syscall.SHUT_WR)
+		_ = syscall.Shutdown(pc.fd, syscall.SHUT_WR) // fails only when the peer already went; the linger ends it either way
 		pc.lingerUntil = p.now.Add(lingerTime)
 		pc.r, pc.w, pc.skip = 0, 0, 0
 	default:
@@ -358,7 +360,7 @@ func (p *poller) closeConn(pc *pconn) {
 	if !pc.closed {
 		pc.closed = true
 		delete(in.conns, pc)
-		syscall.Close(pc.fd)
+		_ = syscall.Close(pc.fd) // closing the connection is the point
 		delete(p.conns, int32(pc.fd))
 	}
 	in.mu.Unlock()

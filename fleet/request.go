@@ -71,7 +71,7 @@ func parseHead(b []byte) (h reqHead, n int, err error) {
 			return h, 0, errBadRequest
 		}
 		colon := bytes.IndexByte(line, ':')
-		if colon <= 0 || bytes.IndexAny(line[:colon], " \t") >= 0 {
+		if colon <= 0 || bytes.ContainsAny(line[:colon], " \t") {
 			return h, 0, errBadRequest
 		}
 		name, value := line[:colon], bytes.TrimSpace(line[colon+1:])

@@ -60,7 +60,7 @@ func TestScale(t *testing.T) {
 					case in.Format == FormatGRPC:
 						conn, err := net.DialTimeout("tcp", in.Address, 10*time.Second)
 						if good = err == nil; good {
-							conn.Close()
+							_ = conn.Close() // the connect was all that was wanted
 						}
 					default:
 						r, err := tryGet(c, in.Address, in.ReadinessPath)
@@ -123,7 +123,7 @@ func grpcServing(addr string) bool {
 	if err != nil {
 		return false
 	}
-	defer cc.Close()
+	defer cc.Close() //nolint:errcheck // test cleanup
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	r, err := healthpb.NewHealthClient(cc).Check(ctx, &healthpb.HealthCheckRequest{})

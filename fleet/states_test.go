@@ -68,7 +68,7 @@ func TestDeadAndBack(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer conn.Close()
+	defer conn.Close() //nolint:errcheck // test cleanup
 	if _, err := conn.Write([]byte("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")); err != nil {
 		t.Fatal(err)
 	}
@@ -81,7 +81,9 @@ func TestDeadAndBack(t *testing.T) {
 	if _, err := net.DialTimeout("tcp", in.Address, 5*time.Second); !errors.Is(err, syscall.ECONNREFUSED) {
 		t.Errorf("dial dead instance: %v, want connection refused", err)
 	}
-	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if err := conn.SetReadDeadline(time.Now().Add(10 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
 	if n, err := conn.Read(buf); err == nil {
 		t.Errorf("kept-alive connection still open after death: read %d bytes", n)
 	} else if ne, ok := err.(net.Error); ok && ne.Timeout() {
@@ -194,17 +196,17 @@ func TestStartErrors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
+	defer ln.Close() //nolint:errcheck // test cleanup
 	port := ln.Addr().(*net.TCPAddr).Port
 	if f, err := Start(t.Context(), Spec{N: 1, Port: port}); err == nil || !errors.Is(err, syscall.EADDRINUSE) {
 		if f != nil {
-			f.Close()
+			_ = f.Close() // the test fails anyway
 		}
 		t.Errorf("Start on a taken port: %v, want address in use", err)
 	}
 	for _, spec := range []Spec{{N: 1, Host: "10.0.0.1"}, {N: 3, Host: "127.255.255.255", PerHost: 1}, {N: 1, Formats: []Format{"bogus"}}, {N: 2, Port: 65535}} {
 		if f, err := Start(t.Context(), spec); err == nil {
-			f.Close()
+			_ = f.Close() // the test fails anyway
 			t.Errorf("Start(%+v) succeeded", spec)
 		}
 	}

@@ -21,7 +21,7 @@ func rawExchange(t *testing.T, addr string, quiet time.Duration, chunks ...strin
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
+	defer c.Close() //nolint:errcheck // test cleanup
 	for i, ch := range chunks {
 		if i > 0 {
 			time.Sleep(20 * time.Millisecond)
@@ -33,7 +33,9 @@ func rawExchange(t *testing.T, addr string, quiet time.Duration, chunks ...strin
 	var out []byte
 	buf := make([]byte, 4096)
 	for {
-		c.SetReadDeadline(time.Now().Add(quiet))
+		if err := c.SetReadDeadline(time.Now().Add(quiet)); err != nil {
+			t.Fatal(err)
+		}
 		n, err := c.Read(buf)
 		out = append(out, buf[:n]...)
 		if err != nil {
@@ -88,19 +90,21 @@ func TestWire(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
+	defer c.Close() //nolint:errcheck // test cleanup
 	br := bufio.NewReader(c)
 	for i := range 3 {
 		if _, err := io.WriteString(c, "GET /ready HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
 			t.Fatal(err)
 		}
-		c.SetReadDeadline(time.Now().Add(30 * time.Second))
+		if err := c.SetReadDeadline(time.Now().Add(30 * time.Second)); err != nil {
+			t.Fatal(err)
+		}
 		resp, err := http.ReadResponse(br, nil)
 		if err != nil {
 			t.Fatalf("answer %d: %v", i, err)
 		}
 		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
+		_ = resp.Body.Close() // a response body: nothing to lose
 		if d, err := http.ParseTime(resp.Header.Get("Date")); err != nil || time.Since(d) > time.Minute || string(b) != "ok" {
 			t.Errorf("answer %d: date %q (%v), body %q", i, resp.Header.Get("Date"), err, b)
 		}
@@ -117,7 +121,7 @@ func TestPipelinedBacklog(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
+	defer c.Close() //nolint:errcheck // test cleanup
 	const n = 12000 // about 8 MiB of answers: more than the socket buffers hold
 	werr := make(chan error, 1)
 	go func() {
@@ -133,7 +137,9 @@ func TestPipelinedBacklog(t *testing.T) {
 		werr <- err
 	}()
 	time.Sleep(1500 * time.Millisecond) // let the answers pile up: the fleet reads 512 bytes of requests per round
-	c.SetReadDeadline(time.Now().Add(60 * time.Second))
+	if err := c.SetReadDeadline(time.Now().Add(60 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
 	br := bufio.NewReaderSize(c, 64<<10)
 	for i := range n {
 		resp, err := http.ReadResponse(br, nil)
@@ -141,7 +147,7 @@ func TestPipelinedBacklog(t *testing.T) {
 			t.Fatalf("answer %d: %v", i, err)
 		}
 		b, err := io.ReadAll(resp.Body)
-		resp.Body.Close()
+		_ = resp.Body.Close() // a response body: nothing to lose
 		wantLen := 609
 		if i%2 == 1 {
 			wantLen = len(frontendLive)

@@ -66,10 +66,7 @@ func (l *eventLog) query(q EventQuery) []Event {
 
 func (l *eventLog) after(seq uint64) ([]Event, bool) {
 	var out []Event
-	complete := true
-	if l.n > 0 && seq+1 < l.at(l.n-1).Seq {
-		complete = false
-	}
+	complete := l.n == 0 || seq+1 >= l.at(l.n-1).Seq
 	for i := l.n - 1; i >= 0; i-- {
 		ev := l.at(i)
 		if ev.Seq > seq {

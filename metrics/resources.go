@@ -76,7 +76,7 @@ func (c *budgetCollector) Describe(ch chan<- *prometheus.Desc) {
 func (c *budgetCollector) Collect(ch chan<- prometheus.Metric) {
 	st := c.b.Stats()
 	ch <- prometheus.MustNewConstMetric(c.limit, prometheus.GaugeValue, float64(st.Limit))
-	for kind, v := range map[string]int{"reserve": st.Reserve, "kept": st.Plan.Kept, "short_lived": st.ShortLived} {
+	for kind, v := range map[string]int{"reserve": st.Reserve, "kept": st.Kept, "short_lived": st.ShortLived} {
 		ch <- prometheus.MustNewConstMetric(c.slots, prometheus.GaugeValue, float64(v), kind)
 	}
 	ch <- prometheus.MustNewConstMetric(c.inUse, prometheus.GaugeValue, float64(st.KeptInUse), "kept")

@@ -36,7 +36,7 @@ func TestPutListDeleteSurviveReopen(t *testing.T) {
 	}
 
 	s = mustOpen(t, dir, WithClock(clock))
-	defer s.Close()
+	defer s.Close() //nolint:errcheck // test cleanup
 	got, err := s.List()
 	if err != nil {
 		t.Fatal(err)
@@ -86,7 +86,7 @@ func TestListDropsExpired(t *testing.T) {
 	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 	clock := func() time.Time { return now }
 	s := mustOpen(t, dir, WithClock(clock))
-	defer s.Close()
+	defer s.Close() //nolint:errcheck // test cleanup
 
 	if err := s.Put("c", "short", membership.Override{Reason: "x", Since: now, Expires: now.Add(time.Minute)}); err != nil {
 		t.Fatal(err)
@@ -125,9 +125,9 @@ func TestOpenTwiceFails(t *testing.T) {
 	}
 	dir := t.TempDir()
 	s := mustOpen(t, dir)
-	defer s.Close()
+	defer s.Close() //nolint:errcheck // test cleanup
 	if s2, err := Open(dir); err == nil {
-		s2.Close()
+		_ = s2.Close() // the test fails anyway
 		t.Fatal("second Open of a locked state dir succeeded")
 	}
 }

@@ -58,7 +58,7 @@ func (n *drainsNode) close() {
 		return
 	}
 	n.cancel()
-	<-n.done
+	<-n.done //nolint:errcheck // Watch returns nil once its context ends: only its end is awaited
 	n.cancel = nil
 	_ = n.cache.Close()
 }
@@ -136,6 +136,15 @@ func TestDrainsShared(t *testing.T) {
 			set, _ := n.seen()
 			if len(set) != 101 {
 				return fmt.Errorf("replica %d holds %d drains", i, len(set))
+			}
+			var zone []overrides.Entry
+			for _, e := range set {
+				if e.Cluster == "zone" {
+					zone = append(zone, e)
+				}
+			}
+			if err := holds(zone, "zone move", want...); err != nil {
+				return fmt.Errorf("replica %d: %w", i, err)
 			}
 		}
 		return nil

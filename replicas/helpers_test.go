@@ -178,7 +178,7 @@ func startNode(t testing.TB, a *consultest.Agent, id string, clusters map[string
 		h.ServeHTTP(&stallWriter{ResponseWriter: w, n: n, ctx: r.Context()}, r)
 	}))
 	n.srv = &http.Server{Handler: mux}
-	go n.srv.Serve(ln)
+	go n.srv.Serve(ln) //nolint:errcheck // ErrServerClosed at stop; a failed serve shows as the replica unreachable
 	ctx, cancel := context.WithCancel(context.Background())
 	n.cancel = cancel
 	go func() { n.done <- n.rep.Run(ctx) }()
@@ -226,7 +226,7 @@ func (n *node) halt(abandon bool) {
 	case <-time.After(15 * time.Second):
 		n.t.Errorf("replica %s: Run did not return within 15s of its context ending", n.id)
 	}
-	n.srv.Close()
+	_ = n.srv.Close() // test cleanup
 	n.tr.CloseIdleConnections()
 }
 

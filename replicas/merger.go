@@ -286,13 +286,14 @@ func (m *merger) mergeMembers(c *membership.ClusterSnapshot, members []*membersh
 // peers' that have a verdict for the same address.
 func (m *merger) mergeOne(c *membership.ClusterSnapshot, own *membership.Member, prev *membership.Member, now time.Time) membership.Member {
 	k := memberKey{c.Name, own.ID}
-	votes := append(m.votes[:0], vote{replica: m.r.opts.ID, verdict: own.Verdict, status: own.Status, reason: own.Reason})
+	// m.votes is a scratch buffer reused across instances.
+	m.votes = append(m.votes[:0], vote{replica: m.r.opts.ID, verdict: own.Verdict, status: own.Status, reason: own.Reason})
 	for _, p := range m.voters {
 		if pm, ok := p.lookup(k); ok && pm.addr == own.Address {
-			votes = append(votes, vote{replica: p.id, verdict: pm.verdict, status: pm.status, reason: pm.reason})
+			m.votes = append(m.votes, vote{replica: p.id, verdict: pm.verdict, status: pm.status, reason: pm.reason})
 		}
 	}
-	m.votes = votes
+	votes := m.votes
 	if agree(votes) {
 		delete(m.disagree, k)
 	} else {

@@ -112,7 +112,7 @@ func (p *peer) stream(ctx context.Context) (snapshotted bool, err error) {
 	if err != nil {
 		return false, wrap(fmt.Errorf("GET %s: %w", url, err))
 	}
-	defer resp.Body.Close()
+	defer resp.Body.Close() //nolint:errcheck // a response body: nothing to lose
 	if resp.StatusCode != http.StatusOK {
 		return false, fmt.Errorf("GET %s: %s", url, resp.Status)
 	}

@@ -73,7 +73,7 @@ func TestPeerRejectsBadStreams(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 				w.WriteHeader(tc.status)
-				fmt.Fprint(w, tc.body)
+				_, _ = fmt.Fprint(w, tc.body) // a failed write shows in what the client gets
 				w.(http.Flusher).Flush()
 				<-req.Context().Done()
 			}))

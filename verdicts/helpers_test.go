@@ -111,7 +111,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 func restored(t *testing.T, dir string, opts verdicts.Options) *verdicts.Restored {
 	t.Helper()
 	f := verdicts.Open(dir, opts)
-	defer f.Close()
+	defer f.Close() //nolint:errcheck // test cleanup
 	return f.Restored()
 }
 

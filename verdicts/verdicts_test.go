@@ -303,7 +303,9 @@ func damage(t *testing.T, path, how string) []byte {
 		if err != nil {
 			t.Fatal(err)
 		}
-		db.Close()
+		if err := db.Close(); err != nil {
+			t.Fatal(err)
+		}
 		data, _ = os.ReadFile(path)
 		return data
 	}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
 
 	"github.com/vigilhq/vigil/membership"
 	"github.com/vigilhq/vigil/upstreams"
@@ -167,12 +168,6 @@ func (w *Writer) absorbFirst(b membership.Batch) {
 	w.absorb(b)
 }
 
-func stoppedTimer() *time.Timer {
-	t := time.NewTimer(time.Hour)
-	t.Stop()
-	return t
-}
-
 // absorb takes one store batch into what the file should hold.
 func (w *Writer) absorb(b membership.Batch) {
 	for _, name := range b.Removed {
@@ -260,7 +255,7 @@ func (w *Writer) write(confirm bool) {
 			return err
 		}
 		if w.f.reset {
-			if err := tx.DeleteBucket(clustersBucket); err != nil && !errors.Is(err, bolt.ErrBucketNotFound) {
+			if err := tx.DeleteBucket(clustersBucket); err != nil && !errors.Is(err, bolterrors.ErrBucketNotFound) {
 				return err
 			}
 		}

@@ -46,11 +46,11 @@ func TestDeltaCDSAndEDS(t *testing.T) {
 		return r
 	}
 	c.subscribe(typeCLA, "alpha", "beta-eds", "gamma")
-	clas := decodeCLAs(t, deltaAnys(recvEDS()))
-	if got := keys(clas); !slices.Equal(got, []string{"alpha", "beta-eds", "gamma"}) {
+	assignments := decodeCLAs(t, deltaAnys(recvEDS()))
+	if got := keys(assignments); !slices.Equal(got, []string{"alpha", "beta-eds", "gamma"}) {
 		t.Fatalf("assignments = %v", got)
 	}
-	if got := statuses(clas["alpha"]); !slices.Equal(got, alphaInitial) {
+	if got := statuses(assignments["alpha"]); !slices.Equal(got, alphaInitial) {
 		t.Errorf("alpha endpoints:\n got %v\nwant %v", got, alphaInitial)
 	}
 
@@ -58,12 +58,12 @@ func TestDeltaCDSAndEDS(t *testing.T) {
 	for _, st := range []membership.Status{membership.StatusDegraded, membership.StatusDraining,
 		membership.StatusUnhealthy, membership.StatusUnknown, membership.StatusHealthy} {
 		setStatus(t, f.store, "alpha", "c", st)
-		clas = decodeCLAs(t, deltaAnys(recvEDS()))
-		if got := keys(clas); !slices.Equal(got, []string{"alpha"}) {
+		assignments = decodeCLAs(t, deltaAnys(recvEDS()))
+		if got := keys(assignments); !slices.Equal(got, []string{"alpha"}) {
 			t.Fatalf("after one change got %v, want only alpha", got)
 		}
 		want := "10.0.0.3=" + st.String() + "/test: " + st.String()
-		if got := statuses(clas["alpha"])[2]; got != want {
+		if got := statuses(assignments["alpha"])[2]; got != want {
 			t.Errorf("endpoint c = %s, want %s", got, want)
 		}
 	}
@@ -77,8 +77,8 @@ func TestDeltaCDSAndEDS(t *testing.T) {
 
 	// Instance removal.
 	f.store.PutCluster(f.alpha, []membership.Member{member("a", "10.0.0.1:80", membership.StatusHealthy)}, nil)
-	clas = decodeCLAs(t, deltaAnys(recvEDS()))
-	if got := statuses(clas["alpha"]); !slices.Equal(got, []string{"10.0.0.1=HEALTHY/test: HEALTHY"}) {
+	assignments = decodeCLAs(t, deltaAnys(recvEDS()))
+	if got := statuses(assignments["alpha"]); !slices.Equal(got, []string{"10.0.0.1=HEALTHY/test: HEALTHY"}) {
 		t.Fatalf("after removing instances alpha = %v", got)
 	}
 

@@ -140,30 +140,30 @@ func TestSotwCDSAndEDS(t *testing.T) {
 	recvEDS := func() map[string]*endpointv3.ClusterLoadAssignment {
 		t.Helper()
 		r := c.recvType(typeCLA)
-		clas := decodeCLAs(t, r.GetResources())
-		for n := range clas {
+		assignments := decodeCLAs(t, r.GetResources())
+		for n := range assignments {
 			sent[n]++
 		}
 		c.ack(r, names)
-		return clas
+		return assignments
 	}
 	c.request(typeCLA, names, "", "", "")
-	clas := recvEDS()
-	if got := keys(clas); !slices.Equal(got, names) {
+	assignments := recvEDS()
+	if got := keys(assignments); !slices.Equal(got, names) {
 		t.Fatalf("assignments = %v, want %v", got, names)
 	}
-	if got := statuses(clas["alpha"]); !slices.Equal(got, alphaInitial) {
+	if got := statuses(assignments["alpha"]); !slices.Equal(got, alphaInitial) {
 		t.Errorf("alpha endpoints:\n got %v\nwant %v", got, alphaInitial)
 	}
 
 	// One instance changes: only its cluster's assignment is re-sent (and
 	// no Cluster: the next response on the stream is that assignment).
 	setStatus(t, f.store, "alpha", "a", membership.StatusDraining)
-	clas = recvEDS()
-	if got := keys(clas); !slices.Equal(got, []string{"alpha"}) {
+	assignments = recvEDS()
+	if got := keys(assignments); !slices.Equal(got, []string{"alpha"}) {
 		t.Fatalf("after one change got %v, want only alpha", got)
 	}
-	if got := statuses(clas["alpha"])[0]; got != "10.0.0.1=DRAINING/test: DRAINING" {
+	if got := statuses(assignments["alpha"])[0]; got != "10.0.0.1=DRAINING/test: DRAINING" {
 		t.Errorf("changed endpoint = %s", got)
 	}
 
@@ -171,8 +171,8 @@ func TestSotwCDSAndEDS(t *testing.T) {
 	// nothing: the next response is the one for gamma's change.
 	touchSince(t, f.store, "alpha", "b")
 	setStatus(t, f.store, "gamma", "g1", membership.StatusUnhealthy)
-	clas = recvEDS()
-	if got := keys(clas); !slices.Equal(got, []string{"gamma"}) {
+	assignments = recvEDS()
+	if got := keys(assignments); !slices.Equal(got, []string{"gamma"}) {
 		t.Fatalf("after an unpublished change and a gamma change got %v, want only gamma", got)
 	}
 
@@ -181,10 +181,10 @@ func TestSotwCDSAndEDS(t *testing.T) {
 		member("a", "10.0.0.1:80", membership.StatusHealthy),
 		member("b", "10.0.0.2:80", membership.StatusDegraded),
 	}, nil)
-	clas = recvEDS()
-	if got := statuses(clas["alpha"]); len(clas) != 1 ||
+	assignments = recvEDS()
+	if got := statuses(assignments["alpha"]); len(assignments) != 1 ||
 		!slices.Equal(got, []string{"10.0.0.1=HEALTHY/test: HEALTHY", "10.0.0.2=DEGRADED/test: DEGRADED"}) {
-		t.Fatalf("after removing instances got %v: %v", keys(clas), got)
+		t.Fatalf("after removing instances got %v: %v", keys(assignments), got)
 	}
 
 	// A removed cluster leaves CDS (full state in SotW).
@@ -205,8 +205,8 @@ func TestSotwCDSAndEDS(t *testing.T) {
 	c.ack(r, nil)
 	names = []string{"alpha", "delta", "gamma"}
 	c.request(typeCLA, names, r.GetVersionInfo(), "", "")
-	if clas = recvEDS(); !slices.Contains(keys(clas), "delta") {
-		t.Fatalf("new cluster's assignment not sent: %v", keys(clas))
+	if assignments = recvEDS(); !slices.Contains(keys(assignments), "delta") {
+		t.Fatalf("new cluster's assignment not sent: %v", keys(assignments))
 	}
 
 	if sent["beta-eds"] != 1 {

@@ -44,7 +44,12 @@ func TestReadinessDrainLeavesGRPCRotation(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go func() { defer close(done); agg.Run(ctx) }()
+	go func() {
+		defer close(done)
+		if err := agg.Run(ctx); err != nil {
+			t.Errorf("aggregator Run: %v", err)
+		}
+	}()
 	t.Cleanup(func() { cancel(); <-done })
 
 	srv := startServer(t, store, xds.DefaultOptions(), "")

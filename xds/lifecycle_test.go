@@ -32,7 +32,7 @@ func TestShutdownEndsOpenStreams(t *testing.T) {
 	srv.stop() // fails the test if Run does not return within waitTimeout
 	for name, ended := range map[string]chan error{"sotw": s.done, "delta": d.done} {
 		select {
-		case <-ended:
+		case <-ended: //nolint:errcheck // only that the stream ended matters here
 		case <-time.After(waitTimeout):
 			t.Errorf("%s stream still open after shutdown", name)
 		}
@@ -54,7 +54,7 @@ func TestRunLeavesNoGoroutines(t *testing.T) {
 	setStatus(t, f.store, "alpha", "a", membership.StatusDraining)
 	srv.stop()
 	_ = conn.Close()
-	<-c.done
+	<-c.done //nolint:errcheck // the stream ends with an error, as the server stopped
 	waitFor(t, fmt.Sprintf("goroutines back to %d", before), func() bool { return runtime.NumGoroutine() <= before })
 }
 

@@ -59,11 +59,11 @@ func TestRestartResyncsClients(t *testing.T) {
 	}
 	s2.ack(cds2, nil)
 	s2.request(typeCLA, names, eds.GetVersionInfo(), "", "")
-	clas := decodeCLAs(t, s2.recvType(typeCLA).GetResources())
-	if got := keys(clas); !slices.Equal(got, names) {
+	assignments := decodeCLAs(t, s2.recvType(typeCLA).GetResources())
+	if got := keys(assignments); !slices.Equal(got, names) {
 		t.Fatalf("EDS after restart = %v, want %v", got, names)
 	}
-	if got := statuses(clas["alpha"])[0]; got != "10.0.0.1=DRAINING/test: DRAINING" {
+	if got := statuses(assignments["alpha"])[0]; got != "10.0.0.1=DRAINING/test: DRAINING" {
 		t.Errorf("alpha/a after restart = %s, want DRAINING", got)
 	}
 

@@ -160,7 +160,7 @@ loop:
 		gs.Stop()
 		<-stopped
 	}
-	<-served
+	<-served //nolint:errcheck // nil after the stop above, or the error already in runErr
 	s.log.Info("xds: stopped")
 	return runErr
 }

@@ -46,10 +46,9 @@ func (b *builder) worsen(o membership.Outcome) {
 	}
 }
 
-func (b *builder) fail()      { b.worsen(membership.OutcomeFail) }
-func (b *builder) drain()     { b.worsen(membership.OutcomeDrain) }
-func (b *builder) degrade()   { b.worsen(membership.OutcomeDegraded) }
-func (b *builder) pass() bool { return b.outcome == membership.OutcomePass }
+func (b *builder) fail()    { b.worsen(membership.OutcomeFail) }
+func (b *builder) drain()   { b.worsen(membership.OutcomeDrain) }
+func (b *builder) degrade() { b.worsen(membership.OutcomeDegraded) }
 
 // status starts the reason with the HTTP status code.
 func (b *builder) status() {

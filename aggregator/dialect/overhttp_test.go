@@ -22,7 +22,7 @@ func probeOnce(t *testing.T, addr string, p *upstreams.Probe) probe.Response {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer checker.Close()
+	defer checker.Close() //nolint:errcheck // test cleanup
 	var resp probe.Response
 	checker.Check(req, time.Now().Add(2*time.Second), &probe.Scratch{}, &resp)
 	if resp.Err != nil {

@@ -61,7 +61,7 @@ func timeWaitTo(tb testing.TB, addr string) int {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	defer f.Close()
+	defer f.Close() //nolint:errcheck // read-only: nothing to lose
 	want := fmt.Sprintf(":%04X", port)
 	n := 0
 	sc := bufio.NewScanner(f)

@@ -68,7 +68,9 @@ func TestBudgetKeepsWhatFitsAndProbesTheRestShortLived(t *testing.T) {
 		return len(short.srv.conns) == 0
 	})
 
-	kept.c.Close() // its address left the fleet: its slot is free
+	if err := kept.c.Close(); err != nil { // its address left the fleet: its slot is free
+		t.Fatal(err)
+	}
 	for range 3 {
 		if r := short.probe(t); r.Err != nil {
 			t.Fatalf("probe after the kept slot freed: %v", r.Err)
@@ -80,7 +82,9 @@ func TestBudgetKeepsWhatFitsAndProbesTheRestShortLived(t *testing.T) {
 	if st := b.Stats(); st.KeptInUse != 1 {
 		t.Errorf("kept slots in use %d, want 1", st.KeptInUse)
 	}
-	short.c.Close()
+	if err := short.c.Close(); err != nil {
+		t.Fatal(err)
+	}
 	if st := b.Stats(); st.KeptInUse != 0 || st.ShortLivedInUse != 0 {
 		t.Errorf("slots held after every checker closed: %+v", st)
 	}
@@ -125,7 +129,7 @@ func TestShortLivedConnectionsAreReset(t *testing.T) {
 	b := fdbudget.New(fdbudget.Plan{Limit: 10, Reserve: 8, Kept: 0, ShortLived: 2})
 	ended := make(chan error, 4)
 	srv := newRawServer(t, func(conn net.Conn, _ *bufio.Reader) {
-		conn.SetReadDeadline(time.Now().Add(probeTimeout))
+		_ = conn.SetReadDeadline(time.Now().Add(probeTimeout)) // without it the read ends when the test closes the server
 		buf := make([]byte, 4096)
 		for { // answer the request (an http probe's), then see how the client lets go
 			n, err := conn.Read(buf)
@@ -134,7 +138,7 @@ func TestShortLivedConnectionsAreReset(t *testing.T) {
 				return
 			}
 			if bytes.Contains(buf[:n], []byte("\r\n\r\n")) {
-				conn.Write([]byte("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"))
+				_, _ = conn.Write([]byte("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")) // a failed write shows in what the client gets
 			}
 		}
 	})

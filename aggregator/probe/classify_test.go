@@ -70,7 +70,7 @@ func TestClassifyRealProbes(t *testing.T) {
 			t.Fatal(err)
 		}
 		addr := ln.Addr().String()
-		ln.Close()
+		_ = ln.Close() // only a closed port was wanted
 		return addr
 	}
 	afterRequest := func(act func(net.Conn)) func(net.Conn, *bufio.Reader) {
@@ -92,12 +92,14 @@ func TestClassifyRealProbes(t *testing.T) {
 		{"http refused", func(t *testing.T) Response { return http(t, closedPort(t), probeTimeout) }, Unreachable},
 		{"http reset", func(t *testing.T) Response {
 			return http(t, serve(t, afterRequest(func(c net.Conn) {
-				c.(*net.TCPConn).SetLinger(0) // close with RST
-				c.Close()
+				if err := c.(*net.TCPConn).SetLinger(0); err != nil { // close with RST
+					t.Error(err)
+				}
+				_ = c.Close() // closing is the behaviour under test; the probe sees it
 			})), probeTimeout)
 		}, Unreachable},
 		{"http closed before answering", func(t *testing.T) Response {
-			return http(t, serve(t, afterRequest(func(c net.Conn) { c.Close() })), probeTimeout)
+			return http(t, serve(t, afterRequest(func(c net.Conn) { _ = c.Close() })), probeTimeout)
 		}, Unreachable},
 		{"http no answer in time", func(t *testing.T) Response {
 			return http(t, serve(t, holdOpen("")), 200*time.Millisecond)
@@ -107,8 +109,8 @@ func TestClassifyRealProbes(t *testing.T) {
 		}, Answered},
 		{"http half a body", func(t *testing.T) Response {
 			return http(t, serve(t, afterRequest(func(c net.Conn) {
-				fmt.Fprint(c, "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{\"status\":")
-				c.Close()
+				_, _ = fmt.Fprint(c, "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{\"status\":") // a failed write shows in what the client gets
+				_ = c.Close()
 			})), probeTimeout)
 		}, Answered},
 		{"http malformed", func(t *testing.T) Response {

@@ -15,7 +15,7 @@ func TestStaleConnectionIsRetried(t *testing.T) {
 	// without saying so: every reuse finds a dead connection.
 	srv := newRawServer(t, func(conn net.Conn, br *bufio.Reader) {
 		if readRequest(br) != "" {
-			conn.Write([]byte("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"))
+			_, _ = conn.Write([]byte("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")) // a failed write shows in what the client gets
 		}
 	})
 	h := newHTTPTarget(t, srv.addr(), "/")
@@ -40,7 +40,7 @@ func idleClosingServer(t *testing.T, withTLS bool) (srv *httptest.Server, closed
 	t.Helper()
 	closed = new(atomic.Int64)
 	srv = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Write([]byte("ok"))
+		_, _ = w.Write([]byte("ok")) // a failed write shows in what the client gets
 	}))
 	srv.Config.IdleTimeout = 50 * time.Millisecond
 	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
@@ -107,7 +107,7 @@ func TestHTTP10Responses(t *testing.T) {
 	t.Run("body until close", func(t *testing.T) {
 		srv := newRawServer(t, func(conn net.Conn, br *bufio.Reader) {
 			if readRequest(br) != "" {
-				conn.Write([]byte("HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\nold school"))
+				_, _ = conn.Write([]byte("HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\nold school")) // a failed write shows in what the client gets
 			}
 		})
 		h := newHTTPTarget(t, srv.addr(), "/")

@@ -24,7 +24,7 @@ func serveFixed(ln net.Listener) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			defer conn.Close()
+			defer conn.Close() //nolint:errcheck // test cleanup
 			buf := make([]byte, 4096)
 			state := 0 // how much of "\r\n\r\n" was just seen
 			for {
@@ -67,7 +67,7 @@ func startFixedServer(t testing.TB) string {
 		serveFixed(ln)
 	}()
 	t.Cleanup(func() {
-		ln.Close()
+		_ = ln.Close() // test cleanup
 		<-done
 	})
 	return ln.Addr().String()

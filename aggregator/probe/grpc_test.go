@@ -35,7 +35,9 @@ func grpcHealthServer(t *testing.T, addr string, opts ...grpc.ServerOption) (*gr
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		gs.Serve(ln)
+		if err := gs.Serve(ln); err != nil {
+			t.Errorf("grpc health server: %v", err)
+		}
 	}()
 	t.Cleanup(func() {
 		gs.Stop()
@@ -94,7 +96,9 @@ func TestGRPCHealth(t *testing.T) {
 func TestGRPCClosedChecker(t *testing.T) {
 	_, _, addr := grpcHealthServer(t, "")
 	c := mustChecker(t, upstreams.KindGRPC, "", addr, CheckerOptions{})
-	c.Close()
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
 	if r := grpcProbe(t, c, addr, ""); r.Err == nil {
 		t.Fatal("closed checker probed")
 	}

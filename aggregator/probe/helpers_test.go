@@ -57,7 +57,7 @@ func newRawServer(t testing.TB, handle func(conn net.Conn, br *bufio.Reader)) *r
 					s.mu.Lock()
 					delete(s.conns, conn)
 					s.mu.Unlock()
-					conn.Close()
+					_ = conn.Close() // the handler is done: nothing to lose
 				}()
 				handle(conn, bufio.NewReader(conn))
 			}()
@@ -71,10 +71,10 @@ func (s *rawServer) addr() string { return s.ln.Addr().String() }
 
 // close stops accepting, closes open connections and waits for handlers.
 func (s *rawServer) close() {
-	s.ln.Close()
+	_ = s.ln.Close() // stopping is the point: nothing to lose
 	s.mu.Lock()
 	for c := range s.conns {
-		c.Close()
+		_ = c.Close() // likewise
 	}
 	s.mu.Unlock()
 	s.wg.Wait()
@@ -130,7 +130,7 @@ func mustChecker(t testing.TB, kind upstreams.ProbeKind, scheme, hostport string
 	if err != nil {
 		t.Fatalf("NewChecker: %v", err)
 	}
-	t.Cleanup(func() { c.Close() })
+	t.Cleanup(func() { _ = c.Close() }) // test cleanup
 	return c
 }
 

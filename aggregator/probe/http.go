@@ -202,7 +202,7 @@ func (c *httpChecker) connection(deadline time.Time, budget time.Duration) (conn
 	}
 	c.mu.Unlock()
 	if closed {
-		conn.Close()
+		_ = conn.Close() // the checker closed meanwhile: nothing to lose
 		return nil, false, false, errClosed
 	}
 	return conn, false, short, nil
@@ -233,11 +233,11 @@ func (c *httpChecker) dial(deadline time.Time, budget time.Duration, short bool)
 	}
 	tc := tls.Client(raw, c.tls)
 	if err := raw.SetDeadline(deadline); err != nil {
-		raw.Close()
+		_ = raw.Close() // the handshake failed: its error is the one reported
 		return nil, netErr("tls handshake", budget, err)
 	}
 	if err := tc.Handshake(); err != nil {
-		raw.Close()
+		_ = raw.Close() // the handshake failed: its error is the one reported
 		return nil, withTLSHint(netErr("tls handshake", budget, err))
 	}
 	return tc, nil
@@ -253,5 +253,5 @@ func (c *httpChecker) drop(conn net.Conn) {
 		c.piecemeal = nil
 	}
 	c.mu.Unlock()
-	conn.Close()
+	_ = conn.Close() // a dropped probe connection: nothing to lose
 }

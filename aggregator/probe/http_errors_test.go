@@ -23,8 +23,8 @@ func holdOpen(resp string) func(net.Conn, *bufio.Reader) {
 		if readRequest(br) == "" {
 			return
 		}
-		conn.Write([]byte(resp))
-		io.Copy(io.Discard, br)
+		_, _ = conn.Write([]byte(resp)) // a failed write shows in what the client gets
+		_, _ = io.Copy(io.Discard, br)  // until the client closes
 	}
 }
 
@@ -127,7 +127,7 @@ func TestTruncatedResponses(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			srv := newRawServer(t, func(conn net.Conn, br *bufio.Reader) {
 				if readRequest(br) != "" {
-					conn.Write([]byte(resp))
+					_, _ = conn.Write([]byte(resp)) // a failed write shows in what the client gets
 				}
 			})
 			h := newHTTPTarget(t, srv.addr(), "/")
@@ -148,10 +148,10 @@ func TestTimeoutThenRecovery(t *testing.T) {
 	srv := newRawServer(t, func(conn net.Conn, br *bufio.Reader) {
 		for readRequest(br) != "" {
 			if hang.Load() {
-				io.Copy(io.Discard, br) // never answer
+				_, _ = io.Copy(io.Discard, br) // never answer, until the client closes
 				return
 			}
-			conn.Write([]byte("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"))
+			_, _ = conn.Write([]byte("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")) // a failed write shows in what the client gets
 		}
 	})
 	h := newHTTPTarget(t, srv.addr(), "/healthz")
@@ -195,7 +195,7 @@ func TestConnectionRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	addr := ln.Addr().String()
-	ln.Close()
+	_ = ln.Close() // only a closed port was wanted
 	r := newHTTPTarget(t, addr, "/").probe(probeTimeout)
 	if r.Err == nil || r.Err.Error() != "connect: connection refused" || !errors.Is(r.Err, syscall.ECONNREFUSED) {
 		t.Fatalf("err = %v", r.Err)
@@ -231,7 +231,9 @@ func TestCloseInterruptsCheck(t *testing.T) {
 		done <- r
 	}()
 	eventually(t, "the probe to connect", func() bool { return srv.accepts.Load() == 1 })
-	h.c.Close()
+	if err := h.c.Close(); err != nil {
+		t.Fatal(err)
+	}
 	select {
 	case r := <-done:
 		if r.Err == nil {

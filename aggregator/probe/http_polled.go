@@ -88,7 +88,7 @@ func (c *httpChecker) adopt(conn net.Conn) {
 		c.poller.detach(pc)
 		return
 	}
-	conn.Close() // the duplicate keeps the connection open
+	_ = conn.Close() // the duplicate keeps the connection open
 }
 
 // polledGone forgets pc, which the poller closed.

@@ -35,7 +35,7 @@ func TestKeepAliveReusesOneConnection(t *testing.T) {
 	srv, conns := countingServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		n := hits.Add(1)
 		w.Header().Set("Content-Type", "application/json")
-		fmt.Fprintf(w, `{"status":"ok","n":%d}`, n)
+		_, _ = fmt.Fprintf(w, `{"status":"ok","n":%d}`, n) // a failed write shows in what the client gets
 	}))
 	addr := srv.Listener.Addr().String()
 	h := newHTTPTarget(t, addr, "/healthz")
@@ -79,7 +79,7 @@ func TestRequestOnTheWire(t *testing.T) {
 			}
 		}
 		got <- head.String()
-		conn.Write([]byte("HTTP/1.1 204 No Content\r\n\r\n"))
+		_, _ = conn.Write([]byte("HTTP/1.1 204 No Content\r\n\r\n")) // a failed write shows in what the client gets
 	})
 	p := httpProbe("/readyz")
 	p.Headers = [][2]string{{"X-Token", "abc"}}
@@ -100,10 +100,13 @@ func TestContentLengthBodies(t *testing.T) {
 	sizes := []int{0, 5, 4000, 5000, 50000, 12, 65536}
 	srv, conns := countingServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var n int
-		fmt.Sscan(r.URL.Query().Get("n"), &n)
+		if _, err := fmt.Sscan(r.URL.Query().Get("n"), &n); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
 		body := bytes.Repeat([]byte("abcdefghij"), n/10+1)[:n]
 		w.Header().Set("Content-Length", fmt.Sprint(n))
-		w.Write(body)
+		_, _ = w.Write(body) // a failed write shows in what the client gets
 	}))
 	addr := srv.Listener.Addr().String()
 	c := mustChecker(t, upstreams.KindHTTP, "http", addr, CheckerOptions{})
@@ -132,8 +135,9 @@ func TestChunkedBodies(t *testing.T) {
 		if r.URL.Path == "/big" {
 			n = 45
 		}
+		// A failed write shows in what the client gets.
 		for i := 0; i < n; i++ {
-			fmt.Fprintf(w, "%04d%s", i, strings.Repeat("x", 996))
+			_, _ = fmt.Fprintf(w, "%04d%s", i, strings.Repeat("x", 996))
 			w.(http.Flusher).Flush() // one chunk per write
 		}
 	}))
@@ -208,7 +212,7 @@ func TestResponseArrivingByteByByte(t *testing.T) {
 func TestBodyUntilClose(t *testing.T) {
 	srv := newRawServer(t, func(conn net.Conn, br *bufio.Reader) {
 		if readRequest(br) != "" {
-			conn.Write([]byte("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nuntil the end"))
+			_, _ = conn.Write([]byte("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nuntil the end")) // a failed write shows in what the client gets
 		}
 	})
 	h := newHTTPTarget(t, srv.addr(), "/")
@@ -229,9 +233,9 @@ func TestNoBodyStatusesKeepConnection(t *testing.T) {
 		for readRequest(br) != "" {
 			n++
 			if n%2 == 1 {
-				conn.Write([]byte("HTTP/1.1 204 No Content\r\nX-A: 1\r\n\r\n"))
+				_, _ = conn.Write([]byte("HTTP/1.1 204 No Content\r\nX-A: 1\r\n\r\n")) // a failed write shows in what the client gets
 			} else {
-				conn.Write([]byte("HTTP/1.1 304 Not Modified\r\n\r\n"))
+				_, _ = conn.Write([]byte("HTTP/1.1 304 Not Modified\r\n\r\n")) // a failed write shows in what the client gets
 			}
 		}
 	})
@@ -293,7 +297,7 @@ func TestImmediateHealthCheckFailHeader(t *testing.T) {
 			w.WriteHeader(503)
 			return
 		}
-		w.Write([]byte("ok"))
+		_, _ = w.Write([]byte("ok")) // a failed write shows in what the client gets
 	}))
 	h := newHTTPTarget(t, srv.Listener.Addr().String(), "/healthz")
 	if r := h.probe(probeTimeout); r.Err != nil || r.ImmediateFail || r.StatusCode != 200 {
@@ -342,7 +346,7 @@ func TestContentTypeFollowsEachResponse(t *testing.T) {
 			if types[i] != "" {
 				ct = "Content-Type: " + types[i] + "\r\n"
 			}
-			conn.Write([]byte("HTTP/1.1 200 OK\r\n" + ct + "Content-Length: 0\r\n\r\n"))
+			_, _ = conn.Write([]byte("HTTP/1.1 200 OK\r\n" + ct + "Content-Length: 0\r\n\r\n")) // a failed write shows in what the client gets
 		}
 	})
 	h := newHTTPTarget(t, srv.addr(), "/")

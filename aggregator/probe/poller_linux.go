@@ -114,7 +114,7 @@ func NewPoller(log *slog.Logger, afterRound func() bool) *Poller {
 func (p *Poller) attach(c *httpChecker, fd int) *polledConn {
 	pc := &polledConn{checker: c, fd: fd}
 	if !p.run() || !p.in.Post(pollMsg{kind: msgAttach, pc: pc}) {
-		syscall.Close(fd)
+		_ = syscall.Close(fd) // a probe socket given up: nothing to lose
 		return nil
 	}
 	return pc
@@ -270,7 +270,7 @@ func (p *Poller) wait() (n int, parked bool, err error) {
 // add puts pc in the epoll set.
 func (p *Poller) add(pc *polledConn) {
 	if err := p.ep.Add(pc.fd, syscall.EPOLLIN|syscall.EPOLLRDHUP); err != nil {
-		syscall.Close(pc.fd)
+		_ = syscall.Close(pc.fd) // a probe socket given up: nothing to lose
 		pc.fd = -1
 		pc.checker.polledGone(pc)
 		return
@@ -372,7 +372,7 @@ func (p *Poller) drop(pc *polledConn) {
 	}
 	p.ep.Remove(pc.fd)
 	delete(p.conns, int32(pc.fd))
-	syscall.Close(pc.fd)
+	_ = syscall.Close(pc.fd) // a probe socket given up: nothing to lose
 	pc.fd = -1
 	pc.checker.polledGone(pc)
 }
@@ -488,7 +488,7 @@ func (p *Poller) toNetConn(pc *polledConn) (net.Conn, error) {
 	p.ep.Remove(pc.fd)
 	file := os.NewFile(uintptr(pc.fd), "probe")
 	conn, err := net.FileConn(file) // a duplicate, in Go's poller
-	file.Close()
+	_ = file.Close()                // conn holds a duplicate of the socket: nothing to lose
 	delete(p.conns, int32(pc.fd))
 	pc.fd = -1
 	if err != nil {

@@ -99,19 +99,19 @@ func TestPollerPairSendsBothRequestsInOneWrite(t *testing.T) {
 						return
 					}
 					if br.Buffered() == 0 { // a single request (the first probe)
-						conn.Write([]byte(pathAnswer(first, "")))
+						_, _ = conn.Write([]byte(pathAnswer(first, ""))) // a failed write shows in what the client gets
 						continue
 					}
 					sameRead.Add(1) // the second request came in the same read
 					second := readRequest(br)
 					pairs.Add(1)
 					if together {
-						conn.Write([]byte(pathAnswer(first, "") + pathAnswer(second, "")))
+						_, _ = conn.Write([]byte(pathAnswer(first, "") + pathAnswer(second, ""))) // a failed write shows in what the client gets
 						continue
 					}
-					conn.Write([]byte(pathAnswer(first, "")))
+					_, _ = conn.Write([]byte(pathAnswer(first, ""))) // a failed write shows in what the client gets
 					time.Sleep(50 * time.Millisecond)
-					conn.Write([]byte(pathAnswer(second, "")))
+					_, _ = conn.Write([]byte(pathAnswer(second, ""))) // a failed write shows in what the client gets
 				}
 			})
 			pt := newPairTarget(t, srv.addr())
@@ -150,7 +150,7 @@ func TestPollerPairToAServerThatDropsPipelinedRequests(t *testing.T) {
 				return
 			}
 			line, _, _ := strings.Cut(string(buf[:n]), "\r\n")
-			conn.Write([]byte(pathAnswer(line, "")))
+			_, _ = conn.Write([]byte(pathAnswer(line, ""))) // a failed write shows in what the client gets
 		}
 	})
 	pt := newPairTarget(t, srv.addr())
@@ -208,10 +208,10 @@ func (pt *pairTarget) pairAnswered(t *testing.T) {
 func TestPollerPairWhenTheServerClosesAfterTheFirstAnswer(t *testing.T) {
 	srv := newRawServer(t, serveNumbered(func(n int32, line string, conn net.Conn) bool {
 		if n == 2 { // the pair's first: answer, then close
-			conn.Write([]byte(pathAnswer(line, "Connection: close\r\n")))
+			_, _ = conn.Write([]byte(pathAnswer(line, "Connection: close\r\n"))) // a failed write shows in what the client gets
 			return false
 		}
-		conn.Write([]byte(pathAnswer(line, "")))
+		_, _ = conn.Write([]byte(pathAnswer(line, ""))) // a failed write shows in what the client gets
 		return true
 	}))
 	pt := newPairTarget(t, srv.addr())
@@ -229,12 +229,12 @@ func TestPollerPairWhenTheServerClosesAfterTheFirstAnswer(t *testing.T) {
 func readyInPieces(_ int32, line string, conn net.Conn) bool {
 	a := pathAnswer(line, "")
 	if !strings.Contains(line, "/ready") { // the first probe, and every pair's first
-		conn.Write([]byte(a))
+		_, _ = conn.Write([]byte(a)) // a failed write shows in what the client gets
 		return true
 	}
-	conn.Write([]byte(a[:30]))
+	_, _ = conn.Write([]byte(a[:30])) // a failed write shows in what the client gets
 	time.Sleep(100 * time.Millisecond)
-	conn.Write([]byte(a[30:]))
+	_, _ = conn.Write([]byte(a[30:])) // a failed write shows in what the client gets
 	return true
 }
 

@@ -67,7 +67,7 @@ func answerOnceThenHang(t *testing.T) *rawServer {
 				<-hang
 				return
 			}
-			conn.Write([]byte(okResponse))
+			_, _ = conn.Write([]byte(okResponse)) // a failed write shows in what the client gets
 		}
 	})
 	t.Cleanup(srv.close)
@@ -131,12 +131,12 @@ func TestPollerHandsOverAnAnswerInPieces(t *testing.T) {
 	srv := newRawServer(t, func(conn net.Conn, br *bufio.Reader) {
 		for readRequest(br) != "" {
 			if n.Add(1) == 1 {
-				conn.Write([]byte(okResponse))
+				_, _ = conn.Write([]byte(okResponse)) // a failed write shows in what the client gets
 				continue
 			}
-			conn.Write([]byte(okResponse[:40]))
+			_, _ = conn.Write([]byte(okResponse[:40])) // a failed write shows in what the client gets
 			time.Sleep(200 * time.Millisecond)
-			conn.Write([]byte(okResponse[40:]))
+			_, _ = conn.Write([]byte(okResponse[40:])) // a failed write shows in what the client gets
 		}
 	})
 	defer srv.close()
@@ -176,7 +176,7 @@ func handedOver(c Checker) bool {
 func TestPollerDropsAConnectionClosedWhileIdle(t *testing.T) {
 	srv := newRawServer(t, func(conn net.Conn, br *bufio.Reader) {
 		if readRequest(br) != "" {
-			conn.Write([]byte(okResponse))
+			_, _ = conn.Write([]byte(okResponse)) // a failed write shows in what the client gets
 		}
 	}) // one answer per connection, then close without saying so
 	defer srv.close()
@@ -203,7 +203,9 @@ func TestPollerCloseWithAProbeInFlight(t *testing.T) {
 	if !pt.c.(AsyncChecker).Start(&pt.f) {
 		t.Fatal("not started on the poller")
 	}
-	pt.c.Close()
+	if err := pt.c.Close(); err != nil {
+		t.Fatal(err)
+	}
 	select {
 	case r := <-pt.done:
 		if r.Err == nil {

@@ -82,7 +82,7 @@ type shortConn struct {
 
 func newShortConn(c net.Conn, b *fdbudget.Budget) *shortConn {
 	if tc, ok := c.(*net.TCPConn); ok {
-		tc.SetLinger(0) // the kernel applies it at close
+		_ = tc.SetLinger(0) // the kernel applies it at close; best effort (else a TIME_WAIT socket)
 	}
 	return &shortConn{Conn: c, budget: b}
 }

@@ -60,7 +60,7 @@ func (c *tcpChecker) Check(req *Request, deadline time.Time, _ *Scratch, resp *R
 			resp.Err = netErr("connect", budget, err)
 		} else {
 			c.stats.shortLived.Add(1)
-			newShortConn(conn, c.budget).Close()
+			_ = newShortConn(conn, c.budget).Close() // the connect was the probe: nothing to lose
 		}
 	}
 	c.stats.ended(resp.Err)

@@ -23,7 +23,7 @@ func TestTCPCheck(t *testing.T) {
 			if err != nil {
 				return
 			}
-			conn.Close()
+			_ = conn.Close() // the connect was all the probe wanted
 			accepted <- struct{}{}
 		}
 	}()
@@ -41,7 +41,9 @@ func TestTCPCheck(t *testing.T) {
 		t.Fatal("listener never saw the connection")
 	}
 
-	ln.Close()
+	if err := ln.Close(); err != nil {
+		t.Fatal(err)
+	}
 	r = Response{}
 	c.Check(req, time.Now().Add(probeTimeout), nil, &r)
 	if r.Err == nil || r.Err.Error() != "connect: connection refused" || !errors.Is(r.Err, syscall.ECONNREFUSED) {

@@ -31,7 +31,7 @@ func newPKIServer(t *testing.T, leaf *testpki.Leaf, tune func(*tls.Config)) *pki
 		if len(r.TLS.PeerCertificates) > 0 {
 			s.client.Store(r.TLS.PeerCertificates[0].Subject.CommonName)
 		}
-		w.Write([]byte("ok"))
+		_, _ = w.Write([]byte("ok")) // a failed write shows in what the client gets
 	}))
 	s.Config.ErrorLog = log.New(io.Discard, "", 0) // refused handshakes are the point of some tests
 	s.TLS = &tls.Config{Certificates: []tls.Certificate{leaf.TLS}}
@@ -53,7 +53,7 @@ func probeWith(t *testing.T, srv *pkiServer, settings *upstreams.TLS) Response {
 	if err != nil {
 		t.Fatalf("NewProbeChecker: %v", err)
 	}
-	defer c.Close()
+	defer c.Close() //nolint:errcheck // test cleanup
 	var r Response
 	c.Check(mustRequest(t, p, addr, RequestOptions{}), time.Now().Add(probeTimeout), &Scratch{}, &r)
 	return r

@@ -38,12 +38,12 @@ func TestHTTPSWithSelfSignedCert(t *testing.T) {
 		w.Header().Set("Content-Type", "application/json")
 		if r.URL.Path == "/chunked" {
 			for i := 0; i < 20; i++ {
-				fmt.Fprintf(w, "%0500d", i)
+				_, _ = fmt.Fprintf(w, "%0500d", i) // a failed write shows in what the client gets
 				w.(http.Flusher).Flush()
 			}
 			return
 		}
-		w.Write([]byte(`{"status":"pass"}`))
+		_, _ = w.Write([]byte(`{"status":"pass"}`)) // a failed write shows in what the client gets
 	}))
 	addr := srv.Listener.Addr().String()
 	c := mustChecker(t, upstreams.KindHTTP, "https", addr, CheckerOptions{TLS: &tls.Config{RootCAs: pool}})

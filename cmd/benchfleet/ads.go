@@ -72,7 +72,7 @@ func (w *adsWatcher) run(ctx context.Context, addr string, clusters []string) er
 	if err != nil {
 		return fmt.Errorf("ads: dial %s: %w", addr, err)
 	}
-	defer conn.Close()
+	defer conn.Close() //nolint:errcheck // the stream is over: nothing to lose
 	stream, err := discoveryv3.NewAggregatedDiscoveryServiceClient(conn).StreamAggregatedResources(ctx)
 	if err != nil {
 		return fmt.Errorf("ads: open stream: %w", err)

@@ -214,7 +214,7 @@ func getOnce(ctx context.Context, client *http.Client, url string) bool {
 		return false
 	}
 	_, err = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-	resp.Body.Close()
+	_ = resp.Body.Close() // read to the end: nothing to lose
 	return err == nil && resp.StatusCode >= 200 && resp.StatusCode < 300
 }
 
@@ -252,10 +252,10 @@ func runBaselineChild(ctx context.Context, p *procs, opts *Options, dir string, 
 	select {
 	case <-c.done:
 	case <-ctx.Done():
-		c.stop(5 * time.Second)
+		p.stopChild(c, 5*time.Second)
 		return baselineResult{}, ctx.Err()
 	case <-limit.C:
-		c.stop(5 * time.Second)
+		p.stopChild(c, 5*time.Second)
 		return baselineResult{}, fmt.Errorf("baseline did not finish in time; see %s", filepath.Join(dir, "baseline.log"))
 	}
 	if c.err != nil {

@@ -40,7 +40,7 @@ func (l *eventLog) follow(ctx context.Context, a *admin) (done <-chan error, err
 		return nil, fmt.Errorf("event stream: %w", err)
 	}
 	if resp.StatusCode != http.StatusOK {
-		resp.Body.Close()
+		_ = resp.Body.Close() // the status is the error to report
 		return nil, fmt.Errorf("event stream: %s", resp.Status)
 	}
 	sc := bufio.NewScanner(resp.Body)
@@ -48,7 +48,7 @@ func (l *eventLog) follow(ctx context.Context, a *admin) (done <-chan error, err
 	hello := make(chan struct{})
 	out := make(chan error, 1)
 	go func() {
-		defer resp.Body.Close()
+		defer resp.Body.Close() //nolint:errcheck // a response body: nothing to lose
 		var name string
 		var data strings.Builder
 		helloSeen := false

@@ -47,7 +47,7 @@ func freePort() (string, error) {
 		return "", fmt.Errorf("free port: %w", err)
 	}
 	addr := ln.Addr().String()
-	ln.Close()
+	_ = ln.Close() // only its port was wanted
 	return addr, nil
 }
 
@@ -106,7 +106,7 @@ func startFleets(ctx context.Context, p *procs, opts *Options, n int, hostSeq *i
 			if err != nil {
 				return false, nil
 			}
-			resp.Body.Close()
+			_ = resp.Body.Close() // only the status is wanted
 			return resp.StatusCode == http.StatusOK, nil
 		})
 		if err != nil {
@@ -147,7 +147,7 @@ func (bf *benchFleet) flip(ctx context.Context, ids []string, state fleet.State)
 			return nil, fmt.Errorf("flip %d instances to %s: %w", len(ids), state, err)
 		}
 		b, err := io.ReadAll(resp.Body)
-		resp.Body.Close()
+		_ = resp.Body.Close() // read to the end: nothing to lose
 		if err != nil {
 			return nil, fmt.Errorf("flip: read answer: %w", err)
 		}

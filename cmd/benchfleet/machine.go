@@ -26,7 +26,7 @@ func describeMachine() machine {
 				break
 			}
 		}
-		f.Close()
+		_ = f.Close() // read-only: nothing to lose
 	}
 	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
 		m.Kernel = strings.TrimSpace(string(b))

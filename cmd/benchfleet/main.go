@@ -61,24 +61,24 @@ func cli(args []string, stdout, stderr io.Writer) int {
 	}
 	var lv slog.Level
 	if err := lv.UnmarshalText([]byte(*logLevel)); err != nil {
-		fmt.Fprintln(stderr, "benchfleet: -log-level:", err)
+		_, _ = fmt.Fprintln(stderr, "benchfleet: -log-level:", err) // a failed write to stderr has nowhere to be reported
 		return 2
 	}
 	opts.Log = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lv}))
 	var err error
 	if opts.Sizes, err = parseSizes(*sizes); err != nil {
-		fmt.Fprintln(stderr, "benchfleet:", err)
+		_, _ = fmt.Fprintln(stderr, "benchfleet:", err) // likewise
 		return 2
 	}
 	self, err := os.Executable()
 	if err != nil {
-		fmt.Fprintln(stderr, "benchfleet:", err)
+		_, _ = fmt.Fprintln(stderr, "benchfleet:", err) // likewise
 		return 1
 	}
 	opts.BaselineCmd = []string{self}
 	if opts.WorkDir = *workDir; opts.WorkDir == "" {
 		if opts.WorkDir, err = os.MkdirTemp("", "benchfleet-"); err != nil {
-			fmt.Fprintln(stderr, "benchfleet:", err)
+			_, _ = fmt.Fprintln(stderr, "benchfleet:", err) // likewise
 			return 1
 		}
 	}
@@ -86,7 +86,9 @@ func cli(args []string, stdout, stderr io.Writer) int {
 	defer func() {
 		// A failed run keeps its configs and logs for inspection.
 		if ok && !*keep && *workDir == "" {
-			os.RemoveAll(opts.WorkDir)
+			if err := os.RemoveAll(opts.WorkDir); err != nil {
+				opts.Log.Warn("remove the work directory", "error", err)
+			}
 		}
 	}()
 	ctx, stop := signalContext()
@@ -96,7 +98,7 @@ func cli(args []string, stdout, stderr io.Writer) int {
 		Command: "go run ./cmd/benchfleet " + strings.Join(args, " ")}
 	if f, err := os.Open(*goBench); err == nil {
 		rep.GoBench = parseGoBench(f)
-		f.Close()
+		_ = f.Close() // read-only: nothing to lose
 	}
 	if *out != "" {
 		rep.Notes = keptNotes(*out)
@@ -108,7 +110,9 @@ func cli(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	md := rep.markdown()
-	fmt.Fprint(stdout, md)
+	if _, err := fmt.Fprint(stdout, md); err != nil {
+		opts.Log.Warn("write report to stdout", "error", err)
+	}
 	if *out != "" {
 		if err := os.WriteFile(*out, []byte(md), 0o644); err != nil {
 			opts.Log.Error("write report", "error", err)
@@ -133,7 +137,7 @@ func runAll(ctx context.Context, opts *Options) ([]sizeResult, *replicaResult, e
 		opts.Log.Info("measuring", "instances", n)
 		r, err := runSize(ctx, opts, n, &hostSeq)
 		if err != nil {
-			return out, nil, fmt.Errorf("N=%d: %w", n, err)
+			return out, nil, fmt.Errorf("%d instances: %w", n, err)
 		}
 		out = append(out, r)
 	}

@@ -47,13 +47,13 @@ func (p *procs) start(name, logPath string, argv []string, env []string) (*child
 	cmd.Env = append(os.Environ(), env...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
-		lf.Close()
+		_ = lf.Close() // nothing written to it yet
 		return nil, fmt.Errorf("start %s (%s): %w", name, argv[0], err)
 	}
 	c := &child{name: name, cmd: cmd, log: lf, done: make(chan struct{})}
 	go func() {
 		c.err = cmd.Wait()
-		lf.Close()
+		_ = lf.Close() // the child wrote it through its own descriptor, now closed: nothing to lose
 		close(c.done)
 	}()
 	p.mu.Lock()
@@ -93,6 +93,13 @@ func (c *child) stop(grace time.Duration) error {
 	return fmt.Errorf("%s (pid %d) ignored SIGTERM for %s and was killed", c.name, c.pid(), grace)
 }
 
+// stopChild stops c, logging a child that had to be killed.
+func (p *procs) stopChild(c *child, grace time.Duration) {
+	if err := c.stop(grace); err != nil {
+		p.log.Warn("stopping child", "error", err)
+	}
+}
+
 // stopAll stops every child still running, newest first.
 func (p *procs) stopAll(grace time.Duration) {
 	p.mu.Lock()
@@ -104,9 +111,7 @@ func (p *procs) stopAll(grace time.Duration) {
 		wg.Add(1)
 		go func(c *child) {
 			defer wg.Done()
-			if err := c.stop(grace); err != nil {
-				p.log.Warn("stopping child", "error", err)
-			}
+			p.stopChild(c, grace)
 		}(list[i])
 	}
 	wg.Wait()
@@ -150,7 +155,7 @@ func statusKB(pid int, key string) (int64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("%s of pid %d: %w", key, pid, err)
 	}
-	defer f.Close()
+	defer f.Close() //nolint:errcheck // read-only: nothing to lose
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		rest, ok := strings.CutPrefix(sc.Text(), key+":")

@@ -47,7 +47,7 @@ func (s *lateSampler) fetch(ctx context.Context, in fleet.FileEntry) (*instanceV
 	if err != nil {
 		return nil, err
 	}
-	defer resp.Body.Close()
+	defer resp.Body.Close() //nolint:errcheck // a response body: nothing to lose
 	if resp.StatusCode != http.StatusOK {
 		return nil, fmt.Errorf("%s: %s", path, resp.Status)
 	}

@@ -32,8 +32,8 @@ func (a *admin) ready(ctx context.Context) (bool, error) {
 	if err != nil {
 		return false, nil // not listening yet
 	}
-	io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
+	_, _ = io.Copy(io.Discard, resp.Body) // drained for the connection's reuse only
+	_ = resp.Body.Close()                 // only the status is wanted
 	return resp.StatusCode == http.StatusOK, nil
 }
 
@@ -49,7 +49,7 @@ func (a *admin) summary(ctx context.Context) (summary, error) {
 	if err != nil {
 		return s, fmt.Errorf("summary: %w", err)
 	}
-	defer resp.Body.Close()
+	defer resp.Body.Close() //nolint:errcheck // a response body: nothing to lose
 	if resp.StatusCode != http.StatusOK {
 		return s, fmt.Errorf("summary: %s", resp.Status)
 	}
@@ -70,7 +70,7 @@ func (a *admin) waitServing(ctx context.Context, what string, alive func() error
 		if err != nil {
 			return false, nil
 		}
-		resp.Body.Close()
+		_ = resp.Body.Close() // an answer is all that is wanted
 		return true, nil
 	})
 }
@@ -83,7 +83,7 @@ func (a *admin) metrics(ctx context.Context) (map[string]float64, error) {
 	if err != nil {
 		return nil, fmt.Errorf("metrics: %w", err)
 	}
-	defer resp.Body.Close()
+	defer resp.Body.Close() //nolint:errcheck // a response body: nothing to lose
 	if resp.StatusCode != http.StatusOK {
 		return nil, fmt.Errorf("metrics: %s", resp.Status)
 	}
@@ -155,7 +155,7 @@ func (a *admin) stalled(ctx context.Context, clusters []string, now time.Time, m
 			} `json:"instances"`
 		}
 		err = json.NewDecoder(resp.Body).Decode(&view)
-		resp.Body.Close()
+		_ = resp.Body.Close() // read: the decode's error is the one that matters
 		if err != nil {
 			return nil, fmt.Errorf("cluster %s: %w", c, err)
 		}

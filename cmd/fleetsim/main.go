@@ -22,8 +22,9 @@ import (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, os.Args[1:], os.Stderr, nil); err != nil {
+	err := run(ctx, os.Args[1:], os.Stderr, nil)
+	stop()
+	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
@@ -111,7 +112,11 @@ func run(ctx context.Context, args []string, stderr io.Writer, started chan<- st
 	if err != nil {
 		return err
 	}
-	defer f.Close()
+	defer func() {
+		if err := f.Close(); err != nil {
+			log.Warn("fleetsim: closing the fleet", "error", err)
+		}
+	}()
 
 	if o.out != "" {
 		if err := writeInstances(o.out, f.Instances()); err != nil {
@@ -136,7 +141,9 @@ func run(ctx context.Context, args []string, stderr io.Writer, started chan<- st
 		defer func() {
 			shutCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
-			srv.Shutdown(shutCtx)
+			if err := srv.Shutdown(shutCtx); err != nil {
+				log.Warn("fleetsim: control API shutdown", "error", err)
+			}
 		}()
 		controlAddr = ln.Addr().String()
 		log.Info("fleetsim: control API listening", "address", controlAddr)
@@ -173,9 +180,9 @@ func writeInstances(path string, insts []fleet.Instance) error {
 	if err != nil {
 		return fmt.Errorf("fleetsim: instances file: %w", err)
 	}
-	defer os.Remove(tmp.Name())
+	defer os.Remove(tmp.Name()) //nolint:errcheck // best-effort cleanup; after the rename there is nothing to remove
 	if _, err := tmp.Write(b); err != nil {
-		tmp.Close()
+		_ = tmp.Close() // the write's error is the one to report
 		return fmt.Errorf("fleetsim: write %s: %w", tmp.Name(), err)
 	}
 	if err := tmp.Close(); err != nil {

@@ -80,8 +80,8 @@ func TestRun(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
+		_, _ = io.Copy(io.Discard, resp.Body) // only the status is wanted
+		_ = resp.Body.Close()                 // a response body: nothing to lose
 		return resp.StatusCode
 	}
 	if code := probe(); code != 200 {
@@ -92,10 +92,10 @@ func TestRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	var flips []fleet.Flip
-	json.NewDecoder(resp.Body).Decode(&flips)
-	resp.Body.Close()
-	if resp.StatusCode != 200 || len(flips) != 1 || flips[0].To != fleet.StateNotReady {
-		t.Fatalf("flip: %d %+v", resp.StatusCode, flips)
+	err = json.NewDecoder(resp.Body).Decode(&flips)
+	_ = resp.Body.Close() // read: nothing to lose
+	if err != nil || resp.StatusCode != 200 || len(flips) != 1 || flips[0].To != fleet.StateNotReady {
+		t.Fatalf("flip: %d %+v %v", resp.StatusCode, flips, err)
 	}
 	if code := probe(); code != 503 {
 		t.Errorf("notready healthz: %d", code)
@@ -173,7 +173,7 @@ func TestBinarySignals(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	defer cmd.Process.Kill()
+	defer cmd.Process.Kill() //nolint:errcheck // the child may have exited already
 	lines := make(chan string, 256)
 	go func() {
 		sc := bufio.NewScanner(stderr)
@@ -219,7 +219,7 @@ func TestBinarySignals(t *testing.T) {
 	if err != nil {
 		t.Fatalf("probe: %v", err)
 	}
-	resp.Body.Close()
+	_ = resp.Body.Close() // a response body: nothing to lose
 	if resp.StatusCode != 200 {
 		t.Errorf("probe: %d", resp.StatusCode)
 	}

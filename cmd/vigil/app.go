@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -155,21 +156,21 @@ func newApp(cfg *config.Config, load func() (*config.Config, error), log *slog.L
 	}
 	drains, err := overrides.New(state)
 	if err != nil {
-		state.Close()
+		closeLogged(log, "state file", state)
 		return nil, err
 	}
 	a.state, a.drains = state, drains
 	var shown api.Replicas
 	if a.replica != nil {
 		if a.shared, err = a.newSharedDrains(cfg, drains); err != nil {
-			state.Close()
+			closeLogged(log, "state file", state)
 			return nil, err
 		}
 		shown = a.replica
 	}
 	token, err := adminToken(cfg)
 	if err != nil {
-		state.Close()
+		closeLogged(log, "state file", state)
 		return nil, err
 	}
 	a.api = api.New(api.Options{Store: a.store, Aggregator: a.agg, Overrides: a.overrideStore(), Replicas: shown, Token: token,
@@ -262,4 +263,12 @@ func (a *app) clusters(cfg *config.Config) []upstreams.Cluster {
 		}
 	}
 	return cs
+}
+
+// closeLogged closes c, logging (not returning) a failure: for closes on
+// the way out, where an error has nothing left to undo but should be seen.
+func closeLogged(log *slog.Logger, what string, c io.Closer) {
+	if err := c.Close(); err != nil {
+		log.Warn("closing "+what, "error", err)
+	}
 }

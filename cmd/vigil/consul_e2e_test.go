@@ -86,9 +86,9 @@ func TestConsulPublishingAndDiscoveryThroughTheBinary(t *testing.T) {
 		}
 	}
 	waitFor("engine passing in Consul", func() bool { return passing(t, client, "engines")[engine.Address] })
-	f.Set(engine.ID, fleet.StateDraining)
+	setState(t, f, engine.ID, fleet.StateDraining)
 	waitFor("draining engine gone from ?passing", func() bool { return !passing(t, client, "engines")[engine.Address] })
-	f.Set(engine.ID, fleet.StateReady)
+	setState(t, f, engine.ID, fleet.StateReady)
 	waitFor("engine back in ?passing", func() bool { return passing(t, client, "engines")[engine.Address] })
 
 	// Discovered instances are named <node>/<service id> (service IDs are unique per node only).
@@ -123,7 +123,7 @@ func (r *running) breakerState() int {
 	if err != nil {
 		r.t.Fatal(err)
 	}
-	defer resp.Body.Close()
+	defer resp.Body.Close() //nolint:errcheck // a response body: nothing to lose
 	b, _ := io.ReadAll(resp.Body)
 	for _, line := range strings.Split(string(b), "\n") {
 		if v, ok := strings.CutPrefix(line, "vigil_consul_breaker_state "); ok {

@@ -106,7 +106,7 @@ func cmdDemo(args []string, stderr io.Writer) int {
 		log.Error("demo fleet", "error", err)
 		return 1
 	}
-	defer f.Close()
+	defer closeLogged(log, "demo fleet", f)
 	go f.Animate(ctx, *every, rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 7)))
 
 	stateDir := filepath.Join(os.TempDir(), "vigil-demo-state")
@@ -116,7 +116,10 @@ func cmdDemo(args []string, stderr io.Writer) int {
 		return 1
 	}
 	if os.Getenv("VIGIL_ADMIN_TOKEN") == "" {
-		os.Setenv("VIGIL_ADMIN_TOKEN", "demo")
+		if err := os.Setenv("VIGIL_ADMIN_TOKEN", "demo"); err != nil {
+			log.Error("demo admin token", "error", err)
+			return 1
+		}
 		log.Info("demo admin token for drain/undrain: demo (set VIGIL_ADMIN_TOKEN to choose another)")
 	}
 	log.Info("demo fleet started", "instances", len(f.Instances()), "dashboard", "http://"+*adminAddr+"/")

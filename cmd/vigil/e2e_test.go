@@ -75,7 +75,10 @@ func startVigilIn(t *testing.T, f *fleet.Fleet, mutate func(*config.Config), sta
 		once.Do(func() {
 			cancel()
 			select {
-			case <-r.done:
+			case err := <-r.done:
+				if err != nil {
+					t.Errorf("vigil stopped with: %v", err)
+				}
 			case <-time.After(15 * time.Second):
 				t.Error("vigil did not stop")
 			}
@@ -91,7 +94,7 @@ func (r *running) getJSON(path string, v any) int {
 	if err != nil {
 		r.t.Fatalf("GET %s: %v", path, err)
 	}
-	defer resp.Body.Close()
+	defer resp.Body.Close() //nolint:errcheck // a response body: nothing to lose
 	if v != nil {
 		if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
 			r.t.Fatalf("GET %s: decode: %v", path, err)
@@ -142,7 +145,7 @@ func startFleet(t *testing.T) *fleet.Fleet {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { f.Close() })
+	t.Cleanup(func() { _ = f.Close() }) // test cleanup
 	return f
 }
 
@@ -213,9 +216,9 @@ func TestFleetToAPI(t *testing.T) {
 			break
 		}
 	}
-	f.Set(engine, fleet.StateDraining)
+	setState(t, f, engine, fleet.StateDraining)
 	r.waitStatus("engines-cel", engine, "DRAINING")
-	f.Set(engine, fleet.StateReady)
+	setState(t, f, engine, fleet.StateReady)
 	r.waitStatus("engines-cel", engine, "HEALTHY")
 	// Every transition was recorded as an event.
 	var evs struct {
@@ -256,7 +259,7 @@ func TestReadyzAndGracefulStop(t *testing.T) {
 		t.Fatal(err)
 	}
 	metricsText, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
+	_ = resp.Body.Close() // a response body: nothing to lose
 	for _, name := range []string{"vigil_probes_started_total ", "vigil_probes_late_total ", "vigil_probes_total{"} {
 		if !strings.Contains(string(metricsText), name) {
 			t.Errorf("/metrics lacks %s", name)
@@ -362,7 +365,7 @@ func TestManualDrainSurvivesRestart(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		resp.Body.Close()
+		_ = resp.Body.Close() // a response body: nothing to lose
 		return resp.StatusCode
 	}
 	path := "/api/v1/clusters/engines/instances/" + engine
@@ -394,4 +397,12 @@ func splitHostPort(t *testing.T, addr string) (string, int) {
 	}
 	n, _ := strconv.Atoi(p)
 	return h, n
+}
+
+// setState flips a fleet instance's state, failing the test if it cannot.
+func setState(t *testing.T, f *fleet.Fleet, id string, s fleet.State) {
+	t.Helper()
+	if _, err := f.Set(id, s); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -43,15 +43,18 @@ func (f *fleetProcess) start() {
 	if err := f.cmd.Start(); err != nil {
 		f.t.Fatal(err)
 	}
-	out.Close()
+	_ = out.Close() // the child has its own descriptor
 	exited := make(chan struct{})
 	f.exited = exited
-	go func() { f.cmd.Wait(); close(exited) }()
+	go func() {
+		_ = f.cmd.Wait() // killed at the end: its exit status says nothing
+		close(exited)
+	}()
 	deadline := time.Now().Add(20 * time.Second)
 	for i := 0; i < f.n; {
 		c, err := net.DialTimeout("tcp", f.addr(i), time.Second)
 		if err == nil {
-			c.Close()
+			_ = c.Close() // the connect was all that was wanted
 			i++
 			continue
 		}
@@ -85,7 +88,7 @@ func getJSONURL(url string, v any) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	defer resp.Body.Close()
+	defer resp.Body.Close() //nolint:errcheck // a response body: nothing to lose
 	return resp.StatusCode, json.NewDecoder(resp.Body).Decode(v)
 }
 
@@ -123,7 +126,7 @@ func TestFailSafeWholeFleetKilledAtOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { answering.Close() })
+	t.Cleanup(func() { _ = answering.Close() }) // test cleanup
 
 	admin, xdsAddr := freeAddr(t), freeAddr(t)
 	var cfg strings.Builder

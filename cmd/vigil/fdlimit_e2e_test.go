@@ -29,16 +29,15 @@ import (
 // limit, with one kept-alive admin connection opened before anything else
 // (so the test can still ask when vigil has no descriptor to accept with).
 type limitedVigil struct {
-	t       *testing.T
-	pid     int
-	admin   string // host:port
-	xds     string
-	client  *http.Client // one connection, kept alive
-	fleet   *fleet.Fleet
-	n       int
-	limit   int
-	proc    *process
-	badSeen string // an instance seen UNHEALTHY, if any
+	t      *testing.T
+	pid    int
+	admin  string // host:port
+	xds    string
+	client *http.Client // one connection, kept alive
+	fleet  *fleet.Fleet
+	n      int
+	limit  int
+	proc   *process
 }
 
 func startLimitedVigil(t *testing.T, n, nofile int, slow time.Duration) *limitedVigil {
@@ -47,7 +46,7 @@ func startLimitedVigil(t *testing.T, n, nofile int, slow time.Duration) *limited
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { f.Close() })
+	t.Cleanup(func() { _ = f.Close() }) // test cleanup
 	lv := &limitedVigil{t: t, admin: freeAddr(t), xds: freeAddr(t), fleet: f, n: n, limit: nofile}
 	live, ready := fleet.FormatHealthz.Paths()
 	var b strings.Builder
@@ -80,7 +79,7 @@ func (lv *limitedVigil) get(path string) (int, string) {
 	if err != nil {
 		lv.t.Fatalf("GET %s: %v", path, err)
 	}
-	defer resp.Body.Close()
+	defer resp.Body.Close() //nolint:errcheck // a response body: nothing to lose
 	body, err := io.ReadAll(resp.Body)
 	if err != nil {
 		lv.t.Fatalf("GET %s: %v", path, err)
@@ -150,7 +149,7 @@ func (lv *limitedVigil) edsEndpoints() int {
 	if err != nil {
 		lv.t.Fatal(err)
 	}
-	defer conn.Close()
+	defer conn.Close() //nolint:errcheck // test cleanup
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	stream, err := discoveryv3.NewAggregatedDiscoveryServiceClient(conn).StreamAggregatedResources(ctx)
@@ -245,7 +244,7 @@ func TestLowOpenFileLimitSkipsNeverFails(t *testing.T) {
 	var held []net.Conn
 	defer func() {
 		for _, c := range held {
-			c.Close()
+			_ = c.Close() // test cleanup
 		}
 	}()
 	lv.until("vigil out of descriptors", 30*time.Second, func() bool {
@@ -268,7 +267,9 @@ func TestLowOpenFileLimitSkipsNeverFails(t *testing.T) {
 		t.Errorf("/readyz while out of descriptors: %d %s", code, body)
 	}
 	for _, c := range held {
-		c.Close()
+		if err := c.Close(); err != nil {
+			t.Fatal(err)
+		}
 	}
 	held = nil
 	lv.until("/readyz ready once vigil had descriptors again", 30*time.Second, func() bool {

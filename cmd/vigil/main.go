@@ -30,7 +30,7 @@ commands:
 
 func run(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
+		_, _ = fmt.Fprint(stderr, usage) // a failed write to stderr has nowhere to be reported
 		return 2
 	}
 	switch args[0] {
@@ -41,12 +41,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "demo":
 		return cmdDemo(args[1:], stderr)
 	case "version", "-version", "--version":
-		fmt.Fprintf(stdout, "vigil %s\n", version)
+		_, _ = fmt.Fprintf(stdout, "vigil %s\n", version) // likewise for stdout
 		return 0
 	case "help", "-h", "-help", "--help":
-		fmt.Fprint(stdout, usage)
+		_, _ = fmt.Fprint(stdout, usage)
 		return 0
 	}
-	fmt.Fprintf(stderr, "vigil: unknown command %q\n%s", args[0], usage)
+	_, _ = fmt.Fprintf(stderr, "vigil: unknown command %q\n%s", args[0], usage)
 	return 2
 }

@@ -17,7 +17,7 @@ func (r *running) scrapeMetrics() string {
 	if err != nil {
 		r.t.Fatalf("GET /metrics: %v", err)
 	}
-	defer resp.Body.Close()
+	defer resp.Body.Close() //nolint:errcheck // a response body: nothing to lose
 	body, err := io.ReadAll(resp.Body)
 	if err != nil || resp.StatusCode != http.StatusOK {
 		r.t.Fatalf("GET /metrics: %d %v", resp.StatusCode, err)

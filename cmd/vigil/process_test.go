@@ -19,7 +19,7 @@ import (
 func TestMain(m *testing.M) {
 	code := m.Run()
 	if binDir.dir != "" {
-		os.RemoveAll(binDir.dir)
+		_ = os.RemoveAll(binDir.dir) // a temporary dir: a leftover costs only disk
 	}
 	os.Exit(code)
 }
@@ -148,7 +148,7 @@ func freeAddr(t *testing.T) string {
 	t.Helper()
 	ln := listen(t)
 	addr := ln.Addr().String()
-	ln.Close()
+	_ = ln.Close() // only its port was wanted
 	return addr
 }
 
@@ -160,7 +160,7 @@ func waitHTTP(t *testing.T, url string, want int, within time.Duration) {
 		code := 0
 		if resp, err := httpClient.Get(url); err == nil {
 			code = resp.StatusCode
-			resp.Body.Close()
+			_ = resp.Body.Close() // a response body: nothing to lose
 		}
 		if code == want {
 			return

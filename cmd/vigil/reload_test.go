@@ -53,7 +53,7 @@ func (r *running) postReload() {
 	if err != nil {
 		r.t.Fatal(err)
 	}
-	resp.Body.Close()
+	_ = resp.Body.Close() // a response body: nothing to lose
 	if resp.StatusCode != http.StatusOK {
 		r.t.Fatalf("POST /api/v1/reload: %d", resp.StatusCode)
 	}
@@ -78,7 +78,7 @@ func connsTo(t *testing.T, port int) int {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
+	defer f.Close() //nolint:errcheck // read-only: nothing to lose
 	want := fmt.Sprintf("0100007F:%04X", port)
 	n := 0
 	sc := bufio.NewScanner(f)
@@ -200,8 +200,8 @@ func TestConcurrentReloadsRunOneDiscovery(t *testing.T) {
 	r.waitStatus("discovered", agent.Node+"/target-1", "HEALTHY")
 	r.signals <- syscall.SIGTERM // reads drain_period while nothing reloads
 	select {
-	case <-r.done:
-		r.done <- nil
+	case err := <-r.done:
+		r.done <- err // for r.stop, which reports it
 	case <-time.After(10 * time.Second):
 		t.Fatal("vigil did not stop")
 	}

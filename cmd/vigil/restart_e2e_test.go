@@ -52,7 +52,7 @@ func newRestartSetup(t *testing.T, withConsul bool, extra string) *restartSetup 
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { f.Close() })
+	t.Cleanup(func() { _ = f.Close() }) // test cleanup
 	root := t.TempDir()
 	s := &restartSetup{fleet: f, config: filepath.Join(root, "vigil.yaml"), stateDir: filepath.Join(root, "state"),
 		admin: freeAddr(t), xds: freeAddr(t), healthy: map[string][]string{}}

@@ -19,8 +19,8 @@ import (
 // /readyz turns 503 draining at once, xDS keeps serving for drain_period,
 // then everything stops. SIGHUP reloads the config.
 func (a *app) run(ctx context.Context, signals <-chan os.Signal) error {
-	defer a.state.Close()
-	defer a.restart.file.Close() // after the writer stopped (wg below), before the drains' file
+	defer closeLogged(a.log, "state file", a.state)
+	defer closeLogged(a.log, "verdict file", a.restart.file) // after the writer stopped (wg below), before the drains' file
 	cfg := a.config()
 	adminLn, xdsLn := a.adminLn, a.xdsLn
 	var err error
@@ -31,14 +31,14 @@ func (a *app) run(ctx context.Context, signals <-chan os.Signal) error {
 	}
 	if xdsLn == nil {
 		if xdsLn, err = net.Listen("tcp", cfg.XDS.Listen); err != nil {
-			adminLn.Close()
+			_ = adminLn.Close() // never served: nothing to lose
 			return fmt.Errorf("xds.listen: %w", err)
 		}
 	}
 	clusters := a.clusters(cfg)
 	if err := a.agg.Apply(clusters); err != nil {
-		adminLn.Close()
-		xdsLn.Close()
+		_ = adminLn.Close() // never served: nothing to lose
+		_ = xdsLn.Close()   // likewise
 		return err
 	}
 	a.fit.note(a.log, a.budget, clusters, "start", true)

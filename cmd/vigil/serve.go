@@ -24,7 +24,7 @@ func parseWithLogger(fs *flag.FlagSet, args []string, stderr io.Writer) (*slog.L
 	}
 	log, err := newLogger(stderr, *format, *level)
 	if err != nil {
-		fmt.Fprintln(stderr, "vigil:", err)
+		_, _ = fmt.Fprintln(stderr, "vigil:", err) // a failed write to stderr has nowhere to be reported
 		return nil, 2
 	}
 	return log, 0
@@ -60,7 +60,7 @@ func cmdServe(args []string, stderr io.Writer) int {
 	load := func() (*config.Config, error) { return loadConfig(*path) }
 	cfg, err := load()
 	if err != nil {
-		fmt.Fprintf(stderr, "vigil: %s:\n%v\n", *path, err)
+		_, _ = fmt.Fprintf(stderr, "vigil: %s:\n%v\n", *path, err) // a failed write to stderr has nowhere to be reported
 		return 1
 	}
 	return serve(cfg, load, log, serveOptions{pprof: *withProfiling, start: startOptions{stateRecover: *stateRecover}})

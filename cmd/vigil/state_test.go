@@ -74,7 +74,7 @@ func (s stateSetup) drainedIn(t *testing.T, cluster string) int {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
+	defer resp.Body.Close() //nolint:errcheck // a response body: nothing to lose
 	var v clusterView
 	if err := json.NewDecoder(resp.Body).Decode(&v); err != nil {
 		t.Fatal(err)
@@ -96,12 +96,15 @@ func (s stateSetup) leafOf(t *testing.T, cluster string) (page uint64, pageSize 
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer db.Close()
+	defer db.Close() //nolint:errcheck // test cleanup
 	var root uint64
-	db.View(func(tx *bolt.Tx) error {
+	err = db.View(func(tx *bolt.Tx) error {
 		root = uint64(tx.Bucket([]byte("overrides")).Bucket([]byte(cluster)).Root())
 		return nil
 	})
+	if err != nil {
+		t.Fatal(err)
+	}
 	pageSize = db.Info().PageSize
 	data := readFile(t, s.db)
 	// The root is a branch page (16-byte header, then 16-byte elements
@@ -246,7 +249,7 @@ func TestStateLockTimeoutNamesAnotherVigil(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer holder.Close()
+	defer holder.Close() //nolint:errcheck // test cleanup
 	p := startProcess(t, "serve", "-config", s.config)
 	p.waitOutput("waiting for it to let go", 10*time.Second)
 	start := time.Now()

@@ -27,12 +27,14 @@ func cmdValidate(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		var list *config.Errors
 		if errors.As(err, &list) {
+			// A failed write to stdout or stderr has nowhere to be reported;
+			// the exit code still tells.
 			for _, e := range list.List {
-				fmt.Fprintln(stderr, e.String())
+				_, _ = fmt.Fprintln(stderr, e.String())
 			}
-			fmt.Fprintf(stderr, "%s: %d error(s)\n", *path, len(list.List))
+			_, _ = fmt.Fprintf(stderr, "%s: %d error(s)\n", *path, len(list.List))
 		} else {
-			fmt.Fprintf(stderr, "%s: %v\n", *path, err)
+			_, _ = fmt.Fprintf(stderr, "%s: %v\n", *path, err)
 		}
 		return 1
 	}
@@ -40,9 +42,9 @@ func cmdValidate(args []string, stdout, stderr io.Writer) int {
 	for _, c := range cfg.Clusters {
 		n += len(c.Instances) + len(c.FileInstances)
 	}
-	fmt.Fprintf(stdout, "%s: ok (%d clusters, %d instances)\n", *path, len(cfg.Clusters), n)
+	_, _ = fmt.Fprintf(stdout, "%s: ok (%d clusters, %d instances)\n", *path, len(cfg.Clusters), n) // as above
 	if w := validateFit(upstreams.FromConfig(cfg)); w != "" {
-		fmt.Fprintln(stderr, w)
+		_, _ = fmt.Fprintln(stderr, w)
 	}
 	return 0
 }

@@ -117,7 +117,7 @@ func watchEDS(t *testing.T, addr string, clusters []string, seen *sightings) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
-	t.Cleanup(func() { cancel(); wg.Wait(); conn.Close() })
+	t.Cleanup(func() { cancel(); wg.Wait(); _ = conn.Close() }) // test cleanup
 	client := discoveryv3.NewAggregatedDiscoveryServiceClient(conn)
 	node := &corev3.Node{Id: "restart-test", Cluster: "test"}
 	wg.Go(func() {

@@ -76,7 +76,7 @@ func StartOn(bin string, ports Ports) (*Agent, error) {
 		exited:   make(chan struct{}),
 	}
 	if err := a.start(); err != nil {
-		os.RemoveAll(dir)
+		_ = os.RemoveAll(dir) // a temporary dir: a leftover costs only disk; the start's error is the one to report
 		return nil, err
 	}
 	return a, nil
@@ -87,7 +87,7 @@ func (a *Agent) start() error {
 	if err != nil {
 		return fmt.Errorf("consul log file: %w", err)
 	}
-	defer logf.Close()
+	defer logf.Close() //nolint:errcheck // the agent writes through its own descriptor; ours only started it
 	p := a.Ports
 	a.cmd = exec.Command(a.bin, "agent", "-dev",
 		"-bind=127.0.0.1", "-client=127.0.0.1", "-advertise=127.0.0.1",
@@ -158,7 +158,7 @@ func getJSON(c *http.Client, url string, out any) error {
 	if err != nil {
 		return err
 	}
-	defer resp.Body.Close()
+	defer resp.Body.Close() //nolint:errcheck // a response body: nothing to lose
 	if resp.StatusCode != http.StatusOK {
 		return fmt.Errorf("GET %s: %s", url, resp.Status)
 	}
@@ -194,7 +194,7 @@ func (a *Agent) Kill() {
 		_ = a.cmd.Process.Kill()
 		<-a.exited
 	}
-	os.RemoveAll(a.dir)
+	_ = os.RemoveAll(a.dir) // a temporary dir: a leftover costs only disk
 }
 
 // Stop asks the agent to leave and exit, kills it if it has not within
@@ -209,7 +209,7 @@ func (a *Agent) Stop() {
 			<-a.exited
 		}
 	}
-	os.RemoveAll(a.dir)
+	_ = os.RemoveAll(a.dir) // a temporary dir: a leftover costs only disk
 }
 
 // LogTail returns the last n bytes of the agent's log.
@@ -237,7 +237,7 @@ func FreePorts() (Ports, error) {
 				return 0, fmt.Errorf("pick a free port: %w", err)
 			}
 			port := l.Addr().(*net.TCPAddr).Port
-			held = append(held, func() { l.Close() })
+			held = append(held, func() { _ = l.Close() }) // held only to keep the port from the next pick
 			if !udp {
 				return port, nil
 			}
@@ -245,7 +245,7 @@ func FreePorts() (Ports, error) {
 			if err != nil {
 				continue
 			}
-			held = append(held, func() { u.Close() })
+			held = append(held, func() { _ = u.Close() }) // likewise
 			return port, nil
 		}
 		return 0, errors.New("pick a free port: no port free for both TCP and UDP")

@@ -81,5 +81,5 @@ func (f Fit) Warning() string {
 		"short-lived connections); the other %d instance addresses are probed on short-lived connections, "+
 		"opened and closed for every probe, which costs more CPU per probe. Raise the limit to at least %d "+
 		"(LimitNOFILE= in the systemd unit, ulimit -n in a shell, nofile in limits.conf or the container runtime)",
-		f.Wanted, f.Limit, f.Plan.Kept, f.Reserve, f.ShortLived, f.Overflow, f.LimitToFit)
+		f.Wanted, f.Limit, f.Kept, f.Reserve, f.ShortLived, f.Overflow, f.LimitToFit)
 }

@@ -35,18 +35,18 @@ func OpenEpoll() (*Epoll, error) {
 	// Non-blocking, so that os.NewFile registers it with Go's poller: an
 	// epoll set is readable while it has events.
 	if err := syscall.SetNonblock(epfd, true); err != nil {
-		syscall.Close(epfd)
+		_ = syscall.Close(epfd) // never used: nothing to lose
 		return nil, fmt.Errorf("epoll set non-blocking: %w", err)
 	}
 	file := os.NewFile(uintptr(epfd), "epoll")
 	raw, err := file.SyscallConn()
 	if err != nil {
-		file.Close()
+		_ = file.Close() // never used: nothing to lose
 		return nil, fmt.Errorf("epoll descriptor: %w", err)
 	}
 	var pipe [2]int
 	if err := syscall.Pipe2(pipe[:], syscall.O_NONBLOCK|syscall.O_CLOEXEC); err != nil {
-		file.Close()
+		_ = file.Close() // never used: nothing to lose
 		return nil, fmt.Errorf("pipe2: %w", err)
 	}
 	e := &Epoll{fd: epfd, wakeR: pipe[0], wakeW: pipe[1], file: file, raw: raw}
@@ -64,7 +64,9 @@ func (e *Epoll) Add(fd int, events uint32) error { return e.ctl(syscall.EPOLL_CT
 func (e *Epoll) Modify(fd int, events uint32) error { return e.ctl(syscall.EPOLL_CTL_MOD, fd, events) }
 
 // Remove stops watching fd (closing fd does too).
-func (e *Epoll) Remove(fd int) { syscall.EpollCtl(e.fd, syscall.EPOLL_CTL_DEL, fd, nil) }
+func (e *Epoll) Remove(fd int) {
+	_ = syscall.EpollCtl(e.fd, syscall.EPOLL_CTL_DEL, fd, nil) // fails only when fd is not in the set: then it is out already
+}
 
 func (e *Epoll) ctl(op, fd int, events uint32) error {
 	ev := syscall.EpollEvent{Events: events, Fd: int32(fd)}
@@ -97,7 +99,7 @@ func (e *Epoll) Wait(events []syscall.EpollEvent, until time.Time) (n int, parke
 // write's result does not matter.
 func (e *Epoll) Wake() {
 	b := [1]byte{1}
-	Write(e.wakeW, b[:])
+	_, _ = Write(e.wakeW, b[:]) // see above
 }
 
 // IsWake reports whether ev is the wake pipe's, and if so drains the pipe.
@@ -117,7 +119,8 @@ func (e *Epoll) IsWake(ev *syscall.EpollEvent) bool {
 // inbox is closed (an inbox wakes its owner under its lock, so no Wake
 // can come after the owner took the close).
 func (e *Epoll) Close() {
-	e.file.Close()
-	syscall.Close(e.wakeR)
-	syscall.Close(e.wakeW)
+	// The loop is over: a failed close has nothing left to lose.
+	_ = e.file.Close()
+	_ = syscall.Close(e.wakeR)
+	_ = syscall.Close(e.wakeW)
 }

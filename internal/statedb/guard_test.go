@@ -22,12 +22,12 @@ func TestGuardedTurnsAFaultIntoAnError(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
+	defer f.Close() //nolint:errcheck // read-only: nothing to lose
 	m, err := syscall.Mmap(int(f.Fd()), 0, 4*4096, syscall.PROT_READ, syscall.MAP_SHARED)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer syscall.Munmap(m)
+	defer syscall.Munmap(m) //nolint:errcheck // test cleanup
 	var b byte
 	err = guarded(func() error {
 		b = m[3*4096] // past the end of the file

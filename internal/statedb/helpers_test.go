@@ -121,7 +121,7 @@ func pageOf(t *testing.T, path string, bucket ...string) uint64 {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer db.Close()
+	defer db.Close() //nolint:errcheck // test cleanup
 	var id uint64
 	err = db.View(func(tx *bolt.Tx) error {
 		b := tx.Bucket([]byte(bucket[0]))

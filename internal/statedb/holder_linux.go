@@ -29,7 +29,7 @@ func lockHolder(f *os.File) int {
 	if err != nil {
 		return 0
 	}
-	defer locks.Close()
+	defer locks.Close() //nolint:errcheck // read-only: nothing to lose
 	sc := bufio.NewScanner(locks)
 	for sc.Scan() {
 		// "1: FLOCK  ADVISORY  WRITE 4242 08:01:1234567 0 EOF"

@@ -30,10 +30,14 @@ func TestHelperHoldFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	os.Stdout.WriteString("held\n")
+	if _, err := os.Stdout.WriteString("held\n"); err != nil {
+		t.Fatal(err)
+	}
 	buf := make([]byte, 1)
-	os.Stdin.Read(buf) // until the parent closes it
-	db.Close()
+	_, _ = os.Stdin.Read(buf) // until the parent closes it: the end, not the error, is the signal
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // holdInOtherProcess opens path in a child process; release lets it go.
@@ -55,7 +59,7 @@ func holdInOtherProcess(t *testing.T, path string) (pid int, release func()) {
 	var once sync.Once
 	release = func() {
 		once.Do(func() {
-			stdin.Close()
+			_ = stdin.Close() // the child's cue to let go and exit
 			_ = cmd.Wait()
 		})
 	}
@@ -80,7 +84,7 @@ func TestLockedFileWaitsThenFailsNamingTheHolder(t *testing.T) {
 	db, err := Open(path, Options{LockWait: 300 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	took := time.Since(start)
 	if err == nil {
-		db.Close()
+		_ = db.Close() // the test fails anyway
 		t.Fatal("opened a file another process holds")
 	}
 	var le *LockedError
@@ -113,7 +117,7 @@ func TestLockedFileIsOpenedOnceLetGo(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer db.Close()
+	defer db.Close() //nolint:errcheck // test cleanup
 	if took := time.Since(start); took < 250*time.Millisecond {
 		t.Errorf("opened after %s, while the other process held it", took)
 	}
@@ -130,12 +134,12 @@ func TestSecondOpenInProcessIsLocked(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer db.Close()
+	defer db.Close() //nolint:errcheck // test cleanup
 	db2, err := Open(path, Options{LockWait: 100 * time.Millisecond, Logger: quiet})
 	var le *LockedError
 	if !errors.As(err, &le) {
 		if db2 != nil {
-			db2.Close()
+			_ = db2.Close() // the test fails anyway
 		}
 		t.Fatalf("second open: %v, want a LockedError", err)
 	}

@@ -88,7 +88,7 @@ func TestDamagedFileIsRefusedAndLeftAlone(t *testing.T) {
 
 			db, err := Open(path, Options{Logger: quiet})
 			if err == nil {
-				db.Close()
+				_ = db.Close() // the test fails anyway
 				t.Fatal("a damaged file was opened")
 			}
 			var dmg *DamagedError
@@ -122,7 +122,9 @@ func TestRecoverKeepsWhatCanBeRead(t *testing.T) {
 				t.Fatalf("Recover: %v", err)
 			}
 			got := contents(t, db)
-			db.Close()
+			if err := db.Close(); err != nil {
+				t.Fatal(err)
+			}
 			if err := subsetOf(got, want); err != nil {
 				t.Fatal(err)
 			}
@@ -166,7 +168,9 @@ func TestRecoverKeepsWhatCanBeRead(t *testing.T) {
 			if err != nil {
 				t.Fatalf("reopening the recovered file: %v", err)
 			}
-			db.Close()
+			if err := db.Close(); err != nil {
+				t.Fatal(err)
+			}
 		})
 	}
 }
@@ -180,7 +184,7 @@ func TestNewFileIsCreatedAndReopened(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer db.Close()
+	defer db.Close() //nolint:errcheck // test cleanup
 	if got := contents(t, db); count(got) != count(want) || subsetOf(got, want) != nil {
 		t.Errorf("reopened: %v, want %v", got, want)
 	}
@@ -221,7 +225,9 @@ func TestRandomDamageNeverCrashes(t *testing.T) {
 		switch {
 		case err == nil:
 			contents(t, db) // reads every page bbolt reaches
-			db.Close()
+			if err := db.Close(); err != nil {
+				t.Fatal(err)
+			}
 			opened++
 		case errors.As(err, &dmg):
 			refused++
@@ -234,7 +240,9 @@ func TestRandomDamageNeverCrashes(t *testing.T) {
 			t.Fatalf("run %d (damage at %d+%d): recover: %v", i, off, n, err)
 		}
 		contents(t, db)
-		db.Close()
+		if err := db.Close(); err != nil {
+			t.Fatal(err)
+		}
 		for _, c := range damagedCopies(t, path) {
 			removeFile(t, c)
 		}

@@ -38,7 +38,7 @@ var built struct {
 func TestMain(m *testing.M) {
 	code := m.Run()
 	if built.path != "" {
-		os.RemoveAll(filepath.Dir(built.path))
+		_ = os.RemoveAll(filepath.Dir(built.path)) // a temporary dir: a leftover costs only disk
 	}
 	os.Exit(code)
 }
@@ -275,7 +275,7 @@ func (r *replica) getJSON(path string, v any) int {
 	if err != nil {
 		return 0
 	}
-	defer resp.Body.Close()
+	defer resp.Body.Close() //nolint:errcheck // a response body: nothing to lose
 	if v != nil {
 		_ = json.NewDecoder(resp.Body).Decode(v)
 	}
@@ -294,7 +294,7 @@ func (r *replica) post(path string, body string) {
 	if err != nil {
 		r.s.t.Fatalf("POST %s on %s: %v", path, r.id, err)
 	}
-	defer resp.Body.Close()
+	defer resp.Body.Close() //nolint:errcheck // a response body: nothing to lose
 	if resp.StatusCode != http.StatusOK {
 		var b bytes.Buffer
 		_, _ = b.ReadFrom(resp.Body)
@@ -345,7 +345,7 @@ func freeAddr(t *testing.T, host string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
+	defer ln.Close() //nolint:errcheck // only its address was wanted
 	return ln.Addr().String()
 }
 

@@ -38,7 +38,7 @@ func TestReplicaMetrics(t *testing.T) {
 		t.Fatal(err)
 	}
 	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
+	_ = resp.Body.Close() // a response body: nothing to lose
 	for _, want := range []string{`vigil_replica_peer_last_heard_seconds{peer="b"}`, `vigil_replica_stream_bytes_total{direction="sent"}`} {
 		if !strings.Contains(string(body), want) {
 			t.Errorf("/metrics lacks %s", want)

@@ -80,7 +80,7 @@ func relay(t *testing.T, listen, target string) string {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(func() { cancel(); ln.Close() })
+	t.Cleanup(func() { cancel(); _ = ln.Close() }) // test cleanup
 	go func() {
 		for {
 			c, err := ln.Accept()
@@ -88,14 +88,14 @@ func relay(t *testing.T, listen, target string) string {
 				return
 			}
 			go func() {
-				defer c.Close()
+				defer c.Close() //nolint:errcheck // a proxied connection: nothing to lose
 				var d net.Dialer
 				u, err := d.DialContext(ctx, "tcp", target)
 				if err != nil {
 					return
 				}
-				defer u.Close()
-				go func() { _, _ = io.Copy(u, c); u.Close() }()
+				defer u.Close() //nolint:errcheck // likewise
+				go func() { _, _ = io.Copy(u, c); _ = u.Close() }()
 				_, _ = io.Copy(c, u)
 			}()
 		}
@@ -203,7 +203,7 @@ func (r *replica) metric(name string) string {
 	if err != nil {
 		return ""
 	}
-	defer resp.Body.Close()
+	defer resp.Body.Close() //nolint:errcheck // a response body: nothing to lose
 	b, _ := io.ReadAll(resp.Body)
 	for _, line := range strings.Split(string(b), "\n") {
 		if v, ok := strings.CutPrefix(line, name+" "); ok {
