@@ -32,7 +32,7 @@ bench-fdlimit: build
 	$(GO) run ./cmd/benchfleet -sizes 25000 -interval 5s -timeout 1s -nofile 20000 -baseline=false
 
 bench-go:
-	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./aggregator/... ./xds/ | tee bin/bench-go.txt
+	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./aggregator/... ./membership/ ./xds/ ./replicas/ | tee bin/bench-go.txt
 
 ## lint: gofmt, go vet, then golangci-lint (the first run compiles it: 1–3 minutes)
 lint:

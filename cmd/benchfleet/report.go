@@ -270,7 +270,7 @@ func (r *report) goBenchSection(b *strings.Builder) {
 		w("No results: %s was not found (`make bench-go` writes it).\n\n", r.GoBenchFrom)
 		return
 	}
-	w("From `%s` (`go test -run '^$' -bench . -benchmem -count 1 ./aggregator/... ./xds/`, run by `make bench` just before the fleet benchmark).\n\n", r.GoBenchFrom)
+	w("From `%s` (`go test -run '^$' -bench . -benchmem -count 1 ./aggregator/... ./membership/ ./xds/ ./replicas/`, run by `make bench` just before the fleet benchmark).\n\n", r.GoBenchFrom)
 	w("| package | benchmark | ns/op | B/op | allocs/op | other | target |\n|---|---|---|---|---|---|---|\n")
 	var keepAlive, netHTTP, oneCluster, tenClusters float64
 	for _, gb := range r.GoBench {
