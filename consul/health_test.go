@@ -57,7 +57,7 @@ func TestOutageIsNoticedWithNothingToWrite(t *testing.T) {
 		t.Errorf("%d writes failed: the outage was noticed by a write, not by the check", f.metrics.count("error"))
 	}
 
-	second, err := consultest.StartOn(agentBin, first.Ports)
+	second, err := consultest.StartOn(shared.Bin(), first.Ports)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -242,7 +242,7 @@ func (m *recMetrics) breakerStates() []string {
 func ownAgent(t *testing.T) *consultest.Agent {
 	t.Helper()
 	requireAgent(t)
-	a, err := consultest.Start(agentBin)
+	a, err := consultest.Start(shared.Bin())
 	if err != nil {
 		t.Fatal(err)
 	}

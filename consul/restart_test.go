@@ -57,7 +57,7 @@ func TestConsulRestartReregistersEverything(t *testing.T) {
 		return nil
 	})
 
-	second, err := consultest.StartOn(agentBin, first.Ports)
+	second, err := consultest.StartOn(shared.Bin(), first.Ports)
 	if err != nil {
 		t.Fatal(err)
 	}

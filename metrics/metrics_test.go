@@ -293,7 +293,20 @@ func TestRunTracksHeldAndFailSafe(t *testing.T) {
 func TestNewToleratesDefaultCollectorsAlreadyRegistered(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector())
-	New(reg)
+	New(reg) // panics if the Go collector's clash is not tolerated
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatalf("gather: %v", err) // a collector registered twice fails here
+	}
+	seen := map[string]int{}
+	for _, f := range families {
+		seen[f.GetName()]++
+	}
+	for _, name := range []string{"go_goroutines", "process_open_fds", "vigil_xds_pushes_total", "vigil_probes_skipped_total"} {
+		if seen[name] != 1 {
+			t.Errorf("%s gathered %d times, want once (families: %d)", name, seen[name], len(families))
+		}
+	}
 }
 
 // With replicas the fail-safe lives in the local aggregator's store, not

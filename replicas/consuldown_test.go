@@ -42,7 +42,7 @@ func TestConsulDownKeepsMerging(t *testing.T) {
 	allStatus(t, converge, nodes, "web", inst(3), membership.StatusDraining)
 	t.Logf("merging over the streams %s after Consul went down", time.Since(down).Round(time.Millisecond))
 
-	b, err := consultest.StartOn(agentBin, ports)
+	b, err := consultest.StartOn(shared.Bin(), ports)
 	if err != nil {
 		t.Fatalf("restart Consul: %v", err)
 	}

@@ -16,20 +16,6 @@ import (
 	"github.com/vigilhq/vigil/fleet"
 )
 
-func startAgent(t *testing.T) *consultest.Agent {
-	t.Helper()
-	bin, err := consultest.Binary()
-	if err != nil {
-		t.Skipf("no consul agent binary: %v", err)
-	}
-	agent, err := consultest.Start(bin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(agent.Stop)
-	return agent
-}
-
 // passing lists the addresses Consul's ?passing query returns for service.
 func passing(t *testing.T, c *consulapi.Client, service string) map[string]bool {
 	t.Helper()
@@ -49,7 +35,7 @@ func passing(t *testing.T, c *consulapi.Client, service string) map[string]bool 
 // ?passing and comes back), and a cluster discovered from Consul is probed
 // and shown in the API.
 func TestConsulPublishingAndDiscoveryThroughTheBinary(t *testing.T) {
-	agent := startAgent(t)
+	agent := consultest.StartForTest(t)
 	f := startFleet(t)
 	var engine fleet.Instance
 	var statusInst fleet.Instance
@@ -140,7 +126,7 @@ func (r *running) breakerState() int {
 // an agent answers again, vigil is ready and the breaker closed. Before,
 // /readyz said Consul was fine until the next write or the 60s resync.
 func TestReadyzFollowsConsulOutage(t *testing.T) {
-	agent := startAgent(t)
+	agent := consultest.StartForTest(t)
 	r := startVigil(t, startFleet(t), func(cfg *config.Config) {
 		cfg.Consul = &config.Consul{Address: agent.HTTPAddr, BatchWindow: 50 * time.Millisecond}
 	})

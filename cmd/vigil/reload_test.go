@@ -131,7 +131,7 @@ func TestReloadsShareOneConsulClient(t *testing.T) {
 	if runtime.GOOS != "linux" {
 		t.Skip("counts connections through /proc")
 	}
-	agent := startAgent(t)
+	agent := consultest.StartForTest(t)
 	r := discoveryVigil(t, agent)
 	port, _ := strconv.Atoi(strings.TrimPrefix(agent.HTTPAddr, "127.0.0.1:"))
 	for range 3 { // let the shared client's pool reach its working size
@@ -174,7 +174,7 @@ func TestReloadsShareOneConsulClient(t *testing.T) {
 // updates forever). Run with -race, it also checks the running config is
 // not read unguarded while a reload writes it.
 func TestConcurrentReloadsRunOneDiscovery(t *testing.T) {
-	agent := startAgent(t)
+	agent := consultest.StartForTest(t)
 	r := discoveryVigil(t, agent)
 	for range 20 {
 		var wg sync.WaitGroup

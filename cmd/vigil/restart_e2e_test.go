@@ -67,7 +67,7 @@ func newRestartSetup(t *testing.T, withConsul bool, extra string) *restartSetup 
 	fmt.Fprintf(&y, "admin: { listen: %s }\nxds: { listen: %s }\nstate_dir: %s\ndrain_period: 1s\n%s\n",
 		s.admin, s.xds, s.stateDir, extra)
 	if withConsul {
-		s.agent = startAgent(t)
+		s.agent = consultest.StartForTest(t)
 		fmt.Fprintf(&y, "consul: { address: %s, batch_window: 50ms, resync_interval: 2s }\n", s.agent.HTTPAddr)
 	}
 	fmt.Fprintf(&y, "defaults: { interval: %s, timeout: 500ms, healthy_threshold: 2, unhealthy_threshold: %d }\n",

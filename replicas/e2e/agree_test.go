@@ -3,6 +3,8 @@ package e2e
 import (
 	"testing"
 	"time"
+
+	"github.com/vigilhq/vigil/consul/consultest"
 )
 
 // threeReplicas starts replicas a, b and c over n instances, waits until
@@ -28,7 +30,7 @@ func threeReplicas(t *testing.T, s *setup) ([]*replica, []*view, *view) {
 // is published by all within a single vigil's detection time + 500 ms
 // (measured here, beside them, on the same instances).
 func TestReplicasAgreeAndDetectLikeOneVigil(t *testing.T) {
-	agent := startAgent(t)
+	agent := consultest.StartForTest(t)
 	s := newSetup(t, agent, startInstances(t, "127.0.0.1", 32))
 	_, eds, catalog := threeReplicas(t, s)
 	one := s.startReplica("single", single())

@@ -19,7 +19,7 @@ const outage = 3 * sessionTTL
 // converges, and a drain made before the outage is neither lost by the
 // replicas nor by Consul (put back into its KV).
 func TestConsulDown(t *testing.T) {
-	agent := startAgent(t)
+	agent := consultest.StartForTest(t)
 	s := newSetup(t, agent, startInstances(t, "127.0.0.1", 30))
 	reps, eds, catalog := threeReplicas(t, s)
 	drained, failed := s.insts.addrs[5], s.insts.addrs[12]

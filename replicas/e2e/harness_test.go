@@ -64,21 +64,6 @@ func vigilBinary(t *testing.T) string {
 	return built.path
 }
 
-// startAgent runs a Consul agent for one test.
-func startAgent(t *testing.T) *consultest.Agent {
-	t.Helper()
-	bin, err := consultest.Binary()
-	if err != nil {
-		t.Skipf("skipping: no Consul agent binary: %v", err)
-	}
-	a, err := consultest.Start(bin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(a.Kill)
-	return a
-}
-
 // instances are real HTTP servers answering GET /ready with 200 "ok"
 // while up and 503 while failing.
 type instances struct {

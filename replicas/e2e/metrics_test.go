@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vigilhq/vigil/consul/consultest"
 	"github.com/vigilhq/vigil/internal/proctest"
 )
 
@@ -14,7 +15,7 @@ import (
 // (three live and voting, one writer among them) and passes `promtool
 // check metrics` when promtool is installed.
 func TestReplicaMetrics(t *testing.T) {
-	agent := startAgent(t)
+	agent := consultest.StartForTest(t)
 	s := newSetup(t, agent, startInstances(t, "127.0.0.1", 4))
 	reps, _, _ := threeReplicas(t, s)
 	waitWriter(t, 10*time.Second, reps...)
@@ -50,7 +51,7 @@ func TestReplicaMetrics(t *testing.T) {
 // A replica started with the ID of a live one stops at once with an error
 // that names replicas.id, and the live one goes on.
 func TestDuplicateIDStopsVigil(t *testing.T) {
-	agent := startAgent(t)
+	agent := consultest.StartForTest(t)
 	s := newSetup(t, agent, startInstances(t, "127.0.0.1", 2))
 	a := s.startReplica("a")
 	eventually(t, 20*time.Second, "a ready", func() error {

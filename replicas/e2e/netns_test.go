@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/vigilhq/vigil/consul/consultest"
 )
 
 // netns is a network namespace joined to the host by a veth pair. The
@@ -111,7 +113,7 @@ func relay(t *testing.T, listen, target string) string {
 // metrics; it goes when the link is back.
 func TestReplicaCutOffFromTheFleet(t *testing.T) {
 	n := newNetns(t)
-	agent := startAgent(t)
+	agent := consultest.StartForTest(t)
 	insts := startInstances(t, n.fleet, 30)
 	s := newSetup(t, agent, insts)
 	s.adminHost = n.control

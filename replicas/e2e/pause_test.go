@@ -5,6 +5,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/vigilhq/vigil/consul/consultest"
 )
 
 // Issue 15, failure behaviour 5: SIGSTOP the catalog writer for twice
@@ -13,7 +15,7 @@ import (
 // the catalog (the failed instance never passes again, fenced), and its
 // xDS converges to the others' view, the drain included.
 func TestPausedWriterRejoins(t *testing.T) {
-	agent := startAgent(t)
+	agent := consultest.StartForTest(t)
 	s := newSetup(t, agent, startInstances(t, "127.0.0.1", 30))
 	reps, eds, catalog := threeReplicas(t, s)
 	paused, _ := waitWriter(t, 10*time.Second, reps...)

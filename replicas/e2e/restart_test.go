@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"testing"
 	"time"
+
+	"github.com/vigilhq/vigil/consul/consultest"
 )
 
 // Issue 15, failure behaviour 6: restart all three replicas one at a
@@ -11,7 +13,7 @@ import (
 // it is ready): no healthy instance changes status in any EDS view, the
 // restarted replica's included once its clients reconnect, or in Consul.
 func TestRollingRestart(t *testing.T) {
-	agent := startAgent(t)
+	agent := consultest.StartForTest(t)
 	s := newSetup(t, agent, startInstances(t, "127.0.0.1", 30))
 	reps, eds, catalog := threeReplicas(t, s)
 	all := statuses(s.insts.all(), healthy)

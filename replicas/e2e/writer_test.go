@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"testing"
 	"time"
+
+	"github.com/vigilhq/vigil/consul/consultest"
 )
 
 // others are reps without r.
@@ -47,7 +49,7 @@ func waitWriter(t *testing.T, within time.Duration, reps ...*replica) (*replica,
 // instance ever leaves ?passing, and a drain and a failure made while no
 // replica wrote are in the catalog afterwards.
 func TestWriterKilled(t *testing.T) {
-	agent := startAgent(t)
+	agent := consultest.StartForTest(t)
 	s := newSetup(t, agent, startInstances(t, "127.0.0.1", 30))
 	reps, eds, catalog := threeReplicas(t, s)
 	old, _ := waitWriter(t, 10*time.Second, reps...)
