@@ -9,6 +9,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/vigilhq/vigil/internal/consulwait"
 )
 
 // peer is another live replica: its stream of verdicts and what it said.
@@ -57,7 +59,7 @@ func (p *peer) lookup(k memberKey) (peerMember, bool) {
 // run dials the peer's stream again and again, with backoff, until ctx ends.
 func (p *peer) run(ctx context.Context) {
 	defer close(p.done)
-	bo := newBackoff(200*time.Millisecond, 5*time.Second)
+	bo := &consulwait.Backoff{Min: 200 * time.Millisecond, Max: 5 * time.Second}
 	wasUp := true
 	for ctx.Err() == nil {
 		snapshotted, err := p.stream(ctx)
@@ -66,7 +68,7 @@ func (p *peer) run(ctx context.Context) {
 		}
 		p.disconnected(err)
 		if snapshotted {
-			bo.reset()
+			bo.Reset()
 		}
 		if snapshotted || wasUp {
 			p.r.log.Warn("replica stream lost; redialling", "peer", p.id, "advertise", p.advertise, "error", err)
@@ -74,7 +76,7 @@ func (p *peer) run(ctx context.Context) {
 			p.r.log.Debug("replica stream failed; redialling", "peer", p.id, "error", err)
 		}
 		wasUp = snapshotted
-		sleep(ctx, bo.next())
+		consulwait.Sleep(ctx, bo.Next())
 	}
 }
 

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	consulapi "github.com/hashicorp/consul/api"
+
+	"github.com/vigilhq/vigil/internal/consulwait"
 )
 
 // ErrIDInUse: another live replica holds this replica's ID.
@@ -91,7 +93,7 @@ func (s *session) poke() {
 func (s *session) run(ctx context.Context) {
 	o := s.r.opts
 	log := s.r.log
-	bo := newBackoff(200*time.Millisecond, max(o.SessionTTL/2, time.Second))
+	bo := &consulwait.Backoff{Min: 200 * time.Millisecond, Max: max(o.SessionTTL/2, time.Second)}
 	every, retry := o.SessionTTL/3, max(o.SessionTTL/10, 100*time.Millisecond)
 	next := time.Now().Add(every)
 	failing := false
@@ -106,11 +108,11 @@ func (s *session) run(ctx context.Context) {
 					log.Warn("replica registration failed; retrying", "error", err)
 				}
 				failing = true
-				sleep(ctx, bo.next())
+				consulwait.Sleep(ctx, bo.Next())
 				continue
 			}
 			log.Info("replica registered in Consul", "session", s.idOnly())
-			bo.reset()
+			bo.Reset()
 			failing = false
 			next = time.Now().Add(every)
 			continue
@@ -257,7 +259,7 @@ func (s *session) create(ctx context.Context) (string, error) {
 		if err == nil || !errors.As(err, &se) || !strings.Contains(se.Body, s.r.checkID) {
 			return id, err
 		}
-		if !sleep(ctx, 50*time.Millisecond) {
+		if !consulwait.Sleep(ctx, 50*time.Millisecond) {
 			return "", err
 		}
 	}

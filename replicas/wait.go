@@ -3,10 +3,11 @@ package replicas
 import (
 	"context"
 	"log/slog"
-	"math/rand/v2"
 	"time"
 
 	consulapi "github.com/hashicorp/consul/api"
+
+	"github.com/vigilhq/vigil/internal/consulwait"
 )
 
 // blockingWait is how long one blocking query waits: below common 30 s
@@ -26,7 +27,7 @@ type blocking struct {
 
 // options returns the query options of the next query, after pacing it.
 func (b *blocking) options(ctx context.Context) (*consulapi.QueryOptions, bool) {
-	if wait := minQueryGap - time.Since(b.last); wait > 0 && !sleep(ctx, wait) {
+	if wait := minQueryGap - time.Since(b.last); wait > 0 && !consulwait.Sleep(ctx, wait) {
 		return nil, false
 	}
 	b.last = time.Now()
@@ -36,45 +37,7 @@ func (b *blocking) options(ctx context.Context) (*consulapi.QueryOptions, bool) 
 
 // seen records the index a query answered with.
 func (b *blocking) seen(index uint64) {
-	switch {
-	case index < b.index:
-		b.index = 0
-	case index == 0:
-		b.index = 1
-	default:
-		b.index = index
-	}
-}
-
-// backoff grows a retry delay from min to max, with jitter.
-type backoff struct {
-	min, max, cur time.Duration
-}
-
-func newBackoff(lo, hi time.Duration) *backoff { return &backoff{min: lo, max: hi} }
-
-// next returns the delay before the next try.
-func (b *backoff) next() time.Duration {
-	if b.cur == 0 {
-		b.cur = b.min
-	} else {
-		b.cur = min(2*b.cur, b.max)
-	}
-	return b.cur/2 + rand.N(b.cur/2+1)
-}
-
-func (b *backoff) reset() { b.cur = 0 }
-
-// sleep waits d or until ctx ends; false when ctx ended.
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
+	b.index = consulwait.NextIndex(b.index, index)
 }
 
 // prefixWatch follows a KV prefix with blocking queries.
@@ -95,7 +58,7 @@ type prefixWatch struct {
 // with backoff and logged once per outage.
 func (w prefixWatch) run(ctx context.Context, got func(consulapi.KVPairs)) {
 	var b blocking
-	bo := newBackoff(200*time.Millisecond, 5*time.Second)
+	bo := &consulwait.Backoff{Min: 200 * time.Millisecond, Max: 5 * time.Second}
 	failing := false
 	var last uint64 // the last index answered, kept across failures
 	for {
@@ -118,14 +81,14 @@ func (w prefixWatch) run(ctx context.Context, got func(consulapi.KVPairs)) {
 			if w.failed != nil {
 				w.failed(err)
 			}
-			sleep(ctx, bo.next())
+			consulwait.Sleep(ctx, bo.Next())
 			continue
 		}
 		if failing {
 			w.log.Info("reading " + w.what + " in Consul again")
 		}
 		failing = false
-		bo.reset()
+		bo.Reset()
 		if meta.LastIndex < last && w.reset != nil {
 			w.reset()
 		}

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	consulapi "github.com/hashicorp/consul/api"
+
+	"github.com/vigilhq/vigil/internal/consulwait"
 )
 
 // writer is the catalog writer lock: the KV key vigil/<deployment>/writer
@@ -124,7 +126,7 @@ func (r *Replica) contend(ctx context.Context, id string) {
 	kv := r.opts.Consul.KV()
 	value, _ := json.Marshal(writerValue{r.opts.ID}) // a string field: cannot fail
 	var b blocking
-	bo := newBackoff(200*time.Millisecond, 5*time.Second)
+	bo := &consulwait.Backoff{Min: 200 * time.Millisecond, Max: 5 * time.Second}
 	for {
 		q, ok := b.options(ctx)
 		if !ok {
@@ -136,10 +138,10 @@ func (r *Replica) contend(ctx context.Context, id string) {
 				return
 			}
 			r.notifyWriter()
-			sleep(ctx, bo.next())
+			consulwait.Sleep(ctx, bo.Next())
 			continue
 		}
-		bo.reset()
+		bo.Reset()
 		b.seen(meta.LastIndex)
 		holder := ""
 		if pair != nil {
@@ -162,13 +164,13 @@ func (r *Replica) contend(ctx context.Context, id string) {
 				return
 			}
 			r.log.Warn("acquire the writer lock", "error", err)
-			sleep(ctx, bo.next())
+			consulwait.Sleep(ctx, bo.Next())
 		case got:
 			r.setWriter(id, id)
 		default:
 			// Free but refused: the lock-delay of a lost holder's session.
 			b.index = 0
-			sleep(ctx, max(r.opts.LockDelay, 100*time.Millisecond))
+			consulwait.Sleep(ctx, max(r.opts.LockDelay, 100*time.Millisecond))
 		}
 	}
 }

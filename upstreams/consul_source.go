@@ -13,6 +13,8 @@ import (
 	"time"
 
 	consulapi "github.com/hashicorp/consul/api"
+
+	"github.com/vigilhq/vigil/internal/consulwait"
 )
 
 // ConsulOwnerMeta is the node and service meta key vigil's own Consul
@@ -94,7 +96,7 @@ func (s *ConsulSource) watch(ctx context.Context, c Cluster) {
 		index     uint64
 		last      []Instance
 		delivered bool
-		failures  int
+		bo        = consulwait.Backoff{Min: s.MinInterval, Max: s.MaxBackoff}
 	)
 	for {
 		started := time.Now()
@@ -104,16 +106,15 @@ func (s *ConsulSource) watch(ctx context.Context, c Cluster) {
 			return
 		}
 		if err != nil {
-			failures++
-			wait := backoff(s.MinInterval, s.MaxBackoff, failures)
+			wait := bo.Next()
 			log.Warn("consul discovery query failed; keeping the last instance list", "error", err, "retry_in", wait)
-			if !sleep(ctx, wait) {
+			if !consulwait.Sleep(ctx, wait) {
 				return
 			}
 			continue
 		}
-		failures = 0
-		index = nextIndex(index, meta.LastIndex)
+		bo.Reset()
+		index = consulwait.NextIndex(index, meta.LastIndex)
 		instances := consulInstances(d, entries, log)
 		if !delivered || !reflect.DeepEqual(instances, last) {
 			log.Info("consul discovery updated", "instances", len(instances), "index", meta.LastIndex)
@@ -122,23 +123,10 @@ func (s *ConsulSource) watch(ctx context.Context, c Cluster) {
 			s.mu.Unlock()
 			last, delivered = instances, true
 		}
-		if !sleep(ctx, time.Until(started.Add(s.MinInterval))) {
+		if !consulwait.Sleep(ctx, time.Until(started.Add(s.MinInterval))) {
 			return
 		}
 	}
-}
-
-// nextIndex is the index to block on after an answer carrying got: an
-// index that went backwards (a restored or replaced server) restarts with
-// an immediate read, and 0 is never waited on.
-func nextIndex(prev, got uint64) uint64 {
-	switch {
-	case got < prev:
-		return 0
-	case got == 0:
-		return 1
-	}
-	return got
 }
 
 // consulInstances maps catalog entries to instances, leaving out vigil's own
@@ -194,27 +182,4 @@ func parsePort(v string) (int, error) {
 		return 0, fmt.Errorf("%q is not a port", v)
 	}
 	return p, nil
-}
-
-func backoff(base, limit time.Duration, failures int) time.Duration {
-	d := base
-	for i := 1; i < failures && d < limit; i++ {
-		d *= 2
-	}
-	return min(d, limit)
-}
-
-// sleep waits d or until ctx ends; it reports whether ctx is still live.
-func sleep(ctx context.Context, d time.Duration) bool {
-	if d <= 0 {
-		return ctx.Err() == nil
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
 }

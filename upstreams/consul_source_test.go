@@ -8,24 +8,6 @@ import (
 	consulapi "github.com/hashicorp/consul/api"
 )
 
-func TestNextIndexNeverWaitsOnZeroAndResetsWhenBackwards(t *testing.T) {
-	cases := []struct{ prev, got, want uint64 }{
-		{0, 0, 1},     // a zero index is never waited on
-		{0, 42, 42},   // first answer
-		{42, 42, 42},  // timeout without change
-		{42, 50, 50},  // change
-		{50, 7, 0},    // went backwards: re-read at once, then block on the fresh index
-		{50, 0, 0},    // backwards to zero: same
-		{0, 1, 1},     // and 1 stays 1
-		{1, 100, 100}, // recovers from the forced 1
-	}
-	for _, c := range cases {
-		if got := nextIndex(c.prev, c.got); got != c.want {
-			t.Errorf("nextIndex(%d, %d) = %d, want %d", c.prev, c.got, got, c.want)
-		}
-	}
-}
-
 func TestConsulInstancesSkipVigilAndBadEntries(t *testing.T) {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	node := &consulapi.Node{Node: "n1", Address: "10.0.0.1"}

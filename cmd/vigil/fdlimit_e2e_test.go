@@ -15,7 +15,6 @@ import (
 	"time"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
-	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	resource "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"google.golang.org/grpc"
@@ -23,6 +22,7 @@ import (
 
 	"github.com/vigilhq/vigil/fleet"
 	"github.com/vigilhq/vigil/metrics"
+	"github.com/vigilhq/vigil/xds/xdstest"
 )
 
 // limitedVigil is the vigil binary serving a fleet under a low open-file
@@ -166,13 +166,11 @@ func (lv *limitedVigil) edsEndpoints() int {
 	}
 	n := 0
 	for _, r := range resp.GetResources() {
-		var cla endpointv3.ClusterLoadAssignment
-		if err := r.UnmarshalTo(&cla); err != nil {
+		a, err := xdstest.Decode(r)
+		if err != nil {
 			lv.t.Fatalf("assignment: %v", err)
 		}
-		for _, le := range cla.GetEndpoints() {
-			n += len(le.GetLbEndpoints())
-		}
+		n += len(a.Health)
 	}
 	return n
 }

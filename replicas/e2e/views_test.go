@@ -1,29 +1,25 @@
 package e2e
 
 import (
-	"context"
 	"fmt"
-	"net"
+	"maps"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
-	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
-	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	consulapi "github.com/hashicorp/consul/api"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/vigilhq/vigil/consul/consultest"
+	"github.com/vigilhq/vigil/xds/xdstest"
 )
 
 const (
 	healthy   = "HEALTHY"
 	unhealthy = "UNHEALTHY"
 	draining  = "DRAINING"
-	edsType   = "type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment"
 )
 
 // view is what one consumer sees, instance by instance: an EDS client's
@@ -137,65 +133,15 @@ func (v *view) reached(addr, st string, since time.Time) time.Time {
 // a state-of-the-world ADS stream, reconnecting whenever it breaks.
 func watchEDS(t *testing.T, name, addr string) *view {
 	v := newView(name)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for ctx.Err() == nil {
-			if err := followEDS(ctx, addr, v); err != nil && ctx.Err() == nil {
-				// Redial at once, as an eager client would: a restarted
-				// replica is seen from its first answer.
-				time.Sleep(10 * time.Millisecond)
-			}
-		}
-	}()
-	t.Cleanup(func() { cancel(); <-done })
-	return v
-}
-
-func followEDS(ctx context.Context, addr string, v *view) error {
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		return err
-	}
-	defer conn.Close() //nolint:errcheck // test cleanup
-	sctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	stream, err := discoveryv3.NewAggregatedDiscoveryServiceClient(conn).StreamAggregatedResources(sctx)
-	if err != nil {
-		return err
-	}
-	node := &corev3.Node{Id: "e2e-" + v.name, Cluster: "e2e"}
-	req := &discoveryv3.DiscoveryRequest{Node: node, TypeUrl: edsType, ResourceNames: []string{"web"}}
-	if err := stream.Send(req); err != nil {
-		return err
-	}
-	for {
-		resp, err := stream.Recv()
-		if err != nil {
-			return err
-		}
+	node := &corev3.Node{Id: "e2e-" + name, Cluster: "e2e"}
+	xdstest.WatchSotW(t, xdstest.Dial(t, addr), node, []string{"web"}, func(u xdstest.Update) {
 		next := map[string]string{}
-		for _, res := range resp.Resources {
-			var cla endpointv3.ClusterLoadAssignment
-			if err := res.UnmarshalTo(&cla); err != nil {
-				return err
-			}
-			for _, loc := range cla.Endpoints {
-				for _, lb := range loc.LbEndpoints {
-					sa := lb.GetEndpoint().GetAddress().GetSocketAddress()
-					a := net.JoinHostPort(sa.GetAddress(), strconv.Itoa(int(sa.GetPortValue())))
-					next[a] = lb.HealthStatus.String()
-				}
-			}
+		for _, a := range u.Assignments {
+			maps.Copy(next, a.Health)
 		}
 		v.update(next)
-		ack := &discoveryv3.DiscoveryRequest{Node: node, TypeUrl: edsType, ResourceNames: []string{"web"},
-			VersionInfo: resp.VersionInfo, ResponseNonce: resp.Nonce}
-		if err := stream.Send(ack); err != nil {
-			return err
-		}
-	}
+	})
+	return v
 }
 
 // watchCatalog follows GET /v1/health/service/web?passing with blocking
@@ -209,31 +155,13 @@ func watchCatalog(t *testing.T, consulAddr string) *view {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		var index uint64
-		for ctx.Err() == nil {
-			q := (&consulapi.QueryOptions{WaitIndex: index, WaitTime: 5 * time.Second}).WithContext(ctx)
-			entries, meta, err := client.Health().Service("web", "", true, q)
-			if err != nil {
-				time.Sleep(100 * time.Millisecond)
-				continue
-			}
-			if meta.LastIndex < index {
-				index = 0 // Consul's state was reset
-				continue
-			}
-			index = meta.LastIndex
-			next := map[string]string{}
-			for _, e := range entries {
-				next[net.JoinHostPort(e.Service.Address, strconv.Itoa(e.Service.Port))] = healthy
-			}
-			v.update(next)
+	consultest.WatchPassing(t, client, "web", func(_ time.Time, passing []string) {
+		next := map[string]string{}
+		for _, addr := range passing {
+			next[addr] = healthy
 		}
-	}()
-	t.Cleanup(func() { cancel(); <-done })
+		v.update(next)
+	})
 	return v
 }
 
