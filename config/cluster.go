@@ -63,8 +63,8 @@ func (c *Config) finishCluster(col *collector, o *options, base string, cl *Clus
 
 	if cl.Dialect == "" {
 		cl.Dialect = DefaultDialect
-	} else if !oneOf(cl.Dialect, dialects) {
-		col.at(f("dialect"), "%s", enumMsg(cl.Dialect, dialects))
+	} else if !o.knownDialect(cl.Dialect) {
+		col.at(f("dialect"), "%s", o.dialectProblem(cl.Dialect))
 	}
 	if cl.InitialStatus == "" {
 		cl.InitialStatus = c.Defaults.InitialStatus

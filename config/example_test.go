@@ -12,7 +12,7 @@ import (
 // The documented example must load cleanly, with its CEL expressions
 // compiled by the real cel dialect, and mean what its comments say.
 func TestExampleConfigLoads(t *testing.T) {
-	c, err := config.Load("../examples/vigil.yaml", config.WithExpressionCheck(dialect.CheckCEL))
+	c, err := config.Load("../examples/vigil.yaml", dialect.ConfigOption())
 	if err != nil {
 		t.Fatalf("examples/vigil.yaml:\n%v", err)
 	}
@@ -68,7 +68,7 @@ func TestExpressionCheckReportsAtTheExpressionLine(t *testing.T) {
         drain: body.draining ==
         degraded: "1 + 1"
 `)
-	lines := problems(t, src, config.WithExpressionCheck(dialect.CheckCEL))
+	lines := problems(t, src, dialect.ConfigOption())
 	if len(lines) != 2 {
 		t.Fatalf("got %d problems, want 2:\n%s", len(lines), join(lines))
 	}

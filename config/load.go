@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"regexp"
+	"slices"
 	"strconv"
 
 	"gopkg.in/yaml.v3"
@@ -18,13 +19,37 @@ import (
 type Option func(*options)
 
 type options struct {
+	// dialects are the names a probe may give; nil when no registry was
+	// given (see WithDialects).
+	dialects  []string
 	checkExpr func(expr string) error
 }
 
-// WithExpressionCheck has every CEL expression of the configuration compiled
-// by check; a compile error is reported at the expression's line.
-func WithExpressionCheck(check func(expr string) error) Option {
-	return func(o *options) { o.checkExpr = check }
+// WithDialects checks the configuration against the dialect registry, which
+// lives with the prober (aggregator/dialect: dialect.ConfigOption) and which
+// config cannot import: every dialect name must be one of names, and every
+// CEL expression is compiled by checkCEL, so that a problem is reported at
+// its line. Without it a dialect name is only checked for its form, and the
+// prober refuses an unknown one when it builds the probe (vigil does not
+// start, a reload is rejected).
+func WithDialects(names []string, checkCEL func(expr string) error) Option {
+	return func(o *options) { o.dialects, o.checkExpr = slices.Clone(names), checkCEL }
+}
+
+// knownDialect reports whether a probe may name dialect d.
+func (o *options) knownDialect(d string) bool {
+	if o.dialects == nil {
+		return namePattern.MatchString(d)
+	}
+	return oneOf(d, o.dialects)
+}
+
+// dialectProblem says why d is no dialect.
+func (o *options) dialectProblem(d string) string {
+	if o.dialects == nil {
+		return fmt.Sprintf("%q is not a dialect name", d)
+	}
+	return enumMsg(d, o.dialects)
 }
 
 // Load reads, defaults and validates the configuration file at path. A

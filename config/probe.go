@@ -84,11 +84,11 @@ func (c *Config) finishHTTPProbe(col *collector, o *options, base string, p *Pro
 	}
 
 	if p.Dialect == "" {
-		if oneOf(cl.Dialect, dialects) {
+		if o.knownDialect(cl.Dialect) {
 			p.Dialect = cl.Dialect
 		}
-	} else if !oneOf(p.Dialect, dialects) {
-		col.at(f("dialect"), "%s", enumMsg(p.Dialect, dialects))
+	} else if !o.knownDialect(p.Dialect) {
+		col.at(f("dialect"), "%s", o.dialectProblem(p.Dialect))
 	}
 	switch {
 	case p.Dialect == "cel" && (p.CEL == nil || p.CEL.Pass == ""):

@@ -13,20 +13,14 @@ import (
 
 var namePattern = regexp.MustCompile(`^[a-zA-Z0-9._-]+$`)
 
-// Enumerations accepted by the configuration (read-only). dialects must be
-// the names of aggregator/dialect's registry, which cannot be imported here;
-// a test there keeps the two equal.
+// Enumerations accepted by the configuration (read-only). The dialects are
+// not among them: their registry lives with the prober (see WithDialects).
 var (
-	dialects      = []string{"auto", "status", "healthz", "dynamo", "nativelink", "amsdal", "cel"}
 	probeKinds    = []string{"http", "grpc", "tcp"}
 	schemes       = []string{"http", "https"}
 	initialStates = []string{"unhealthy", "unknown", "healthy"}
 	lbPolicies    = []string{"ROUND_ROBIN", "LEAST_REQUEST", "RANDOM", "RING_HASH", "MAGLEV"}
 )
-
-// DialectNames lists the dialects a probe may name. The dialect package's
-// registry is the source of these names; its tests keep the two equal.
-func DialectNames() []string { return slices.Clone(dialects) }
 
 // LBPolicyNames lists the lb_policy values a cluster may name; the xds
 // package's tests check that it publishes each of them.

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/vigilhq/vigil/aggregator/dialect"
 	"github.com/vigilhq/vigil/config"
 )
 
@@ -87,7 +88,7 @@ func TestValidationProblems(t *testing.T) {
 		{"cluster without probes", withCluster("    instances: []\n"),
 			`vigil.yaml:2: clusters[0]: needs a liveness or a readiness probe (or both)`},
 		{"cluster dialect", withCluster("    dialect: xml\n    readiness: {}\n"),
-			`vigil.yaml:3: clusters[0].dialect: "xml" is not one of auto, status, healthz, dynamo, nativelink, amsdal, cel`},
+			`vigil.yaml:3: clusters[0].dialect: "xml" is not one of auto, status, nativelink, amsdal, healthz, dynamo, cel`},
 		{"cluster initial status", withCluster("    initial_status: up\n    readiness: {}\n"),
 			`vigil.yaml:3: clusters[0].initial_status: "up" is not one of unhealthy, unknown, healthy`},
 		{"cluster jitter", withCluster("    jitter_percent: -1\n    readiness: {}\n"),
@@ -147,7 +148,7 @@ func TestValidationProblems(t *testing.T) {
 		{"probe header value not a string", withCluster("    readiness:\n      headers:\n        X-A: [1]\n"),
 			`vigil.yaml:5: clusters[0].readiness.headers.X-A: expected a string value, got a list`},
 		{"probe dialect", withCluster("    readiness:\n      dialect: json\n"),
-			`vigil.yaml:4: clusters[0].readiness.dialect: "json" is not one of auto, status, healthz, dynamo, nativelink, amsdal, cel`},
+			`vigil.yaml:4: clusters[0].readiness.dialect: "json" is not one of auto, status, nativelink, amsdal, healthz, dynamo, cel`},
 		{"cel dialect without pass", withCluster("    readiness:\n      dialect: cel\n"),
 			`vigil.yaml:3: clusters[0].readiness.cel.pass: required when the dialect is cel`},
 		{"cel dialect inherited without pass", withCluster("    dialect: cel\n    readiness:\n      cel: {drain: \"false\"}\n"),
@@ -227,7 +228,7 @@ func TestValidationProblems(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			lines := problems(t, tc.src)
+			lines := problems(t, tc.src, dialect.ConfigOption()) // as vigil validate checks
 			if len(lines) != 1 || lines[0] != tc.want {
 				t.Errorf("problems:\n  %s\nwant exactly:\n  %s\nconfig:\n%s", strings.Join(lines, "\n  "), tc.want, tc.src)
 			}
@@ -352,5 +353,16 @@ func TestEmptyConfigurationIsAnError(t *testing.T) {
 	_, err := config.Load(path)
 	if lines := problemLines(t, err); len(lines) != 1 || !strings.HasPrefix(lines[0], path+": the configuration is empty") {
 		t.Errorf("Load: %v", err)
+	}
+}
+
+// Without the dialect registry (config.WithDialects) a dialect name is
+// checked for its form only; the prober refuses an unknown one later.
+func TestDialectWithoutTheRegistryIsCheckedForForm(t *testing.T) {
+	const src = "clusters:\n  - name: web\n    instances: [{id: a, address: 127.0.0.1:80}]\n    readiness:\n      dialect: %s\n"
+	mustParse(t, sprintf(src, "xml"))
+	lines := problems(t, sprintf(src, `"x/y"`))
+	if want := `vigil.yaml:5: clusters[0].readiness.dialect: "x/y" is not a dialect name`; len(lines) != 1 || lines[0] != want {
+		t.Errorf("problems %q, want %q", lines, want)
 	}
 }

@@ -3,6 +3,7 @@ package dialect
 import (
 	"github.com/valyala/fastjson"
 
+	"github.com/vigilhq/vigil/config"
 	"github.com/vigilhq/vigil/upstreams"
 )
 
@@ -25,11 +26,11 @@ type def struct {
 }
 
 // registry is every dialect vigil speaks, and the one place to add one:
-// Factory.New builds evaluators from it and auto tries its recognisers in
-// this order (an AMSDAL body would also pass for healthz). What is kept
-// elsewhere is held to it by tests: the names config accepts
-// (config.DialectNames), the upstreams.Dialect constants and the README's
-// dialect table.
+// Factory.New builds evaluators from it, auto tries its recognisers in
+// this order (an AMSDAL body would also pass for healthz), and config
+// validation takes its names from it (ConfigOption). The upstreams.Dialect
+// constants name dialects for code; tests hold them, the README's dialect
+// table and the example configurations to the registry.
 var registry = [...]def{
 	{name: upstreams.DialectAuto, json: true},
 	{name: upstreams.DialectStatus, read: readStatus},
@@ -47,6 +48,17 @@ func Names() []upstreams.Dialect {
 		names[i] = registry[i].name
 	}
 	return names
+}
+
+// ConfigOption has config.Load and Parse check a configuration against the
+// registry: dialect names, and CEL expressions compiled as the cel dialect
+// will compile them.
+func ConfigOption() config.Option {
+	names := make([]string, len(registry))
+	for i := range registry {
+		names[i] = string(registry[i].name)
+	}
+	return config.WithDialects(names, CheckCEL)
 }
 
 // lookup finds a dialect by name; "" is auto.

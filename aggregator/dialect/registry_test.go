@@ -1,6 +1,7 @@
 package dialect
 
 import (
+	"fmt"
 	"go/ast"
 	"go/parser"
 	"go/token"
@@ -30,12 +31,40 @@ func sorted(s []string) []string {
 	return s
 }
 
-// config cannot import this package, so it keeps its own list of the
-// dialect names it accepts: it must be the registry's.
-func TestConfigAcceptsExactlyTheRegisteredDialects(t *testing.T) {
-	if got, want := sorted(config.DialectNames()), registered(); !slices.Equal(got, want) {
-		t.Errorf("config accepts dialects %v, the registry holds %v", got, want)
+// Configuration validation takes its dialects from the registry: through
+// ConfigOption every registered name is accepted, and any other is refused
+// at its line with the registry's names.
+func TestConfigOptionChecksAgainstTheRegistry(t *testing.T) {
+	const cluster = "clusters:\n  - name: web\n    instances: [{id: a, address: 127.0.0.1:80}]\n    readiness:\n      dialect: %s\n%s"
+	for _, name := range registered() {
+		extra := ""
+		if name == string(upstreams.DialectCEL) {
+			extra = "      cel: {pass: 'status == 200'}\n"
+		}
+		if _, err := config.Parse("vigil.yaml", fmt.Appendf(nil, cluster, name, extra), ConfigOption()); err != nil {
+			t.Errorf("dialect %s refused: %v", name, err)
+		}
 	}
+	_, err := config.Parse("vigil.yaml", fmt.Appendf(nil, cluster, "xml", ""), ConfigOption())
+	if err == nil {
+		t.Fatal("dialect xml accepted")
+	}
+	want := `vigil.yaml:5: clusters[0].readiness.dialect: "xml" is not one of ` + strings.Join(namesInOrder(), ", ")
+	if !strings.Contains(err.Error(), want) {
+		t.Errorf("dialect xml refused with\n%v\nwant a line\n%s", err, want)
+	}
+	_, err = config.Parse("vigil.yaml", fmt.Appendf(nil, cluster, "cel", "      cel: {pass: 'status =='}\n"), ConfigOption())
+	if err == nil || !strings.Contains(err.Error(), "clusters[0].readiness.cel.pass: does not compile") {
+		t.Errorf("a CEL expression that does not compile: %v", err)
+	}
+}
+
+func namesInOrder() []string {
+	var out []string
+	for _, n := range Names() {
+		out = append(out, string(n))
+	}
+	return out
 }
 
 // Every upstreams.Dialect constant names a registered dialect, and every

@@ -79,7 +79,7 @@ func fleetConfig(f *fleet.Fleet, adminAddr, xdsAddr, stateDir string, interval t
 		}
 		cfg.Clusters = append(cfg.Clusters, c)
 	}
-	if err := cfg.Finish(config.WithExpressionCheck(dialect.CheckCEL)); err != nil {
+	if err := cfg.Finish(dialect.ConfigOption()); err != nil {
 		return nil, fmt.Errorf("demo config: %w", err)
 	}
 	return cfg, nil

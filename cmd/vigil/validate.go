@@ -13,7 +13,7 @@ import (
 
 // loadConfig reads and validates a config file, compiling CEL rules.
 func loadConfig(path string) (*config.Config, error) {
-	return config.Load(path, config.WithExpressionCheck(dialect.CheckCEL))
+	return config.Load(path, dialect.ConfigOption())
 }
 
 func cmdValidate(args []string, stdout, stderr io.Writer) int {
