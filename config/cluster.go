@@ -8,6 +8,14 @@ import (
 // finishClusters defaults and validates every cluster, then checks what
 // must be unique across clusters.
 func (c *Config) finishClusters(col *collector, o *options) {
+	if len(c.Clusters) == 0 {
+		// Like an empty file: a vigil that probes nothing is a wrong or
+		// truncated file far more often than an intent, and one that
+		// replaced a working configuration would take every cluster it
+		// published away from its consumers.
+		col.at("clusters", "at least one cluster is required (vigil has nothing to probe)")
+		return
+	}
 	names := map[string]string{} // name -> field path of its first use
 	eds := map[string]string{}
 	for i := range c.Clusters {

@@ -8,13 +8,15 @@ import (
 	"strings"
 	"testing"
 
+	"gopkg.in/yaml.v3"
+
 	"github.com/vigilhq/vigil/config"
 )
 
 // mustParse parses src as vigil.yaml and fails the test on any problem.
 func mustParse(t *testing.T, src string, opts ...config.Option) *config.Config {
 	t.Helper()
-	c, err := config.Parse("vigil.yaml", []byte(src), opts...)
+	c, err := config.Parse("vigil.yaml", []byte(withOneCluster(src)), opts...)
 	if err != nil {
 		t.Fatalf("unexpected problems:\n%v", err)
 	}
@@ -25,7 +27,7 @@ func mustParse(t *testing.T, src string, opts ...config.Option) *config.Config {
 // line; it fails the test when the configuration is accepted.
 func problems(t *testing.T, src string, opts ...config.Option) []string {
 	t.Helper()
-	_, err := config.Parse("vigil.yaml", []byte(src), opts...)
+	_, err := config.Parse("vigil.yaml", []byte(withOneCluster(src)), opts...)
 	return problemLines(t, err)
 }
 
@@ -81,3 +83,27 @@ func replaceDir(s, dir string) string { return strings.ReplaceAll(s, "{dir}", di
 func mkdir(dir string) error { return os.MkdirAll(dir, 0o755) }
 
 func contains(s, sub string) bool { return strings.Contains(s, sub) }
+
+// oneCluster is the smallest cluster a configuration may hold.
+const oneCluster = "clusters:\n  - name: only\n    instances: [{id: a, address: 127.0.0.1:80}]\n    readiness: {}\n"
+
+// withOneCluster completes a test's configuration that is about anything
+// but clusters with oneCluster, which every configuration needs, after its
+// last line, so no line number moves. Sources that are not a YAML mapping
+// with keys (empty, broken, a list) are the test's point and stay as they are.
+func withOneCluster(src string) string {
+	var doc yaml.Node
+	if yaml.Unmarshal([]byte(src), &doc) != nil || len(doc.Content) != 1 || doc.Content[0].Kind != yaml.MappingNode {
+		return src
+	}
+	top := doc.Content[0].Content
+	for i := 0; i < len(top); i += 2 {
+		if top[i].Value == "clusters" {
+			return src
+		}
+	}
+	if !strings.HasSuffix(src, "\n") {
+		src += "\n"
+	}
+	return src + oneCluster
+}

@@ -87,6 +87,9 @@ func Parse(name string, data []byte, opts ...Option) (*Config, error) {
 	}
 	d := &decoder{file: name, c: col}
 	d.decode(root, reflect.ValueOf(c).Elem(), "", 0)
+	if root.Kind != yaml.MappingNode {
+		return nil, col.err() // decode said so; nothing else in it means anything
+	}
 	c.finish(col, opts)
 	if err := col.err(); err != nil {
 		return nil, err

@@ -21,7 +21,7 @@ func TestReplicasBlock(t *testing.T) {
 	if c := mustParse(t, "replicas: {enabled: false, quorum: nonsense}\n"); c.ReplicasOn() {
 		t.Error("replicas with enabled: false is on")
 	}
-	if c := mustParse(t, "clusters: []\n"); c.ReplicasOn() || c.Replicas != nil {
+	if c := mustParse(t, oneCluster); c.ReplicasOn() || c.Replicas != nil {
 		t.Error("no replicas block, yet replicas are on")
 	}
 	for _, tc := range []struct{ name, src, want string }{

@@ -366,3 +366,17 @@ func TestDialectWithoutTheRegistryIsCheckedForForm(t *testing.T) {
 		t.Errorf("problems %q, want %q", lines, want)
 	}
 }
+
+// A configuration without clusters is refused like an empty file: one that
+// replaced a working configuration would take every cluster away.
+func TestNoClustersIsAnError(t *testing.T) {
+	for src, want := range map[string]string{
+		"clusters: []\n":               `vigil.yaml:1: clusters: at least one cluster is required (vigil has nothing to probe)`,
+		"admin: {listen: 1.2.3.4:5}\n": `vigil.yaml: clusters: at least one cluster is required (vigil has nothing to probe)`,
+	} {
+		_, err := config.Parse("vigil.yaml", []byte(src))
+		if lines := problemLines(t, err); len(lines) != 1 || lines[0] != want {
+			t.Errorf("%q: problems %q, want %q", src, lines, want)
+		}
+	}
+}
