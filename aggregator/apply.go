@@ -34,7 +34,7 @@ func (a *Aggregator) Apply(clusters []upstreams.Cluster) error {
 		a.retire(inst, now)
 	}
 	for _, inst := range fresh {
-		inst.guardMark = a.guard.add(inst.cluster, now)
+		inst.guardMark = a.guard.add(inst.cluster, inst, now)
 		inst.ejMark = inst.ej.add(inst)
 		if inst.restored {
 			countRestoredOut(inst, now)

@@ -29,7 +29,9 @@
 // holding) hears of an instance only when that flips, so a passing probe
 // costs it nothing; while it holds, a connection-level failure of an
 // instance in rotation is recorded but not counted by its machine, and
-// the instance is held (failsafe.go). Per cluster, the ejector
+// the instance is held (failsafe.go); one whose failures began in the
+// window of the trip and took it out already is put back, held, with its
+// machines as they stood at its onset. Per cluster, the ejector
 // (ejector.go) caps the instances out of rotation for failed probes at
 // max_ejection_percent; the others wait, held (ejection.go). The hold
 // loop publishes trips and releases and re-decides the instances handed

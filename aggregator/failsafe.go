@@ -38,6 +38,16 @@ func (a *Aggregator) noteReachLocked(inst *instance, t *target, failed bool, now
 		down := (inst.live != nil && inst.live.unreach) || (inst.ready != nil && inst.ready.unreach)
 		if down != inst.unreach {
 			inst.unreach = down
+			inst.beforeOnset = onsetPoint{}
+			if down && servesTraffic(inst.status) && inst.held == nil && !inst.override.Active(now) {
+				inst.beforeOnset.ok = true
+				if inst.live != nil {
+					inst.beforeOnset.live = inst.live.m
+				}
+				if inst.ready != nil {
+					inst.beforeOnset.ready = inst.ready.m
+				}
+			}
 			a.guard.report(inst.guardMark, down, now)
 		}
 	}
@@ -98,8 +108,9 @@ func (a *Aggregator) publishFailSafe(ch guardChange) {
 	a.opts.Store.SetFailSafe(membership.FailSafe{Holding: ch.holding, Reason: ch.reason, Since: ch.at},
 		[]membership.Event{{Time: ch.at, Kind: membership.EventFailSafe, Reason: word + ch.reason}})
 	if ch.holding {
+		back := a.putBack(ch.onsets)
 		a.opts.Logger.Warn("fail-safe holding: connection-level failures of instances in rotation are not counted",
-			"reason", ch.reason)
+			"reason", ch.reason, "put_back", back)
 		return
 	}
 	queued := false
@@ -116,4 +127,62 @@ func (a *Aggregator) publishFailSafe(ch guardChange) {
 		a.commits.commit()
 	}
 	a.opts.Logger.Info("fail-safe released", "reason", ch.reason, "held", len(ch.held))
+}
+
+// putBack returns to rotation, held, those of insts (the instances whose
+// onsets tripped the fail-safe) that left it for those failures before
+// the trip: with unhealthy_threshold 1 an instance leaves on its first
+// failure, before the guard has seen enough onsets. Had the guard known
+// sooner, those failures would not have counted, so their machines go
+// back to where they stood at the onset. It returns how many it put back.
+func (a *Aggregator) putBack(insts []*instance) int {
+	now := a.clock.Now()
+	n := 0
+	for _, inst := range insts {
+		inst.mu.Lock()
+		if a.putBackLocked(inst, now) {
+			n++
+		}
+		inst.mu.Unlock()
+	}
+	if n > 0 {
+		a.commits.commit()
+	}
+	return n
+}
+
+// putBackLocked puts inst back if the failures that began at its onset,
+// which it still fails with, took it out of rotation, or made it wait,
+// held, for a place under the ejection cap (it would otherwise take the
+// place that putting back another frees). inst.mu is held.
+func (a *Aggregator) putBackLocked(inst *instance, now time.Time) bool {
+	p := inst.beforeOnset
+	out := !servesTraffic(inst.status) && inst.held == nil
+	waiting := inst.held != nil && inst.held.Cause == membership.HoldMaxEjection
+	stillIn := !out && !waiting // in rotation, or held by the fail-safe already: nothing to put back
+	if inst.run.retired || !p.ok || !inst.unreach || stillIn || inst.override.Active(now) || !a.guard.hold(inst) {
+		return false
+	}
+	inst.beforeOnset = onsetPoint{}
+	if inst.live != nil {
+		inst.live.m = p.live
+	}
+	if inst.ready != nil {
+		inst.ready.m = p.ready
+	}
+	t := inst.live
+	if t == nil || (inst.ready != nil && inst.ready.unreach) {
+		t = inst.ready
+	}
+	why := t.latest().Reason
+	setHeldLocked(inst, membership.HoldFailSafe, fmt.Sprintf("%s: %s (not counted while the fail-safe holds)", t.name, why), now)
+	live, ready := inst.machines()
+	status, by := decide(live, ready, inst.spec.InitialStatus, false)
+	status, _ = a.capLocked(inst, status, by, now)
+	if status == inst.status {
+		a.enqueueMemberLocked(inst)
+		return true
+	}
+	a.moveLocked(inst, status, t.name, why, fmt.Sprintf("%s: put back in rotation: the fail-safe tripped on failures that began with this one (%s)", t.name, why), now)
+	return true
 }

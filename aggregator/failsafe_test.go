@@ -3,6 +3,8 @@ package aggregator
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -362,6 +364,99 @@ func TestFailSafeDisabledWhileHoldingLetsGo(t *testing.T) {
 		for _, m := range h.members(c) {
 			if m.Status != membership.StatusUnhealthy || m.Held != nil {
 				t.Errorf("%s/%s: %s held %+v, want UNHEALTHY", c, m.ID, m.Status, m.Held)
+			}
+		}
+	}
+}
+
+// TestFailSafePutsBackWhatLeftBeforeTheTrip: with unhealthy_threshold 1
+// an instance leaves rotation on its first failure, so when three
+// clusters die at once the first to fail are published UNHEALTHY before
+// the guard has seen enough onsets to trip. The trip puts each of them
+// back in rotation, held, with a transition that says why; the cluster
+// answering 503 stays out. While the hold lasts nothing of the three
+// moves, and when they answer again the hold ends with all of them in.
+// With max_ejection_percent 50 the places that putting back frees do not
+// let the instances waiting for one leave: they are held by the fail-safe.
+func TestFailSafePutsBackWhatLeftBeforeTheTrip(t *testing.T) {
+	for _, maxEject := range []int{100, 50} {
+		t.Run(fmt.Sprintf("max_ejection_percent %d", maxEject), func(t *testing.T) { putBackAtTheTrip(t, maxEject) })
+	}
+}
+
+func putBackAtTheTrip(t *testing.T, maxEject int) {
+	killed := startFleet(t, 24)
+	answering := startFleet(t, 4)
+	h := newHarness(t, exactStarts)
+	var clusters []upstreams.Cluster
+	for i, name := range []string{"a", "b", "c"} {
+		clusters = append(clusters, fleetCluster(name, killed, 8*i, 8*i+8))
+	}
+	clusters = append(clusters, fleetCluster("d", answering, 0, 4))
+	for i := range clusters {
+		clusters[i].Readiness.UnhealthyThreshold = 1
+		if clusters[i].Name != "d" { // d's 503s are all to leave
+			clusters[i].MaxEjectionPercent = maxEject
+		}
+	}
+	h.apply(clusters...)
+	const n = 28
+	h.firstRound(n)
+	before := len(h.transitions())
+
+	setAll(t, killed, 0, 24, fleet.StateDead)
+	setAll(t, answering, 0, 4, fleet.StateNotReady)
+	h.rounds(2, n)
+	h.waitFor("the trip", func() bool { return h.store.FailSafe().Holding })
+	h.waitFor("every killed instance in rotation, held", func() bool {
+		for _, c := range []string{"a", "b", "c"} {
+			for _, m := range h.members(c) {
+				if m.Status != membership.StatusHealthy || m.Held == nil || m.Held.Cause != membership.HoldFailSafe {
+					return false
+				}
+			}
+		}
+		return true
+	})
+	left, back := map[string]bool{}, map[string]bool{}
+	for _, ev := range h.transitions()[before:] {
+		switch {
+		case ev.Cluster == "d":
+		case ev.To == membership.StatusUnhealthy:
+			left[ev.Instance] = true
+		case ev.To == membership.StatusHealthy && strings.Contains(ev.Reason, "put back in rotation: the fail-safe tripped"):
+			back[ev.Instance] = true
+		default:
+			t.Errorf("transition %s/%s %s->%s %q", ev.Cluster, ev.Instance, ev.From, ev.To, ev.Reason)
+		}
+	}
+	if len(left) == 0 {
+		t.Fatal("nothing left rotation before the trip: the test no longer shows putting back")
+	}
+	if !maps.Equal(left, back) {
+		t.Errorf("left before the trip %v, put back %v", left, back)
+	}
+	t.Logf("%d of 24 left rotation before the trip, all put back", len(left))
+	for _, m := range h.members("d") {
+		if m.Status != membership.StatusUnhealthy || m.Held != nil {
+			t.Errorf("d/%s: %s held %+v, want UNHEALTHY (it answered 503)", m.ID, m.Status, m.Held)
+		}
+	}
+
+	mark := len(h.transitions())
+	h.rounds(2, n)
+	setAll(t, killed, 0, 24, fleet.StateReady)
+	h.rounds(3, n)
+	h.waitFor("the release", func() bool { return !h.store.FailSafe().Holding })
+	for _, ev := range h.transitions()[mark:] {
+		if ev.Cluster != "d" {
+			t.Errorf("transition while held or after: %s/%s %s->%s %q", ev.Cluster, ev.Instance, ev.From, ev.To, ev.Reason)
+		}
+	}
+	for _, c := range []string{"a", "b", "c"} {
+		for _, m := range h.members(c) {
+			if m.Status != membership.StatusHealthy {
+				t.Errorf("%s/%s: %s after the release", c, m.ID, m.Status)
 			}
 		}
 	}

@@ -55,6 +55,9 @@ func (s guardState) String() string {
 // While holding, the aggregator asks hold for each connection-level
 // failure of an instance in rotation; the guard remembers the instance as
 // held, and hands every held instance back at release to be republished.
+// A trip lists the instances whose onsets tripped it: one that left
+// rotation before the trip (unhealthy_threshold 1 leaves no margin) is
+// put back, held (failsafe.go).
 // Trips and releases are queued as guardChanges for the aggregator's hold
 // loop, which publishes them (store, event, log) outside any instance lock.
 //
@@ -87,6 +90,7 @@ type guardCluster struct {
 
 // guardMark is one instance's standing with the guard. Guarded by guard.mu.
 type guardMark struct {
+	inst    *instance     // whose mark it is (set once, read without guard.mu's help)
 	c       *guardCluster // nil once removed
 	down    bool          // its latest result failed at connection level
 	recent  bool          // counted in recent: its onset is within the window
@@ -107,6 +111,7 @@ type guardChange struct {
 	at      time.Time
 	reason  string
 	held    []*instance // on release: instances held until now, to republish
+	onsets  []*instance // on a trip: the instances whose onsets tripped it, to put back if they left rotation
 }
 
 // sane returns cfg with a percent outside 1..100 and a cluster count
@@ -144,9 +149,9 @@ func (g *guard) setWindow(window time.Duration, now time.Time) {
 	g.evaluateLocked(now)
 }
 
-// add registers a new instance of cluster, answering until it says
+// add registers inst, a new instance of cluster, answering until it says
 // otherwise; the shares fall, which may release.
-func (g *guard) add(cluster string, now time.Time) *guardMark {
+func (g *guard) add(cluster string, inst *instance, now time.Time) *guardMark {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	c := g.clusters[cluster]
@@ -157,7 +162,7 @@ func (g *guard) add(cluster string, now time.Time) *guardMark {
 	c.total++
 	g.total++
 	g.evaluateLocked(now)
-	return &guardMark{c: c}
+	return &guardMark{inst: inst, c: c}
 }
 
 // remove forgets an instance that left (and its hold), which may release.
@@ -284,7 +289,7 @@ func (g *guard) evaluateLocked(now time.Time) {
 			g.state, g.since = guardHolding, now
 			g.reason = fmt.Sprintf("%d of %d instances (%d%%) in %d clusters stopped answering at connection level within %s: suspecting vigil's own network",
 				g.recent, g.total, g.recent*100/g.total, clusters, g.window)
-			g.pushLocked(guardChange{holding: true, at: now, reason: g.reason})
+			g.pushLocked(guardChange{holding: true, at: now, reason: g.reason, onsets: g.recentLocked()})
 		}
 	case guardHolding:
 		if _, ok := g.overLocked(g.down, func(c *guardCluster) int { return c.down }); !g.cfg.Enabled || !ok {
@@ -302,6 +307,17 @@ func (g *guard) evaluateLocked(now time.Time) {
 			g.pushLocked(guardChange{holding: false, at: now, reason: g.reason, held: held})
 		}
 	}
+}
+
+// recentLocked lists the instances whose onsets count now.
+func (g *guard) recentLocked() []*instance {
+	out := make([]*instance, 0, g.recent)
+	for _, o := range g.onsets[g.head:] {
+		if o.m.c != nil && o.m.seq == o.seq && o.m.recent && o.m.inst != nil {
+			out = append(out, o.m.inst)
+		}
+	}
+	return out
 }
 
 // overLocked reports whether n (of all instances) reaches the threshold

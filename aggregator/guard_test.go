@@ -32,8 +32,8 @@ func newGuardRig(t *testing.T, cfg FailSafe, window time.Duration, clusters map[
 }
 
 func (r *guardRig) add(name string) {
-	r.marks[name] = r.g.add(name[:1], r.now)
 	r.insts[name] = &instance{cluster: name[:1]}
+	r.marks[name] = r.g.add(name[:1], r.insts[name], r.now)
 }
 
 // do applies one event: "+2s" (time passes), "down a1 a2", "up a1",

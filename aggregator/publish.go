@@ -46,21 +46,27 @@ func (a *Aggregator) republishLocked(inst *instance, t *target, v dialect.Verdic
 		a.enqueueMemberLocked(inst)
 		return true
 	}
-	from := inst.status
-	inst.status, inst.since = status, now
-	inst.reasonBy, inst.reasonText = t.name, why
+	reasonBy, reason := t.name, fmt.Sprintf("%s: %s (%d in a row)", t.name, why, t.m.run())
 	switch {
 	case status == membership.StatusDraining && overridden:
-		inst.reason, inst.reasonBy = "manual drain: "+inst.override.Reason, ""
+		reasonBy, reason = "", "manual drain: "+inst.override.Reason
 	case t.m.phase == phaseDraining: // immediate: no count to speak of
-		inst.reason = fmt.Sprintf("%s: %s", t.name, why)
-	default:
-		inst.reason = fmt.Sprintf("%s: %s (%d in a row)", t.name, why, t.m.run())
+		reason = fmt.Sprintf("%s: %s", t.name, why)
 	}
-	a.enqueueMemberLocked(inst, membership.Event{Time: now, Kind: membership.EventTransition, From: from, To: status, Reason: inst.reason})
-	a.opts.Logger.Info("status changed", "cluster", inst.cluster, "instance", inst.inst.ID,
-		"from", from.String(), "to", status.String(), "reason", inst.reason)
+	a.moveLocked(inst, status, reasonBy, why, reason, now)
 	return true
+}
+
+// moveLocked publishes inst's new status with its reason (by and why: the
+// probe and verdict reason it tells, "" when not a probe's) and one
+// transition event. inst.mu is held.
+func (a *Aggregator) moveLocked(inst *instance, status membership.Status, by membership.ProbeName, why, reason string, now time.Time) {
+	from := inst.status
+	inst.status, inst.since = status, now
+	inst.reasonBy, inst.reasonText, inst.reason = by, why, reason
+	a.enqueueMemberLocked(inst, membership.Event{Time: now, Kind: membership.EventTransition, From: from, To: status, Reason: reason})
+	a.opts.Logger.Info("status changed", "cluster", inst.cluster, "instance", inst.inst.ID,
+		"from", from.String(), "to", status.String(), "reason", reason)
 }
 
 // enqueueMemberLocked queues inst's member, with evs, for the next commit.

@@ -44,9 +44,13 @@ type instance struct {
 	held      *membership.Hold
 	unreach   bool
 	guardMark *guardMark
-	ej        *ejector // the cluster's
-	ejMark    *ejectMark
-	ejected   ejectState
+	// beforeOnset is the machines as they stood when the instance, in
+	// rotation, began to fail at connection level: where a trip of the
+	// fail-safe soon after puts it back.
+	beforeOnset onsetPoint
+	ej          *ejector // the cluster's
+	ejMark      *ejectMark
+	ejected     ejectState
 }
 
 // target is one probe (liveness or readiness) of one instance.
@@ -130,4 +134,12 @@ func (i *instance) machines() (live, ready *machine) {
 		ready = &i.ready.m
 	}
 	return live, ready
+}
+
+// onsetPoint is an instance's machines at the onset of connection-level
+// failures; ok is false when there is nothing to go back to (it was not
+// in rotation, or it answered since).
+type onsetPoint struct {
+	ok          bool
+	live, ready machine
 }
