@@ -20,7 +20,7 @@ import (
 
 // grpcHealthServer serves grpc.health.v1 on addr ("" picks a port), with
 // the given server options (e.g. TLS credentials).
-func grpcHealthServer(t *testing.T, addr string, opts ...grpc.ServerOption) (*grpc.Server, *health.Server, string) {
+func grpcHealthServer(t testing.TB, addr string, opts ...grpc.ServerOption) (*grpc.Server, *health.Server, string) {
 	t.Helper()
 	if addr == "" {
 		addr = "127.0.0.1:0"
