@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/vigilhq/vigil/internal/runtest"
 	"github.com/vigilhq/vigil/membership"
 	"github.com/vigilhq/vigil/upstreams"
 )
@@ -154,15 +155,7 @@ func setStatus(store *membership.Store, cluster, id string, to membership.Status
 
 // runUntilEnd runs m on store until the test ends.
 func runUntilEnd(t *testing.T, m *Metrics, store *membership.Store) {
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- m.Run(ctx, store) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	})
+	runtest.Start(t, func(ctx context.Context) error { return m.Run(ctx, store) })
 }
 
 // eventually polls the scrape until every wanted value shows up.

@@ -1,12 +1,11 @@
 package verdicts_test
 
 import (
-	"context"
 	"fmt"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/vigilhq/vigil/internal/runtest"
 	"github.com/vigilhq/vigil/membership"
 	"github.com/vigilhq/vigil/upstreams"
 	"github.com/vigilhq/vigil/verdicts"
@@ -71,27 +70,11 @@ func startWriter(t *testing.T, dir string, store *membership.Store, opts verdict
 func runWriter(t *testing.T, f *verdicts.File, store *membership.Store, wo verdicts.WriterOptions) *running {
 	t.Helper()
 	w := verdicts.NewWriter(store, f, wo)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- w.Run(ctx) }()
-	var once sync.Once
-	stop := func() {
-		once.Do(func() {
-			cancel()
-			select {
-			case err := <-done:
-				if err != nil {
-					t.Errorf("Run: %v", err)
-				}
-			case <-time.After(waitTimeout):
-				t.Fatal("Run did not return")
-			}
-			if err := f.Close(); err != nil {
-				t.Errorf("Close: %v", err)
-			}
-		})
-	}
-	t.Cleanup(stop)
+	stop := runtest.Start(t, w.Run, func() {
+		if err := f.Close(); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	})
 	return &running{f: f, w: w, stop: stop}
 }
 

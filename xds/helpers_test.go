@@ -15,6 +15,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/vigilhq/vigil/internal/runtest"
 	"github.com/vigilhq/vigil/membership"
 	"github.com/vigilhq/vigil/upstreams"
 	"github.com/vigilhq/vigil/xds"
@@ -86,27 +87,11 @@ func startServer(t *testing.T, store *membership.Store, opts xds.Options, addr s
 		t.Fatalf("listen: %v", err)
 	}
 	srv := xds.New(store, opts)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Run(ctx, lis) }()
-	var once sync.Once
-	stop := func() {
-		once.Do(func() {
-			cancel()
-			select {
-			case err := <-done:
-				if err != nil {
-					t.Errorf("Run returned %v", err)
-				}
-			case <-time.After(waitTimeout):
-				t.Errorf("Run did not return after cancel")
-			}
-			if srv.Serving() {
-				t.Errorf("Serving() still true after Run returned")
-			}
-		})
-	}
-	t.Cleanup(stop)
+	stop := runtest.Start(t, func(ctx context.Context) error { return srv.Run(ctx, lis) }, func() {
+		if srv.Serving() {
+			t.Errorf("Serving() still true after Run returned")
+		}
+	})
 	waitFor(t, "server serving", srv.Serving)
 	return &testServer{srv: srv, addr: lis.Addr().String(), stop: stop}
 }

@@ -6,8 +6,6 @@ import (
 	"testing"
 	"time"
 
-	healthpb "google.golang.org/grpc/health/grpc_health_v1"
-
 	"github.com/vigilhq/vigil/internal/fdbudget"
 	"github.com/vigilhq/vigil/upstreams"
 )
@@ -27,8 +25,7 @@ func BenchmarkGRPCCheckShortLived(b *testing.B) {
 }
 
 func benchGRPC(b *testing.B, plan fdbudget.Plan, shortPerOp uint64) {
-	_, hs, addr := grpcHealthServer(b, "")
-	hs.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
+	addr := benchServer(b, "grpc")
 	c := mustChecker(b, upstreams.KindGRPC, "http", addr, CheckerOptions{Budget: fdbudget.New(plan)})
 	req := mustRequest(b, &upstreams.Probe{Kind: upstreams.KindGRPC}, addr, RequestOptions{})
 	var r Response

@@ -3,6 +3,9 @@
 package probe
 
 import (
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
 	"github.com/vigilhq/vigil/internal/benchproc"
 
 	"context"
@@ -47,6 +50,10 @@ func TestBenchServerProcess(t *testing.T) {
 		srv.StartTLS()
 		defer srv.Close()
 		addr = srv.Listener.Addr().String()
+	case "grpc":
+		var hs *health.Server
+		_, hs, addr = grpcHealthServer(t, "")
+		hs.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
 	}
 	fmt.Println("ADDR", addr)
 	_, _ = io.Copy(io.Discard, os.Stdin) // until the parent closes stdin: how it ends does not matter
