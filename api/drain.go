@@ -42,13 +42,11 @@ type clusterOverrideResult struct {
 }
 
 // requestError is a drain call's body that cannot be used, with the
-// status to answer.
+// status to answer. It is not an error value: handlers answer it at once.
 type requestError struct {
 	status int
 	msg    string
 }
-
-func (e *requestError) Error() string { return e.msg }
 
 func badRequest(format string, args ...any) *requestError {
 	return &requestError{status: http.StatusBadRequest, msg: fmt.Sprintf(format, args...)}
