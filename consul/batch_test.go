@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/vigilhq/vigil/consul"
+	"github.com/vigilhq/vigil/internal/runtest"
 	"github.com/vigilhq/vigil/membership"
 	"github.com/vigilhq/vigil/upstreams"
 )
@@ -72,7 +73,7 @@ func TestWritesAreBatchedInBoundedTransactions(t *testing.T) {
 	spec := &upstreams.Cluster{Name: "batch-web"}
 	opts := consul.Options{Deployment: "t-batch", BatchWindow: 300 * time.Millisecond, ResyncInterval: time.Hour}
 	f := newFixture(t, watch.proxy(t, a.HTTPAddr), spec, members, opts)
-	eventually(t, 30*time.Second, "all passing", func() error {
+	runtest.Eventually(t, 30*time.Second, "all passing", func() error {
 		return passingPorts(f.client, "batch-web").are(ports...)
 	})
 	sizes := watch.snapshot()
@@ -91,7 +92,7 @@ func TestWritesAreBatchedInBoundedTransactions(t *testing.T) {
 	for i := range 100 {
 		f.set(40000+i, membership.StatusDraining, "bulk drain")
 	}
-	eventually(t, opts.BatchWindow+slack, "bulk drain visible", func() error {
+	runtest.Eventually(t, opts.BatchWindow+slack, "bulk drain visible", func() error {
 		return passingPorts(f.client, "batch-web").are(ports[100:]...)
 	})
 	burst := watch.snapshot()[before:]

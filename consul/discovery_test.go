@@ -9,6 +9,7 @@ import (
 	consulapi "github.com/hashicorp/consul/api"
 
 	"github.com/vigilhq/vigil/consul"
+	"github.com/vigilhq/vigil/internal/runtest"
 	"github.com/vigilhq/vigil/membership"
 	"github.com/vigilhq/vigil/upstreams"
 )
@@ -58,7 +59,7 @@ func TestDiscoveryFollowsAgentRegistrations(t *testing.T) {
 	pubSpec := &upstreams.Cluster{Name: "disc-pub", Consul: upstreams.ConsulOptions{Service: "disc-web", Tags: []string{"blue"}}}
 	f := newFixture(t, a.HTTPAddr, pubSpec, []membership.Member{instance(27100, membership.StatusHealthy)},
 		consul.Options{Deployment: "t-disc", BatchWindow: 50 * time.Millisecond})
-	eventually(t, 30*time.Second, "vigil's own instance registered", func() error {
+	runtest.Eventually(t, 30*time.Second, "vigil's own instance registered", func() error {
 		return allPorts(f.client, "disc-web").are(27001, 27002, 27003, 27004, 27100)
 	})
 
@@ -73,7 +74,7 @@ func TestDiscoveryFollowsAgentRegistrations(t *testing.T) {
 
 	node := a.Node
 	want := map[string]int{node + "/d1": 28001, node + "/d2": 0, node + "/d4": 0}
-	eventually(t, 10*time.Second, "agent's blue instances discovered", func() error {
+	runtest.Eventually(t, 10*time.Second, "agent's blue instances discovered", func() error {
 		return sameInstances(got, "disc", want)
 	})
 	list, _ := got.get("disc")
@@ -93,13 +94,13 @@ func TestDiscoveryFollowsAgentRegistrations(t *testing.T) {
 		t.Fatal(err)
 	}
 	delete(want, node+"/d1")
-	eventually(t, 10*time.Second, "deregistered instance leaves", func() error {
+	runtest.Eventually(t, 10*time.Second, "deregistered instance leaves", func() error {
 		return sameInstances(got, "disc", want)
 	})
 
 	reg("d5", 27005, []string{"blue"}, map[string]string{"vigil_health_port": "28005"})
 	want[node+"/d5"] = 28005
-	eventually(t, 10*time.Second, "new instance appears", func() error {
+	runtest.Eventually(t, 10*time.Second, "new instance appears", func() error {
 		return sameInstances(got, "disc", want)
 	})
 }
@@ -149,7 +150,7 @@ func TestDiscoveredClusterIsNotRepublished(t *testing.T) {
 	f := newFixture(t, a.HTTPAddr, implicit, member(), consul.Options{Deployment: "t-rp", BatchWindow: 50 * time.Millisecond})
 	f.store.PutCluster(explicit, member(), nil)
 
-	eventually(t, 30*time.Second, "verdicts published under the separate name", func() error {
+	runtest.Eventually(t, 30*time.Second, "verdicts published under the separate name", func() error {
 		return allPorts(client, "rp-web-vigil").are(29001)
 	})
 	if err := allPorts(client, "rp-web").are(29001); err != nil {

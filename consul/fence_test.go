@@ -9,6 +9,7 @@ import (
 	consulapi "github.com/hashicorp/consul/api"
 
 	"github.com/vigilhq/vigil/consul"
+	"github.com/vigilhq/vigil/internal/runtest"
 	"github.com/vigilhq/vigil/membership"
 	"github.com/vigilhq/vigil/upstreams"
 )
@@ -75,7 +76,7 @@ func TestFencedPublishers(t *testing.T) {
 		opts := consul.Options{Deployment: "t-fence", BatchWindow: 50 * time.Millisecond, Fence: fences[i].op}
 		pubs[i] = newFixture(t, a.HTTPAddr, spec, []membership.Member{instance(21101, st), instance(21102, st)}, opts)
 	}
-	eventually(t, slack, "the writer's view in the catalog", func() error {
+	runtest.Eventually(t, slack, "the writer's view in the catalog", func() error {
 		return passingPorts(client, "fence-web").are(21101, 21102)
 	})
 	stay := func(what string, want ...int) {
@@ -100,7 +101,7 @@ func TestFencedPublishers(t *testing.T) {
 	// b believes it writes, but its session does not hold the lock.
 	fences[1].set(true)
 	pubs[1].set(21102, membership.StatusUnhealthy, "b sees it failing too")
-	eventually(t, slack, "b's write fenced off", func() error {
+	runtest.Eventually(t, slack, "b's write fenced off", func() error {
 		if pubs[1].metrics.count("fenced") == 0 {
 			return fmt.Errorf("no fenced write yet (%d ok)", pubs[1].metrics.count("ok"))
 		}
@@ -116,7 +117,7 @@ func TestFencedPublishers(t *testing.T) {
 	pubs[0].pub.WriterChanged(false)
 	acquire(1)
 	pubs[1].pub.WriterChanged(true)
-	eventually(t, slack, "the new writer's view in the catalog", func() error {
+	runtest.Eventually(t, slack, "the new writer's view in the catalog", func() error {
 		if err := passingPorts(client, "fence-web").are(); err != nil {
 			return err
 		}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/vigilhq/vigil/consul"
 	"github.com/vigilhq/vigil/consul/consultest"
+	"github.com/vigilhq/vigil/internal/runtest"
 	"github.com/vigilhq/vigil/membership"
 	"github.com/vigilhq/vigil/upstreams"
 )
@@ -29,8 +30,8 @@ func TestOutageIsNoticedWithNothingToWrite(t *testing.T) {
 		RequestTimeout:     2 * time.Second,
 	}
 	f := newFixture(t, first.HTTPAddr, spec, []membership.Member{instance(27001, membership.StatusHealthy)}, opts)
-	eventually(t, 30*time.Second, "registered", func() error { return passingPorts(f.client, "quiet-web").are(27001) })
-	eventually(t, slack, "Healthy", func() error {
+	runtest.Eventually(t, 30*time.Second, "registered", func() error { return passingPorts(f.client, "quiet-web").are(27001) })
+	runtest.Eventually(t, slack, "Healthy", func() error {
 		if ok, detail := f.pub.Healthy(); !ok {
 			return fmt.Errorf("Healthy() = false, %q", detail)
 		}
@@ -39,14 +40,14 @@ func TestOutageIsNoticedWithNothingToWrite(t *testing.T) {
 
 	first.Kill()
 	killed := time.Now()
-	took := eventually(t, opts.HealthInterval+slack, "Healthy names Consul unavailable", func() error {
+	took := runtest.Eventually(t, opts.HealthInterval+slack, "Healthy names Consul unavailable", func() error {
 		if ok, detail := f.pub.Healthy(); ok || !strings.Contains(detail, "unavailable") {
 			return fmt.Errorf("Healthy() = %v, %q", ok, detail)
 		}
 		return nil
 	})
 	t.Logf("unavailable %s after the kill", took)
-	eventually(t, opts.HealthInterval+slack, "breaker opens", func() error {
+	runtest.Eventually(t, opts.HealthInterval+slack, "breaker opens", func() error {
 		if !slices.Contains(f.metrics.breakerStates(), "open") {
 			return fmt.Errorf("breaker states %v", f.metrics.breakerStates())
 		}
@@ -62,11 +63,11 @@ func TestOutageIsNoticedWithNothingToWrite(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(second.Stop)
-	took = eventually(t, opts.BreakerOpenTimeout+opts.HealthInterval+slack, "re-registered on the empty agent", func() error {
+	took = runtest.Eventually(t, opts.BreakerOpenTimeout+opts.HealthInterval+slack, "re-registered on the empty agent", func() error {
 		return passingPorts(f.client, "quiet-web").are(27001)
 	})
 	t.Logf("re-registered %s after the new agent was up", took)
-	eventually(t, slack, "Healthy again", func() error {
+	runtest.Eventually(t, slack, "Healthy again", func() error {
 		if ok, detail := f.pub.Healthy(); !ok {
 			return fmt.Errorf("Healthy() = false, %q", detail)
 		}

@@ -170,23 +170,6 @@ func vigilCheck(c *consulapi.Client, node, cluster string, port int) (*consulapi
 	return nil, fmt.Errorf("check %s not on node %s", want, node)
 }
 
-// eventually polls cond until it returns nil or within passes.
-func eventually(t *testing.T, within time.Duration, what string, cond func() error) time.Duration {
-	t.Helper()
-	start := time.Now()
-	deadline := start.Add(within)
-	for {
-		err := cond()
-		if err == nil {
-			return time.Since(start)
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not true within %s: %v", what, within, err)
-		}
-		time.Sleep(25 * time.Millisecond)
-	}
-}
-
 // portList is the ports a query returned, or its error.
 type portList struct {
 	ports []int

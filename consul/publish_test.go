@@ -9,6 +9,7 @@ import (
 	consulapi "github.com/hashicorp/consul/api"
 
 	"github.com/vigilhq/vigil/consul"
+	"github.com/vigilhq/vigil/internal/runtest"
 	"github.com/vigilhq/vigil/membership"
 	"github.com/vigilhq/vigil/upstreams"
 )
@@ -29,7 +30,7 @@ func TestDrainLeavesPassingAndDNS(t *testing.T) {
 	f := newFixture(t, a.HTTPAddr, spec, members, opts)
 	dns := a.Resolver()
 
-	eventually(t, 30*time.Second, "all three passing and in DNS", func() error {
+	runtest.Eventually(t, 30*time.Second, "all three passing and in DNS", func() error {
 		if err := passingPorts(f.client, "drain-web").are(21001, 21002, 21003); err != nil {
 			return err
 		}
@@ -55,7 +56,7 @@ func TestDrainLeavesPassingAndDNS(t *testing.T) {
 	}
 
 	f.set(21002, membership.StatusDraining, "operator: deploy")
-	took := eventually(t, opts.BatchWindow+slack, "drained instance leaves ?passing and DNS", func() error {
+	took := runtest.Eventually(t, opts.BatchWindow+slack, "drained instance leaves ?passing and DNS", func() error {
 		if err := passingPorts(f.client, "drain-web").are(21001, 21003); err != nil {
 			return err
 		}
@@ -75,7 +76,7 @@ func TestDrainLeavesPassingAndDNS(t *testing.T) {
 	}
 
 	f.set(21003, membership.StatusDegraded, "slow disk")
-	eventually(t, opts.BatchWindow+slack, "degraded instance: out of ?passing, still in DNS", func() error {
+	runtest.Eventually(t, opts.BatchWindow+slack, "degraded instance: out of ?passing, still in DNS", func() error {
 		if err := passingPorts(f.client, "drain-web").are(21001); err != nil {
 			return err
 		}
@@ -155,12 +156,12 @@ func TestFailRecoverRemoveLeavesOthersAlone(t *testing.T) {
 	opts := consul.Options{Deployment: "t-frr", BatchWindow: 100 * time.Millisecond}
 	f := newFixture(t, a.HTTPAddr, spec, members, opts)
 
-	eventually(t, 30*time.Second, "vigil's and others' instances passing", func() error {
+	runtest.Eventually(t, 30*time.Second, "vigil's and others' instances passing", func() error {
 		return passingPorts(client, "frr-web").are(22001, 22002, 30001, 30002)
 	})
 
 	f.set(22001, membership.StatusUnhealthy, "GET /healthz: connection refused")
-	eventually(t, opts.BatchWindow+slack, "failed instance leaves ?passing", func() error {
+	runtest.Eventually(t, opts.BatchWindow+slack, "failed instance leaves ?passing", func() error {
 		return passingPorts(client, "frr-web").are(22002, 30001, 30002)
 	})
 	ch, err := vigilCheck(client, "vigil-t-frr", "frr", 22001)
@@ -172,20 +173,20 @@ func TestFailRecoverRemoveLeavesOthersAlone(t *testing.T) {
 	}
 
 	f.set(22001, membership.StatusHealthy, "")
-	eventually(t, opts.BatchWindow+slack, "recovered instance back in ?passing", func() error {
+	runtest.Eventually(t, opts.BatchWindow+slack, "recovered instance back in ?passing", func() error {
 		return passingPorts(client, "frr-web").are(22001, 22002, 30001, 30002)
 	})
 
 	// Removed from config: the aggregator puts the cluster without it.
 	snap, _ := f.store.Cluster("frr")
 	f.store.PutCluster(spec, []membership.Member{*snap.Members[1]}, nil)
-	eventually(t, opts.BatchWindow+slack, "removed instance deregistered", func() error {
+	runtest.Eventually(t, opts.BatchWindow+slack, "removed instance deregistered", func() error {
 		return allPorts(client, "frr-web").are(22002, 30001, 30002)
 	})
 
 	// The whole cluster removed from config.
 	f.store.RemoveCluster("frr", nil)
-	eventually(t, opts.BatchWindow+slack, "removed cluster deregistered", func() error {
+	runtest.Eventually(t, opts.BatchWindow+slack, "removed cluster deregistered", func() error {
 		return allPorts(client, "frr-web").are(30001, 30002)
 	})
 
@@ -206,7 +207,7 @@ func TestCASConflictIsRetriedNotLost(t *testing.T) {
 	spec := &upstreams.Cluster{Name: "cas-web"}
 	opts := consul.Options{Deployment: "t-cas", BatchWindow: 100 * time.Millisecond, ResyncInterval: time.Hour}
 	f := newFixture(t, a.HTTPAddr, spec, []membership.Member{instance(23001, membership.StatusHealthy)}, opts)
-	eventually(t, 30*time.Second, "instance passing", func() error {
+	runtest.Eventually(t, 30*time.Second, "instance passing", func() error {
 		return passingPorts(f.client, "cas-web").are(23001)
 	})
 
@@ -223,7 +224,7 @@ func TestCASConflictIsRetriedNotLost(t *testing.T) {
 	}
 
 	f.set(23001, membership.StatusDraining, "rollout")
-	eventually(t, opts.BatchWindow+slack, "vigil's update lands despite the conflict", func() error {
+	runtest.Eventually(t, opts.BatchWindow+slack, "vigil's update lands despite the conflict", func() error {
 		c, err := vigilCheck(f.client, "vigil-t-cas", "cas-web", 23001)
 		if err != nil {
 			return err
@@ -239,7 +240,7 @@ func TestCASConflictIsRetriedNotLost(t *testing.T) {
 	// vigil now knows the right index: the next change needs no conflict.
 	before := f.metrics.count("cas_conflict")
 	f.set(23001, membership.StatusHealthy, "")
-	eventually(t, opts.BatchWindow+slack, "passing again", func() error {
+	runtest.Eventually(t, opts.BatchWindow+slack, "passing again", func() error {
 		return passingPorts(f.client, "cas-web").are(23001)
 	})
 	if after := f.metrics.count("cas_conflict"); after != before {
@@ -255,7 +256,7 @@ func TestResyncRepairsDrift(t *testing.T) {
 	f := newFixture(t, a.HTTPAddr, spec, []membership.Member{
 		instance(24001, membership.StatusHealthy), instance(24002, membership.StatusUnhealthy),
 	}, opts)
-	eventually(t, 30*time.Second, "registered", func() error {
+	runtest.Eventually(t, 30*time.Second, "registered", func() error {
 		return allPorts(f.client, "drift-web").are(24001, 24002)
 	})
 
@@ -272,7 +273,7 @@ func TestResyncRepairsDrift(t *testing.T) {
 	if ok, _, _, err := f.client.Txn().Txn(consulapi.TxnOps{{Check: &consulapi.CheckTxnOp{Verb: consulapi.CheckSet, Check: *ch}}}, nil); err != nil || !ok {
 		t.Fatalf("tamper: ok=%v err=%v", ok, err)
 	}
-	eventually(t, opts.ResyncInterval+slack, "drift repaired", func() error {
+	runtest.Eventually(t, opts.ResyncInterval+slack, "drift repaired", func() error {
 		if err := allPorts(f.client, "drift-web").are(24001, 24002); err != nil {
 			return err
 		}
@@ -302,7 +303,7 @@ func TestForeignNodeIsNeverWritten(t *testing.T) {
 	spec := &upstreams.Cluster{Name: "clash-web"}
 	opts := consul.Options{Deployment: "owner-b", Node: "clash-node", BatchWindow: 50 * time.Millisecond}
 	f := newFixture(t, a.HTTPAddr, spec, []membership.Member{instance(25001, membership.StatusHealthy)}, opts)
-	eventually(t, 30*time.Second, "Healthy reports the clash", func() error {
+	runtest.Eventually(t, 30*time.Second, "Healthy reports the clash", func() error {
 		ok, detail := f.pub.Healthy()
 		if ok || !strings.Contains(detail, "not owned") {
 			return fmt.Errorf("Healthy() = %v, %q", ok, detail)
@@ -329,7 +330,7 @@ func TestHoldUntilDelaysWrites(t *testing.T) {
 	opts := consul.Options{Deployment: "t-hold", BatchWindow: 50 * time.Millisecond, HoldUntil: hold}
 	f := newFixture(t, a.HTTPAddr, spec, []membership.Member{instance(25101, membership.StatusHealthy)}, opts)
 	f.set(25101, membership.StatusUnhealthy, "still held")
-	eventually(t, slack, "Healthy says it is held", func() error {
+	runtest.Eventually(t, slack, "Healthy says it is held", func() error {
 		if ok, detail := f.pub.Healthy(); ok || !strings.Contains(detail, "first probe round") {
 			return fmt.Errorf("Healthy() while held = %v, %q", ok, detail)
 		}
@@ -347,7 +348,7 @@ func TestHoldUntilDelaysWrites(t *testing.T) {
 		t.Fatalf("registered while held: %v", err)
 	}
 	close(hold)
-	eventually(t, 30*time.Second, "registered once released", func() error {
+	runtest.Eventually(t, 30*time.Second, "registered once released", func() error {
 		if err := allPorts(f.client, "hold-web").are(25101); err != nil {
 			return err
 		}
@@ -378,7 +379,7 @@ func TestOutputOnlyChangesAreThrottled(t *testing.T) {
 	}
 	waitOutput := func(within time.Duration, want string) time.Time {
 		t.Helper()
-		eventually(t, within, "output "+want, func() error {
+		runtest.Eventually(t, within, "output "+want, func() error {
 			got, err := output()
 			if err == nil && got != want {
 				err = fmt.Errorf("output %q", got)
@@ -427,7 +428,7 @@ func TestRenamedNodeLeavesNoStaleRegistrations(t *testing.T) {
 	spec := &upstreams.Cluster{Name: "rename-web"}
 	f := newFixture(t, a.HTTPAddr, spec, []membership.Member{instance(25403, membership.StatusHealthy)},
 		consul.Options{Deployment: "t-rename", Node: "vigil-new-name"})
-	eventually(t, 30*time.Second, "old node gone, new one registered, foreign one kept", func() error {
+	runtest.Eventually(t, 30*time.Second, "old node gone, new one registered, foreign one kept", func() error {
 		return allPorts(f.client, "rename-web").are(25402, 25403)
 	})
 }
@@ -441,7 +442,7 @@ func TestHeldStaysPassingAndSaysWhy(t *testing.T) {
 	members := []membership.Member{instance(21101, membership.StatusHealthy), instance(21102, membership.StatusHealthy)}
 	opts := consul.Options{Deployment: "t-held", BatchWindow: 200 * time.Millisecond, OutputUpdateInterval: time.Hour}
 	f := newFixture(t, a.HTTPAddr, spec, members, opts)
-	eventually(t, 30*time.Second, "both passing", func() error { return passingPorts(f.client, "held-web").are(21101, 21102) })
+	runtest.Eventually(t, 30*time.Second, "both passing", func() error { return passingPorts(f.client, "held-web").are(21101, 21102) })
 
 	hold := func(h *membership.Hold) {
 		ok := f.store.UpdateMember("held-web", "127.0.0.1:21101", func(m *membership.Member) (*membership.Event, bool) {
@@ -465,7 +466,7 @@ func TestHeldStaysPassingAndSaysWhy(t *testing.T) {
 		}
 	}
 	hold(&membership.Hold{Cause: membership.HoldFailSafe, Reason: "fail-safe: readiness: connect: connection refused"})
-	eventually(t, opts.BatchWindow+slack, "held output", output("held: fail-safe: readiness: connect: connection refused"))
+	runtest.Eventually(t, opts.BatchWindow+slack, "held output", output("held: fail-safe: readiness: connect: connection refused"))
 	hold(nil)
-	eventually(t, opts.BatchWindow+slack, "healthy output again", output("healthy:"))
+	runtest.Eventually(t, opts.BatchWindow+slack, "healthy output again", output("healthy:"))
 }

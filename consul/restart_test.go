@@ -11,6 +11,7 @@ import (
 
 	"github.com/vigilhq/vigil/consul"
 	"github.com/vigilhq/vigil/consul/consultest"
+	"github.com/vigilhq/vigil/internal/runtest"
 	"github.com/vigilhq/vigil/membership"
 	"github.com/vigilhq/vigil/upstreams"
 )
@@ -36,21 +37,21 @@ func TestConsulRestartReregistersEverything(t *testing.T) {
 		RequestTimeout:     2 * time.Second,
 	}
 	f := newFixture(t, first.HTTPAddr, spec, members, opts)
-	eventually(t, 30*time.Second, "registered on the first agent", func() error {
+	runtest.Eventually(t, 30*time.Second, "registered on the first agent", func() error {
 		return passingPorts(f.client, "restart-web").are(26001, 26002, 26003)
 	})
 
 	first.Kill()
 	// A change while Consul is down must not be lost.
 	f.set(26002, membership.StatusDraining, "during outage")
-	eventually(t, opts.ResyncInterval+slack, "Healthy names Consul unavailable", func() error {
+	runtest.Eventually(t, opts.ResyncInterval+slack, "Healthy names Consul unavailable", func() error {
 		ok, detail := f.pub.Healthy()
 		if ok || !strings.Contains(detail, "unavailable") {
 			return fmt.Errorf("Healthy() = %v, %q", ok, detail)
 		}
 		return nil
 	})
-	eventually(t, 10*time.Second+slack, "breaker opens", func() error {
+	runtest.Eventually(t, 10*time.Second+slack, "breaker opens", func() error {
 		if !slices.Contains(f.metrics.breakerStates(), "open") {
 			return fmt.Errorf("breaker states %v", f.metrics.breakerStates())
 		}
@@ -62,7 +63,7 @@ func TestConsulRestartReregistersEverything(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(second.Stop)
-	took := eventually(t, opts.ResyncInterval+opts.BreakerOpenTimeout+slack, "everything re-registered on the new agent", func() error {
+	took := runtest.Eventually(t, opts.ResyncInterval+opts.BreakerOpenTimeout+slack, "everything re-registered on the new agent", func() error {
 		if err := allPorts(f.client, "restart-web").are(26001, 26002, 26003); err != nil {
 			return err
 		}
@@ -79,7 +80,7 @@ func TestConsulRestartReregistersEverything(t *testing.T) {
 		return nil
 	})
 	t.Logf("re-registered %s after the new agent was up", took)
-	eventually(t, slack, "Healthy again", func() error {
+	runtest.Eventually(t, slack, "Healthy again", func() error {
 		if ok, detail := f.pub.Healthy(); !ok {
 			return fmt.Errorf("Healthy() = false, %q", detail)
 		}

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/vigilhq/vigil/consul/consultest"
+	"github.com/vigilhq/vigil/internal/runtest"
 	"github.com/vigilhq/vigil/membership"
 )
 
@@ -18,7 +19,7 @@ func TestConsulDownKeepsMerging(t *testing.T) {
 	clusters := map[string]int{"web": 10}
 	nodes := []*node{startNode(t, a, "a", clusters, nil), startNode(t, a, "b", clusters, nil), startNode(t, a, "c", clusters, nil)}
 	meshed(t, 3*testTTL, nodes)
-	eventually(t, 2*testTTL, "one writer", func() error {
+	runtest.Eventually(t, 2*testTTL, "one writer", func() error {
 		if ws := writers(nodes); len(ws) != 1 {
 			return fmt.Errorf("%d writers", len(ws))
 		}
@@ -31,7 +32,7 @@ func TestConsulDownKeepsMerging(t *testing.T) {
 	nodes[0].set("web", inst(2), notReady, "readiness: 503")
 	nodes[1].set("web", inst(2), notReady, "readiness: 503")
 	allStatus(t, converge, nodes, "web", inst(2), membership.StatusUnhealthy)
-	eventually(t, testTTL+2*time.Second, "no writer without Consul", func() error {
+	runtest.Eventually(t, testTTL+2*time.Second, "no writer without Consul", func() error {
 		if ws := writers(nodes); len(ws) != 0 {
 			return fmt.Errorf("%s still writes", ws[0].id)
 		}
@@ -48,7 +49,7 @@ func TestConsulDownKeepsMerging(t *testing.T) {
 	}
 	t.Cleanup(b.Stop)
 	back := time.Now()
-	eventually(t, 3*testTTL+5*time.Second, "registered again with one writer", func() error {
+	runtest.Eventually(t, 3*testTTL+5*time.Second, "registered again with one writer", func() error {
 		if ws := writers(nodes); len(ws) != 1 {
 			return fmt.Errorf("%d writers", len(ws))
 		}

@@ -10,6 +10,7 @@ import (
 	consulapi "github.com/hashicorp/consul/api"
 
 	"github.com/vigilhq/vigil/consul/consultest"
+	"github.com/vigilhq/vigil/internal/runtest"
 	"github.com/vigilhq/vigil/membership"
 	"github.com/vigilhq/vigil/overrides"
 )
@@ -93,7 +94,7 @@ func TestDrainsShared(t *testing.T) {
 	for _, dir := range dirs {
 		nodes = append(nodes, openDrains(t, a, dir))
 	}
-	eventually(t, 5*time.Second, "every watch started", func() error {
+	runtest.Eventually(t, 5*time.Second, "every watch started", func() error {
 		for i, n := range nodes {
 			if _, hits := n.seen(); hits == 0 {
 				return fmt.Errorf("watch %d not called yet", i)
@@ -105,7 +106,7 @@ func TestDrainsShared(t *testing.T) {
 	if err := nodes[0].d.Put("web", "10.0.0.1:8000", o); err != nil {
 		t.Fatal(err)
 	}
-	took := eventually(t, time.Second, "the drain on every replica", func() error {
+	took := runtest.Eventually(t, time.Second, "the drain on every replica", func() error {
 		for i, n := range nodes {
 			set, _ := n.seen()
 			if err := holds(set, "kernel upgrade", "web/10.0.0.1:8000"); err != nil {
@@ -131,7 +132,7 @@ func TestDrainsShared(t *testing.T) {
 	if err := nodes[1].d.PutMany("zone", ids, membership.Override{Reason: "zone move", Since: time.Now()}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, time.Second, "100 drains on every replica", func() error {
+	runtest.Eventually(t, time.Second, "100 drains on every replica", func() error {
 		for i, n := range nodes {
 			set, _ := n.seen()
 			if len(set) != 101 {
@@ -158,7 +159,7 @@ func TestDrainsShared(t *testing.T) {
 	if _, err := c.KV().Put(&consulapi.KVPair{Key: "vigil/drains/drains/web/bad", Value: []byte("{not json")}, nil); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, time.Second, "the cluster undrained on every replica", func() error {
+	runtest.Eventually(t, time.Second, "the cluster undrained on every replica", func() error {
 		for i, n := range nodes {
 			set, _ := n.seen()
 			if err := holds(set, "kernel upgrade", "web/10.0.0.1:8000"); err != nil {
@@ -193,7 +194,7 @@ func TestDrainsShared(t *testing.T) {
 	if err := nodes[0].d.Delete("web", "10.0.0.1:8000"); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, time.Second, "the undrain on every replica", func() error {
+	runtest.Eventually(t, time.Second, "the undrain on every replica", func() error {
 		for i, n := range nodes {
 			if set, _ := n.seen(); len(set) != 0 {
 				return fmt.Errorf("replica %d: %+v", i, set)
@@ -219,7 +220,7 @@ func TestDrainsCacheWhenConsulDown(t *testing.T) {
 	if err := n.d.Put("web", "i2", membership.Override{Reason: "disk", Since: time.Now(), Expires: time.Now().Add(300 * time.Millisecond)}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 2*time.Second, "the expiring drain lapses", func() error {
+	runtest.Eventually(t, 2*time.Second, "the expiring drain lapses", func() error {
 		if _, ok, err := n.d.Get("web", "i2"); err != nil || ok {
 			return fmt.Errorf("still held (%v)", err)
 		}
@@ -244,7 +245,7 @@ func TestDrainsCacheWhenConsulDown(t *testing.T) {
 	}
 	n.close()
 	again := openDrains(t, a, dir)
-	eventually(t, 5*time.Second, "a watch started without Consul hands over the cache", func() error {
+	runtest.Eventually(t, 5*time.Second, "a watch started without Consul hands over the cache", func() error {
 		set, _ := again.seen()
 		return holds(set, "disk", "web/i1")
 	})

@@ -8,6 +8,7 @@ import (
 
 	consulapi "github.com/hashicorp/consul/api"
 
+	"github.com/vigilhq/vigil/internal/runtest"
 	"github.com/vigilhq/vigil/membership"
 )
 
@@ -24,7 +25,7 @@ func TestWriterFailover(t *testing.T) {
 	nodes := []*node{startNode(t, a, "a", clusters, dep), startNode(t, a, "b", clusters, dep), startNode(t, a, "c", clusters, dep)}
 	meshed(t, 3*testTTL, nodes)
 	var w *node
-	eventually(t, 2*testTTL, "one writer", func() error {
+	runtest.Eventually(t, 2*testTTL, "one writer", func() error {
 		ws := writers(nodes)
 		if len(ws) != 1 {
 			return fmt.Errorf("%d writers", len(ws))
@@ -81,7 +82,7 @@ func TestWriterFailover(t *testing.T) {
 	took := allStatus(t, testTTL+3*time.Second, rest, "web", inst(0), membership.StatusHealthy)
 	t.Logf("the dead writer's drain vote dropped after %s (session_ttl %s)", took, testTTL)
 	var next *node
-	eventually(t, testTTL+5*time.Second, "a new writer", func() error {
+	runtest.Eventually(t, testTTL+5*time.Second, "a new writer", func() error {
 		ws := writers(rest)
 		if len(ws) != 1 {
 			return fmt.Errorf("%d writers", len(ws))
@@ -120,7 +121,7 @@ func TestWriterFailover(t *testing.T) {
 	}
 	stopped := time.Now()
 	next.stop()
-	eventually(t, 3*time.Second, "the last replica takes the lock", func() error {
+	runtest.Eventually(t, 3*time.Second, "the last replica takes the lock", func() error {
 		if !last.rep.IsWriter() {
 			return fmt.Errorf("%s is not the writer", last.id)
 		}
@@ -140,7 +141,7 @@ func TestWriterFailover(t *testing.T) {
 func TestSessionLossStopsWriting(t *testing.T) {
 	a := requireAgent(t)
 	n := startNode(t, a, "solo", map[string]int{"web": 2}, func(o *Options) { o.Deployment = "loss" })
-	eventually(t, 2*testTTL, "writer", func() error {
+	runtest.Eventually(t, 2*testTTL, "writer", func() error {
 		if !n.rep.IsWriter() {
 			return fmt.Errorf("not the writer")
 		}
@@ -153,13 +154,13 @@ func TestSessionLossStopsWriting(t *testing.T) {
 		t.Fatal(err)
 	}
 	// It may lose and regain the lock between two polls: count the calls.
-	eventually(t, 2*time.Second, "told it lost the lock", func() error {
+	runtest.Eventually(t, 2*time.Second, "told it lost the lock", func() error {
 		if n.losses.Load() != 1 {
 			return fmt.Errorf("told of %d losses", n.losses.Load())
 		}
 		return nil
 	})
-	eventually(t, 2*testTTL, "writer again with a new session", func() error {
+	runtest.Eventually(t, 2*testTTL, "writer again with a new session", func() error {
 		cur, _, _ := n.rep.sess.current()
 		if cur == "" || cur == id || !n.rep.IsWriter() || !n.writer.Load() {
 			return fmt.Errorf("session %q writer %v", cur, n.rep.IsWriter())
@@ -178,7 +179,7 @@ func TestRestartAfterCrash(t *testing.T) {
 	a := requireAgent(t)
 	dep := func(o *Options) { o.Deployment = "restart" }
 	first := startNode(t, a, "r", map[string]int{"web": 3}, dep)
-	eventually(t, 2*testTTL, "registered", func() error {
+	runtest.Eventually(t, 2*testTTL, "registered", func() error {
 		if !first.rep.IsWriter() {
 			return fmt.Errorf("not the writer")
 		}
@@ -187,7 +188,7 @@ func TestRestartAfterCrash(t *testing.T) {
 	first.crash()
 	c, tr := consulClient(t, a)
 	defer tr.CloseIdleConnections()
-	eventually(t, testTTL+3*time.Second, "the dead replica's key gone", func() error {
+	runtest.Eventually(t, testTTL+3*time.Second, "the dead replica's key gone", func() error {
 		pair, _, err := c.KV().Get("vigil/restart/replicas/r", nil)
 		if err != nil || pair != nil {
 			return fmt.Errorf("key %+v, %v", pair, err)
@@ -195,7 +196,7 @@ func TestRestartAfterCrash(t *testing.T) {
 		return nil
 	})
 	again := startNode(t, a, "r", map[string]int{"web": 3}, dep)
-	took := eventually(t, 2*time.Second, "registered again", func() error {
+	took := runtest.Eventually(t, 2*time.Second, "registered again", func() error {
 		if !again.rep.IsWriter() {
 			return fmt.Errorf("not the writer")
 		}
@@ -215,7 +216,7 @@ func TestWriterCutOffFromConsul(t *testing.T) {
 	nodes := []*node{startNode(t, a, "a", map[string]int{"web": 4}, dep), startNode(t, a, "b", map[string]int{"web": 4}, dep)}
 	meshed(t, 3*testTTL, nodes)
 	var w, other *node
-	eventually(t, 2*testTTL, "one writer", func() error {
+	runtest.Eventually(t, 2*testTTL, "one writer", func() error {
 		ws := writers(nodes)
 		if len(ws) != 1 {
 			return fmt.Errorf("%d writers", len(ws))
@@ -229,14 +230,14 @@ func TestWriterCutOffFromConsul(t *testing.T) {
 	}
 	w.consul.cut()
 	cut := time.Now()
-	eventually(t, testTTL+time.Second, "the cut-off writer stops writing", func() error {
+	runtest.Eventually(t, testTTL+time.Second, "the cut-off writer stops writing", func() error {
 		if w.rep.IsWriter() || w.rep.FenceOp() != nil {
 			return fmt.Errorf("still the writer")
 		}
 		return nil
 	})
 	stoppedAfter := time.Since(cut)
-	eventually(t, testTTL+5*time.Second, "the other takes the lock", func() error {
+	runtest.Eventually(t, testTTL+5*time.Second, "the other takes the lock", func() error {
 		if !other.rep.IsWriter() {
 			return fmt.Errorf("%s is not the writer", other.id)
 		}
@@ -247,7 +248,7 @@ func TestWriterCutOffFromConsul(t *testing.T) {
 	if stoppedAfter > tookAfter {
 		t.Errorf("the old writer stopped (%s) after the new one started (%s)", stoppedAfter, tookAfter)
 	}
-	eventually(t, 2*time.Second, "the cut-off writer is told", func() error {
+	runtest.Eventually(t, 2*time.Second, "the cut-off writer is told", func() error {
 		if w.writer.Load() {
 			return fmt.Errorf("OnWriterChange(false) not called")
 		}
@@ -269,7 +270,7 @@ func TestWriterCutOffFromConsul(t *testing.T) {
 	}
 
 	w.consul.open()
-	eventually(t, 3*testTTL, "registered again", func() error {
+	runtest.Eventually(t, 3*testTTL, "registered again", func() error {
 		if _, ok := w.rep.sess.valid(time.Now()); !ok {
 			return fmt.Errorf("no session")
 		}

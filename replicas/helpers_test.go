@@ -19,6 +19,7 @@ import (
 	consulapi "github.com/hashicorp/consul/api"
 
 	"github.com/vigilhq/vigil/consul/consultest"
+	"github.com/vigilhq/vigil/internal/runtest"
 	"github.com/vigilhq/vigil/membership"
 	"github.com/vigilhq/vigil/upstreams"
 )
@@ -264,27 +265,10 @@ func (n *node) status(cluster, id string) membership.Status {
 	return m.Status
 }
 
-// eventually polls cond until it returns nil or d passes.
-func eventually(t testing.TB, d time.Duration, what string, cond func() error) time.Duration {
-	t.Helper()
-	start := time.Now()
-	deadline := start.Add(d)
-	for {
-		err := cond()
-		if err == nil {
-			return time.Since(start)
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %s: %v", what, d, err)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 // allStatus waits until every node publishes want for the instance.
 func allStatus(t testing.TB, d time.Duration, nodes []*node, cluster, id string, want membership.Status) time.Duration {
 	t.Helper()
-	return eventually(t, d, fmt.Sprintf("%s/%s %s on every replica", cluster, id, want), func() error {
+	return runtest.Eventually(t, d, fmt.Sprintf("%s/%s %s on every replica", cluster, id, want), func() error {
 		var bad []string
 		for _, n := range nodes {
 			if got := n.status(cluster, id); got != want {
@@ -301,7 +285,7 @@ func allStatus(t testing.TB, d time.Duration, nodes []*node, cluster, id string,
 // meshed waits until every node is ready and counts every other as voting.
 func meshed(t testing.TB, d time.Duration, nodes []*node) {
 	t.Helper()
-	eventually(t, d, "replicas meshed", func() error {
+	runtest.Eventually(t, d, "replicas meshed", func() error {
 		for _, n := range nodes {
 			if ok, why := n.rep.Ready(); !ok {
 				return fmt.Errorf("%s not ready: %s", n.id, why)

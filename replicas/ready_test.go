@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/vigilhq/vigil/internal/runtest"
 )
 
 // A replica is not ready until every live peer's snapshot is merged, and
@@ -14,7 +16,7 @@ func TestReadyWaitsForPeers(t *testing.T) {
 	clusters := map[string]int{"web": 3}
 	dep := func(o *Options) { o.Deployment = "ready" }
 	na := startNode(t, a, "a", clusters, dep)
-	eventually(t, 2*testTTL, "a alone is ready", func() error {
+	runtest.Eventually(t, 2*testTTL, "a alone is ready", func() error {
 		if ok, why := na.rep.Ready(); !ok {
 			return fmt.Errorf("%s", why)
 		}
@@ -22,7 +24,7 @@ func TestReadyWaitsForPeers(t *testing.T) {
 	})
 	na.stall.Store(true) // a's stream sends nothing to whoever dials it
 	nb := startNode(t, a, "b", clusters, dep)
-	eventually(t, 2*testTTL, "b waits for a", func() error {
+	runtest.Eventually(t, 2*testTTL, "b waits for a", func() error {
 		ok, why := nb.rep.Ready()
 		if ok || !strings.Contains(why, "verdicts of a") {
 			return fmt.Errorf("ready %v: %q", ok, why)
@@ -35,7 +37,7 @@ func TestReadyWaitsForPeers(t *testing.T) {
 	default:
 	}
 	na.stall.Store(false)
-	took := eventually(t, 3*testTTL, "b ready once a's snapshot arrived", func() error {
+	took := runtest.Eventually(t, 3*testTTL, "b ready once a's snapshot arrived", func() error {
 		if ok, why := nb.rep.Ready(); !ok {
 			return fmt.Errorf("%s", why)
 		}
@@ -51,7 +53,7 @@ func TestReadyWaitsForPeers(t *testing.T) {
 	na.stall.Store(true)
 	start := time.Now()
 	nc := startNode(t, a, "c", clusters, func(o *Options) { dep(o); o.ReadyWait = 2 * time.Second })
-	eventually(t, 5*time.Second, "c ready after its bounded wait", func() error {
+	runtest.Eventually(t, 5*time.Second, "c ready after its bounded wait", func() error {
 		if ok, why := nc.rep.Ready(); !ok {
 			return fmt.Errorf("%s", why)
 		}

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vigilhq/vigil/internal/runtest"
 	"github.com/vigilhq/vigil/membership"
 )
 
@@ -68,7 +69,7 @@ func TestThreeReplicasMergeByQuorum(t *testing.T) {
 			t.Errorf("b's view of %s's vote on web/1: %+v, want verdict %+v voting", vote.Replica, vote, want)
 		}
 	}
-	eventually(t, converge, "disagreements counted", func() error {
+	runtest.Eventually(t, converge, "disagreements counted", func() error {
 		for _, n := range nodes {
 			if d := n.rep.Disagreements(); d != 2 {
 				return fmt.Errorf("%s counts %d disagreements, want 2 (web/1 and web/2)", n.id, d)
@@ -111,7 +112,7 @@ func TestThreeReplicasMergeByQuorum(t *testing.T) {
 	for _, n := range nodes {
 		n.local.RemoveCluster("api", nil)
 	}
-	eventually(t, converge, "cluster api gone from every merged view", func() error {
+	runtest.Eventually(t, converge, "cluster api gone from every merged view", func() error {
 		for _, n := range nodes {
 			if _, ok := n.merged.Cluster("api"); ok {
 				return fmt.Errorf("%s still has api", n.id)
@@ -134,7 +135,7 @@ func TestThreeReplicasMergeByQuorum(t *testing.T) {
 func TestSingleReplicaMergedIsLocal(t *testing.T) {
 	a := requireAgent(t)
 	n := startNode(t, a, "solo", map[string]int{"web": 10}, func(o *Options) { o.Deployment = "solo" })
-	eventually(t, 2*testTTL, "ready", func() error {
+	runtest.Eventually(t, 2*testTTL, "ready", func() error {
 		if ok, why := n.rep.Ready(); !ok {
 			return fmt.Errorf("%s", why)
 		}
@@ -143,7 +144,7 @@ func TestSingleReplicaMergedIsLocal(t *testing.T) {
 	n.set("web", inst(3), notReady, "readiness: 503")
 	n.set("web", inst(4), draining, "readiness: draining")
 	n.set("web", inst(5), membership.Verdict{Live: membership.PhaseFailing, Ready: membership.PhasePassing}, "liveness: 500")
-	eventually(t, converge, "merged equals local", func() error {
+	runtest.Eventually(t, converge, "merged equals local", func() error {
 		lc, _ := n.local.Cluster("web")
 		mc, _ := n.merged.Cluster("web")
 		for i, l := range lc.Members {
@@ -155,7 +156,7 @@ func TestSingleReplicaMergedIsLocal(t *testing.T) {
 		return nil
 	})
 	if !n.rep.IsWriter() {
-		eventually(t, testTTL, "the only replica becomes the writer", func() error {
+		runtest.Eventually(t, testTTL, "the only replica becomes the writer", func() error {
 			if !n.rep.IsWriter() || !n.writer.Load() {
 				return fmt.Errorf("not the writer")
 			}
@@ -168,7 +169,7 @@ func TestSingleReplicaMergedIsLocal(t *testing.T) {
 func TestDuplicateIDRefused(t *testing.T) {
 	a := requireAgent(t)
 	first := startNode(t, a, "dup", map[string]int{"web": 1}, func(o *Options) { o.Deployment = "dup" })
-	eventually(t, 2*testTTL, "first registered", func() error {
+	runtest.Eventually(t, 2*testTTL, "first registered", func() error {
 		if _, ok := first.rep.sess.valid(time.Now()); !ok {
 			return fmt.Errorf("no session")
 		}
@@ -199,7 +200,7 @@ func TestDuplicateIDRefused(t *testing.T) {
 func TestOwnHoldsReachTheMergedView(t *testing.T) {
 	a := requireAgent(t)
 	n := startNode(t, a, "holder", map[string]int{"web": 4}, func(o *Options) { o.Deployment = "holds" })
-	eventually(t, 2*testTTL, "ready", func() error {
+	runtest.Eventually(t, 2*testTTL, "ready", func() error {
 		if ok, why := n.rep.Ready(); !ok {
 			return fmt.Errorf("%s", why)
 		}
@@ -213,7 +214,7 @@ func TestOwnHoldsReachTheMergedView(t *testing.T) {
 		m.Held = hold
 		return nil, true
 	})
-	eventually(t, converge, "the hold and the fail-safe in the merged store", func() error {
+	runtest.Eventually(t, converge, "the hold and the fail-safe in the merged store", func() error {
 		c, _ := n.merged.Cluster("web")
 		m, _ := c.Member(inst(1))
 		if m.Held == nil || m.Held.Reason != hold.Reason || m.Status != membership.StatusHealthy {

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vigilhq/vigil/internal/runtest"
 	"github.com/vigilhq/vigil/membership"
 )
 
@@ -24,7 +25,7 @@ func TestStalledStreamStopsVoting(t *testing.T) {
 
 	nc.stall.Store(true)
 	stalled := time.Now()
-	eventually(t, 3*testHeartbeat*3, "the stall detected", func() error {
+	runtest.Eventually(t, 3*testHeartbeat*3, "the stall detected", func() error {
 		for _, n := range []*node{na, nb} {
 			for _, info := range n.rep.Replicas() {
 				if info.ID == "c" && (info.Connected || !strings.Contains(info.Error, "stalled")) {

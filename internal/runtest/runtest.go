@@ -1,5 +1,6 @@
-// Package runtest runs a component's Run loop for a test and stops it
-// cleanly: cancel, wait for Run to return, check what it returned.
+// Package runtest helps tests run things: a component's Run loop, started
+// and stopped cleanly (cancel, wait for Run to return, check what it
+// returned), and waiting for a condition.
 package runtest
 
 import (

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/vigilhq/vigil/consul/consultest"
+	"github.com/vigilhq/vigil/internal/runtest"
 )
 
 // outage is how long Consul stays down: a minute, as the issue says.
@@ -67,7 +68,7 @@ func TestConsulDown(t *testing.T) {
 	started := time.Now()
 	took = agree(t, 2*sessionTTL+10*time.Second, "the catalog converges after Consul returns", want, eds, catalog)
 	t.Logf("catalog converged %s after Consul came back", took.Round(time.Millisecond))
-	eventually(t, 10*time.Second, "the drain is in Consul's KV again", func() error {
+	runtest.Eventually(t, 10*time.Second, "the drain is in Consul's KV again", func() error {
 		pairs, _, err := back.Client().KV().List("vigil/e2e/drains/", nil)
 		if err != nil {
 			return err

@@ -333,19 +333,3 @@ func freeAddr(t *testing.T, host string) string {
 	defer ln.Close() //nolint:errcheck // only its address was wanted
 	return ln.Addr().String()
 }
-
-// eventually polls cond until it returns nil, failing the test after within.
-func eventually(t *testing.T, within time.Duration, what string, cond func() error) time.Duration {
-	t.Helper()
-	start := time.Now()
-	for {
-		err := cond()
-		if err == nil {
-			return time.Since(start)
-		}
-		if time.Since(start) > within {
-			t.Fatalf("%s: not within %s: %v", what, within, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}

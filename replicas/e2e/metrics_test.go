@@ -9,6 +9,7 @@ import (
 
 	"github.com/vigilhq/vigil/consul/consultest"
 	"github.com/vigilhq/vigil/internal/proctest"
+	"github.com/vigilhq/vigil/internal/runtest"
 )
 
 // A replica's /metrics has the replica series with what the run shows
@@ -54,7 +55,7 @@ func TestDuplicateIDStopsVigil(t *testing.T) {
 	agent := consultest.StartForTest(t)
 	s := newSetup(t, agent, startInstances(t, "127.0.0.1", 2))
 	a := s.startReplica("a")
-	eventually(t, 20*time.Second, "a ready", func() error {
+	runtest.Eventually(t, 20*time.Second, "a ready", func() error {
 		if !a.ready() {
 			return fmt.Errorf("not ready")
 		}

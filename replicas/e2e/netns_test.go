@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/vigilhq/vigil/consul/consultest"
+	"github.com/vigilhq/vigil/internal/runtest"
 )
 
 // netns is a network namespace joined to the host by a veth pair. The
@@ -130,7 +131,7 @@ func TestReplicaCutOffFromTheFleet(t *testing.T) {
 	catalog := watchCatalog(t, agent.HTTPAddr)
 	all := statuses(insts.all(), healthy)
 	agree(t, 30*time.Second, "three replicas publish every instance healthy", all, eds, catalog)
-	eventually(t, 10*time.Second, "three replicas voting", func() error {
+	runtest.Eventually(t, 10*time.Second, "three replicas voting", func() error {
 		for _, r := range reps {
 			v, _ := r.replicasView()
 			voting := 0
@@ -151,13 +152,13 @@ func TestReplicaCutOffFromTheFleet(t *testing.T) {
 
 	n.cut(t)
 	cut := time.Now()
-	eventually(t, 5*time.Second, "the disagreement shows in the cut-off replica's API", func() error {
+	runtest.Eventually(t, 5*time.Second, "the disagreement shows in the cut-off replica's API", func() error {
 		if v, _ := c.replicasView(); v.Disagreements != len(insts.addrs) {
 			return fmt.Errorf("%d disagreements, want %d", v.Disagreements, len(insts.addrs))
 		}
 		return nil
 	})
-	eventually(t, 5*time.Second, "and in a peer's API and metrics", func() error {
+	runtest.Eventually(t, 5*time.Second, "and in a peer's API and metrics", func() error {
 		if v, _ := a.replicasView(); v.Disagreements != len(insts.addrs) {
 			return fmt.Errorf("a: %d disagreements", v.Disagreements)
 		}
@@ -188,7 +189,7 @@ func TestReplicaCutOffFromTheFleet(t *testing.T) {
 	noViolations(t, append(eds, catalog)...)
 
 	n.heal(t)
-	eventually(t, 10*time.Second, "the disagreement goes with the cut", func() error {
+	runtest.Eventually(t, 10*time.Second, "the disagreement goes with the cut", func() error {
 		for _, r := range reps {
 			if v, _ := r.replicasView(); v.Disagreements != 0 {
 				return fmt.Errorf("%s: %d disagreements", r.id, v.Disagreements)

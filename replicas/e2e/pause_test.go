@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/vigilhq/vigil/consul/consultest"
+	"github.com/vigilhq/vigil/internal/runtest"
 )
 
 // Issue 15, failure behaviour 5: SIGSTOP the catalog writer for twice
@@ -40,7 +41,7 @@ func TestPausedWriterRejoins(t *testing.T) {
 	pausedEDS := viewsOf([]*replica{paused}, reps, eds)
 	took := agree(t, sessionTTL+10*time.Second, "the resumed replica's xDS converges", want, pausedEDS, nil)
 	t.Logf("%s's EDS converged %s after SIGCONT", paused.id, took.Round(time.Millisecond))
-	eventually(t, sessionTTL+10*time.Second, "the resumed replica votes again everywhere", func() error {
+	runtest.Eventually(t, sessionTTL+10*time.Second, "the resumed replica votes again everywhere", func() error {
 		for _, r := range reps {
 			v, ok := r.replicasView()
 			if !ok {

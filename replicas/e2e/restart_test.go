@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/vigilhq/vigil/consul/consultest"
+	"github.com/vigilhq/vigil/internal/runtest"
 )
 
 // Issue 15, failure behaviour 6: restart all three replicas one at a
@@ -23,7 +24,7 @@ func TestRollingRestart(t *testing.T) {
 	for _, r := range reps {
 		r.stop()
 		r.start()
-		took := eventually(t, 2*sessionTTL+slack+5*time.Second, r.id+" ready again", func() error {
+		took := runtest.Eventually(t, 2*sessionTTL+slack+5*time.Second, r.id+" ready again", func() error {
 			if !r.ready() {
 				return fmt.Errorf("%s not ready", r.id)
 			}

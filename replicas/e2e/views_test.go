@@ -13,6 +13,7 @@ import (
 	consulapi "github.com/hashicorp/consul/api"
 
 	"github.com/vigilhq/vigil/consul/consultest"
+	"github.com/vigilhq/vigil/internal/runtest"
 	"github.com/vigilhq/vigil/xds/xdstest"
 )
 
@@ -195,7 +196,7 @@ func catalogWant(want map[string]string) map[string]string {
 // instances passing, the others not).
 func agree(t *testing.T, within time.Duration, what string, want map[string]string, eds []*view, catalog *view) time.Duration {
 	t.Helper()
-	return eventually(t, within, what, func() error {
+	return runtest.Eventually(t, within, what, func() error {
 		for _, v := range eds {
 			if err := v.is(want); err != nil {
 				return err

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/vigilhq/vigil/consul/consultest"
+	"github.com/vigilhq/vigil/internal/runtest"
 )
 
 // others are reps without r.
@@ -35,7 +36,7 @@ func viewsOf(reps []*replica, all []*replica, eds []*view) []*view {
 func waitWriter(t *testing.T, within time.Duration, reps ...*replica) (*replica, time.Duration) {
 	t.Helper()
 	var w *replica
-	took := eventually(t, within, "a replica writes the catalog", func() error {
+	took := runtest.Eventually(t, within, "a replica writes the catalog", func() error {
 		if w = writer(reps...); w == nil {
 			return fmt.Errorf("no writer among %d replicas", len(reps))
 		}
